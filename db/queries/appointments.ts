@@ -1,0 +1,90 @@
+import { and, asc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
+import type { Database } from "../client.ts";
+import {
+  appointments, doctors, patients, type AppointmentRow, type AppointmentStatus,
+} from "../schema/index.ts";
+
+export interface AppointmentFilter {
+  doctorId?: string | undefined;
+  patientId?: string | undefined;
+  status?: AppointmentStatus | undefined;
+  /** starts_at in [from, to) */
+  from?: Date | undefined;
+  to?: Date | undefined;
+  after?: readonly [startsAt: Date, id: string] | undefined;
+  limit: number;
+}
+
+export async function findAppointment(db: Database, id: string): Promise<AppointmentRow | undefined> {
+  const [row] = await db.select().from(appointments).where(eq(appointments.id, id));
+  return row;
+}
+
+export async function listAppointments(db: Database, f: AppointmentFilter): Promise<AppointmentRow[]> {
+  const where: SQL | undefined = and(
+    f.doctorId !== undefined ? eq(appointments.doctorId, f.doctorId) : undefined,
+    f.patientId !== undefined ? eq(appointments.patientId, f.patientId) : undefined,
+    f.status !== undefined ? eq(appointments.status, f.status) : undefined,
+    f.from !== undefined ? gte(appointments.startsAt, f.from) : undefined,
+    f.to !== undefined ? lt(appointments.startsAt, f.to) : undefined,
+    f.after
+      ? sql`(${appointments.startsAt}, ${appointments.id}) > (${f.after[0].toISOString()}::timestamptz, ${f.after[1]}::uuid)`
+      : undefined,
+  );
+  return db
+    .select()
+    .from(appointments)
+    .where(where)
+    .orderBy(asc(appointments.startsAt), asc(appointments.id))
+    .limit(f.limit + 1);
+}
+
+export interface NewAppointment {
+  doctorId: string;
+  patientId: string;
+  startsAt: Date;
+  endsAt: Date;
+}
+
+export type BookingResult =
+  | { ok: true; appointment: AppointmentRow }
+  | { ok: false; reason: "doctor-not-found" | "doctor-inactive" | "patient-not-found" };
+
+/**
+ * Books in one transaction. The doctor row is read FOR SHARE so a concurrent deactivation waits for
+ * (or is waited on by) the booking; overlaps are refused by the database's exclusion constraint,
+ * which surfaces as SQLSTATE 23P01 and is mapped by the error layer.
+ */
+export async function bookAppointment(db: Database, input: NewAppointment): Promise<BookingResult> {
+  return db.transaction(async (tx) => {
+    const [doctor] = await tx
+      .select({ active: doctors.active })
+      .from(doctors)
+      .where(eq(doctors.id, input.doctorId))
+      .for("share");
+    if (!doctor) return { ok: false, reason: "doctor-not-found" } as const;
+    if (!doctor.active) return { ok: false, reason: "doctor-inactive" } as const;
+    const [patient] = await tx.select({ id: patients.id }).from(patients).where(eq(patients.id, input.patientId));
+    if (!patient) return { ok: false, reason: "patient-not-found" } as const;
+    const [appointment] = await tx.insert(appointments).values(input).returning();
+    return { ok: true, appointment: appointment! } as const;
+  });
+}
+
+export type CancelResult =
+  | { ok: true; appointment: AppointmentRow }
+  | { ok: false; reason: "not-found" | "completed"; appointment?: AppointmentRow };
+
+/** Cancels a scheduled appointment; cancelling a cancelled one is a no-op that returns it. */
+export async function cancelAppointment(db: Database, id: string): Promise<CancelResult> {
+  const [updated] = await db
+    .update(appointments)
+    .set({ status: "cancelled", updatedAt: sql`now()` })
+    .where(and(eq(appointments.id, id), eq(appointments.status, "scheduled")))
+    .returning();
+  if (updated) return { ok: true, appointment: updated };
+  const current = await findAppointment(db, id);
+  if (!current) return { ok: false, reason: "not-found" };
+  if (current.status === "cancelled") return { ok: true, appointment: current };
+  return { ok: false, reason: "completed", appointment: current };
+}

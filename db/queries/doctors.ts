@@ -1,0 +1,82 @@
+import { and, asc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
+import type { Database } from "../client.ts";
+import { appointments, doctors, type AppointmentRow, type DoctorRow } from "../schema/index.ts";
+
+export interface DoctorFilter {
+  specialty?: string | undefined;
+  active?: boolean | undefined;
+  /** Keyset: rows strictly after this (name, id). */
+  after?: readonly [name: string, id: string] | undefined;
+  limit: number;
+}
+
+export interface AppointmentWindow {
+  from: Date;
+  to: Date;
+}
+
+export type DoctorWithAppointments = DoctorRow & { appointments: AppointmentRow[] };
+
+const byNameThenId = [asc(doctors.name), asc(doctors.id)];
+
+function whereOf(f: DoctorFilter): SQL | undefined {
+  return and(
+    f.specialty !== undefined ? eq(doctors.specialty, f.specialty) : undefined,
+    f.active !== undefined ? eq(doctors.active, f.active) : undefined,
+    f.after ? sql`(${doctors.name}, ${doctors.id}) > (${f.after[0]}, ${f.after[1]}::uuid)` : undefined,
+  );
+}
+
+export async function findDoctor(db: Database, id: string): Promise<DoctorRow | undefined> {
+  const [row] = await db.select().from(doctors).where(eq(doctors.id, id));
+  return row;
+}
+
+/** One page of doctors; fetches limit + 1 rows so the caller can tell whether more follow. */
+export async function listDoctors(db: Database, f: DoctorFilter): Promise<DoctorRow[]> {
+  return db.select().from(doctors).where(whereOf(f)).orderBy(...byNameThenId).limit(f.limit + 1);
+}
+
+/**
+ * Doctors with their appointments inside a window, in ONE SQL statement whatever the page size:
+ * Drizzle's relational query aggregates each doctor's appointments with a lateral json_agg.
+ */
+export async function listDoctorsWithAppointments(
+  db: Database,
+  f: DoctorFilter,
+  window: AppointmentWindow,
+): Promise<DoctorWithAppointments[]> {
+  return db.query.doctors.findMany({
+    where: whereOf(f),
+    orderBy: byNameThenId,
+    limit: f.limit + 1,
+    with: {
+      appointments: {
+        where: and(gte(appointments.startsAt, window.from), lt(appointments.startsAt, window.to)),
+        orderBy: [asc(appointments.startsAt), asc(appointments.id)],
+      },
+    },
+  });
+}
+
+export interface NewDoctor {
+  name: string;
+  specialty: string;
+  active?: boolean | undefined;
+}
+
+export async function insertDoctor(db: Database, input: NewDoctor): Promise<DoctorRow> {
+  const [row] = await db.insert(doctors).values(input).returning();
+  return row!;
+}
+
+export type DoctorChanges = Partial<Pick<DoctorRow, "name" | "specialty" | "active">>;
+
+export async function updateDoctor(db: Database, id: string, changes: DoctorChanges): Promise<DoctorRow | undefined> {
+  const [row] = await db
+    .update(doctors)
+    .set({ ...changes, updatedAt: sql`now()` })
+    .where(eq(doctors.id, id))
+    .returning();
+  return row;
+}

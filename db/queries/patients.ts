@@ -1,0 +1,51 @@
+import { and, asc, eq, sql, type SQL } from "drizzle-orm";
+import type { Database } from "../client.ts";
+import { patients, type PatientRow } from "../schema/index.ts";
+
+export interface PatientFilter {
+  /** Exact match, case-insensitive (served by the lower(email) unique index). */
+  email?: string | undefined;
+  after?: readonly [name: string, id: string] | undefined;
+  limit: number;
+}
+
+export async function findPatient(db: Database, id: string): Promise<PatientRow | undefined> {
+  const [row] = await db.select().from(patients).where(eq(patients.id, id));
+  return row;
+}
+
+export async function listPatients(db: Database, f: PatientFilter): Promise<PatientRow[]> {
+  const where: SQL | undefined = and(
+    f.email !== undefined ? sql`lower(${patients.email}) = lower(${f.email})` : undefined,
+    f.after ? sql`(${patients.name}, ${patients.id}) > (${f.after[0]}, ${f.after[1]}::uuid)` : undefined,
+  );
+  return db
+    .select()
+    .from(patients)
+    .where(where)
+    .orderBy(asc(patients.name), asc(patients.id))
+    .limit(f.limit + 1);
+}
+
+export interface NewPatient {
+  name: string;
+  email: string;
+  phone?: string | null | undefined;
+  birthDate: string;
+}
+
+export async function insertPatient(db: Database, input: NewPatient): Promise<PatientRow> {
+  const [row] = await db.insert(patients).values(input).returning();
+  return row!;
+}
+
+export type PatientChanges = Partial<Pick<PatientRow, "name" | "email" | "phone" | "birthDate">>;
+
+export async function updatePatient(db: Database, id: string, changes: PatientChanges): Promise<PatientRow | undefined> {
+  const [row] = await db
+    .update(patients)
+    .set({ ...changes, updatedAt: sql`now()` })
+    .where(eq(patients.id, id))
+    .returning();
+  return row;
+}

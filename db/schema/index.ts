@@ -1,0 +1,4 @@
+export * from "./appointments.ts";
+export * from "./doctors.ts";
+export * from "./patients.ts";
+export * from "./relations.ts";

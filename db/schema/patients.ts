@@ -1,0 +1,22 @@
+import { sql } from "drizzle-orm";
+import { date, index, pgTable, text, uniqueIndex } from "drizzle-orm/pg-core";
+import { id, timestamps } from "./columns.ts";
+
+export const patients = pgTable(
+  "patients",
+  {
+    id: id(),
+    name: text("name").notNull(),
+    // Stored as given; uniqueness is case-insensitive so "Ana@x.com" and "ana@x.com" are one patient.
+    email: text("email").notNull(),
+    phone: text("phone"),
+    birthDate: date("birth_date", { mode: "string" }).notNull(),
+    ...timestamps(),
+  },
+  (t) => [
+    uniqueIndex("patients_email_lower_key").on(sql`lower(${t.email})`),
+    index("patients_name_id_idx").on(t.name, t.id),
+  ],
+);
+
+export type PatientRow = typeof patients.$inferSelect;

@@ -1,0 +1,200 @@
+/**
+ * WebSocket -> TCP bridge: lets the Neon serverless driver (which only speaks Postgres over
+ * WebSocket) reach a plain Postgres, the way Neon's own proxy does in production.
+ *
+ * Two things a naive proxy gets wrong, and this one does not:
+ * - The driver never closes its WebSocket after sending Terminate ('X'), so the bridge watches the
+ *   frontend message stream and ends the TCP side itself; otherwise every request leaks a backend.
+ * - It is not an open proxy: only the configured Postgres address may be dialled.
+ *
+ * It also keeps per-application_name counters (connections, statements, terminations), served as
+ * JSON on GET /stats, so tests can see what really crossed the wire for one request.
+ */
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import { connect, type Socket } from "node:net";
+import type { AddressInfo } from "node:net";
+import { WebSocketServer, type WebSocket } from "ws";
+
+export interface BridgeOptions {
+  /** host:port addresses the bridge may connect to (the local Postgres). */
+  allowedTargets: string[];
+  host?: string;
+  port?: number;
+  /** How many application names to keep counters for (oldest dropped first). */
+  maxTrackedApps?: number;
+}
+
+export interface AppStats {
+  connections: number;
+  open: number;
+  terminated: number;
+  statements: number;
+}
+
+export interface Bridge {
+  /** host:port, the value for DB_WS_PROXY. */
+  address: string;
+  port: number;
+  stats(applicationName: string): AppStats | undefined;
+  close(): Promise<void>;
+}
+
+const PROTOCOL_V3 = 196608;
+
+/** Incremental parser of the frontend (client -> server) side of the Postgres protocol. */
+class FrontendStream {
+  #buffer = Buffer.alloc(0);
+  #startupDone = false;
+  applicationName = "";
+
+  /** Feeds bytes; calls onMessage with each complete message's type ('' for startup-phase ones). */
+  push(chunk: Buffer, onMessage: (type: string) => void): void {
+    this.#buffer = this.#buffer.length ? Buffer.concat([this.#buffer, chunk]) : chunk;
+    for (;;) {
+      if (!this.#startupDone) {
+        if (this.#buffer.length < 8) return;
+        const length = this.#buffer.readInt32BE(0);
+        if (this.#buffer.length < length) return;
+        const code = this.#buffer.readInt32BE(4);
+        if (code === PROTOCOL_V3) {
+          this.applicationName = startupParameter(this.#buffer.subarray(8, length), "application_name");
+          this.#startupDone = true;
+        }
+        // SSLRequest / GSSENCRequest precede the real startup message; keep looking for it.
+        this.#buffer = this.#buffer.subarray(length);
+        onMessage("");
+        continue;
+      }
+      if (this.#buffer.length < 5) return;
+      const length = this.#buffer.readInt32BE(1);
+      if (this.#buffer.length < 1 + length) return;
+      const type = String.fromCharCode(this.#buffer[0]!);
+      this.#buffer = this.#buffer.subarray(1 + length);
+      onMessage(type);
+    }
+  }
+}
+
+function startupParameter(params: Buffer, name: string): string {
+  const parts = params.toString("utf8").split("\0");
+  for (let i = 0; i + 1 < parts.length; i += 2) if (parts[i] === name) return parts[i + 1] ?? "";
+  return "";
+}
+
+export async function startBridge(options: BridgeOptions): Promise<Bridge> {
+  const allowed = new Set(options.allowedTargets);
+  const maxApps = options.maxTrackedApps ?? 10_000;
+  const apps = new Map<string, AppStats>();
+  const sockets = new Set<Socket>();
+
+  const statsFor = (name: string): AppStats => {
+    let s = apps.get(name);
+    if (!s) {
+      s = { connections: 0, open: 0, terminated: 0, statements: 0 };
+      apps.set(name, s);
+      if (apps.size > maxApps) apps.delete(apps.keys().next().value!);
+    }
+    return s;
+  };
+
+  const http: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://bridge");
+    if (req.method === "GET" && url.pathname === "/stats") {
+      const name = url.searchParams.get("application_name") ?? "";
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(apps.get(name) ?? { connections: 0, open: 0, terminated: 0, statements: 0 }));
+      return;
+    }
+    res.writeHead(426, { "content-type": "text/plain" }).end("WebSocket upgrade expected on /v2\n");
+  });
+
+  const wss = new WebSocketServer({ noServer: true });
+  http.on("upgrade", (req: IncomingMessage, socket, head) => {
+    const url = new URL(req.url ?? "/", "http://bridge");
+    const target = url.searchParams.get("address") ?? "";
+    if (url.pathname !== "/v2" || !allowed.has(target)) {
+      socket.end("HTTP/1.1 403 Forbidden\r\n\r\n");
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => pipe(ws, target));
+  });
+
+  function pipe(ws: WebSocket, target: string): void {
+    const sep = target.lastIndexOf(":");
+    const tcp = connect({ host: target.slice(0, sep), port: Number(target.slice(sep + 1)) });
+    tcp.setNoDelay(true);
+    sockets.add(tcp);
+    const frontend = new FrontendStream();
+    let app: AppStats | undefined;
+    let terminated = false;
+    const pending: Buffer[] = [];
+
+    const onClientBytes = (data: Buffer): void => {
+      frontend.push(data, (type) => {
+        if (type === "" && !app && frontend.applicationName !== "") {
+          app = statsFor(frontend.applicationName);
+          app.connections++;
+          app.open++;
+        }
+        if (app && (type === "Q" || type === "E")) app.statements++;
+        if (type === "X") terminated = true;
+      });
+      if (tcp.connecting) pending.push(data);
+      else tcp.write(data);
+      if (terminated) {
+        if (app) app.terminated++;
+        tcp.end();
+        ws.close(1000);
+      }
+    };
+
+    tcp.on("connect", () => {
+      for (const chunk of pending.splice(0)) tcp.write(chunk);
+      if (terminated) tcp.end();
+    });
+    tcp.on("data", (data) => {
+      if (ws.readyState === ws.OPEN) ws.send(data);
+    });
+    const closeBoth = (): void => {
+      if (!tcp.destroyed) tcp.destroy();
+      if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(1000);
+    };
+    tcp.on("close", () => {
+      sockets.delete(tcp);
+      if (app) {
+        app.open--;
+        app = undefined;
+      }
+      closeBoth();
+    });
+    tcp.on("error", () => closeBoth());
+    ws.on("message", (data, isBinary) => {
+      if (!isBinary && typeof data === "string") return;
+      onClientBytes(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
+    });
+    ws.on("close", () => {
+      // A WebSocket that went away without Terminate still ends its backend.
+      if (!tcp.destroyed) tcp.end();
+    });
+    ws.on("error", () => closeBoth());
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => resolve());
+  });
+  const { port } = http.address() as AddressInfo;
+  const host = options.host ?? "127.0.0.1";
+
+  return {
+    address: `${host}:${port}`,
+    port,
+    stats: (name) => apps.get(name),
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      for (const ws of wss.clients) ws.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}

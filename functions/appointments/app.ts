@@ -1,0 +1,132 @@
+import { createRoute } from "@hono/zod-openapi";
+import {
+  bookAppointment, cancelAppointment, findAppointment, listAppointments, type BookingResult,
+} from "../../db/queries/appointments.ts";
+import { ConflictError, NotFoundError, UnprocessableError, type ApiError } from "../errors.ts";
+import { db } from "../middleware/database.ts";
+import {
+  IdParam, bodyErrors, commonErrors, conflict, jsonBody, jsonResponse, notFound, resourceApp, unprocessable,
+} from "../openapi.ts";
+import { InstantCursor, decodeCursor, paginate } from "../pagination.ts";
+import {
+  AppointmentPage, AppointmentSchema, BookAppointmentSchema, ListAppointmentsQuery, MAX_LEAD_MS, toAppointment,
+} from "./schemas.ts";
+
+const tags = ["appointments"];
+
+const book = createRoute({
+  method: "post",
+  path: "/",
+  tags,
+  summary: "Book an appointment",
+  description:
+    "The slot must be in the future (at most two years ahead), the doctor active and the patient known. " +
+    "A slot overlapping another non-cancelled appointment of the doctor is refused by the database (409).",
+  request: { body: jsonBody(BookAppointmentSchema) },
+  responses: {
+    201: jsonResponse(AppointmentSchema, "The booked appointment"),
+    ...commonErrors,
+    ...conflict,
+    ...unprocessable,
+    ...bodyErrors,
+  },
+});
+
+const list = createRoute({
+  method: "get",
+  path: "/",
+  tags,
+  summary: "List appointments",
+  description: "By doctor, patient, status and start time window, ordered by start time.",
+  request: { query: ListAppointmentsQuery },
+  responses: { 200: jsonResponse(AppointmentPage, "One page of appointments"), ...commonErrors },
+});
+
+const get = createRoute({
+  method: "get",
+  path: "/{id}",
+  tags,
+  summary: "Get an appointment",
+  request: { params: IdParam },
+  responses: { 200: jsonResponse(AppointmentSchema, "The appointment"), ...commonErrors, ...notFound },
+});
+
+const cancel = createRoute({
+  method: "post",
+  path: "/{id}/cancel",
+  tags,
+  summary: "Cancel an appointment",
+  description: "Frees the slot. Cancelling a cancelled appointment returns it unchanged; a completed one is 409.",
+  request: { params: IdParam },
+  responses: {
+    200: jsonResponse(AppointmentSchema, "The cancelled appointment"),
+    ...commonErrors,
+    ...notFound,
+    ...conflict,
+  },
+});
+
+const BOOKING_REFUSALS: Record<Exclude<BookingResult, { ok: true }>["reason"], () => ApiError> = {
+  "doctor-not-found": () =>
+    new UnprocessableError("The doctor does not exist", [{ field: "doctorId", in: "body", message: "no such doctor" }]),
+  "doctor-inactive": () =>
+    new UnprocessableError("The doctor is not taking appointments", [
+      { field: "doctorId", in: "body", message: "doctor is inactive" },
+    ]),
+  "patient-not-found": () =>
+    new UnprocessableError("The patient does not exist", [{ field: "patientId", in: "body", message: "no such patient" }]),
+};
+
+export const appointmentsApp = resourceApp()
+  .openapi(book, async (c) => {
+    const body = c.req.valid("json");
+    const startsAt = new Date(body.startsAt);
+    const lead = startsAt.getTime() - Date.now();
+    if (lead <= 0) {
+      throw new UnprocessableError("Appointments can only be booked in the future", [
+        { field: "startsAt", in: "body", message: "is in the past" },
+      ]);
+    }
+    if (lead > MAX_LEAD_MS) {
+      throw new UnprocessableError("Appointments can be booked at most two years ahead", [
+        { field: "startsAt", in: "body", message: "is too far in the future" },
+      ]);
+    }
+    const result = await bookAppointment(db(c), {
+      doctorId: body.doctorId,
+      patientId: body.patientId,
+      startsAt,
+      endsAt: new Date(body.endsAt),
+    });
+    if (!result.ok) throw BOOKING_REFUSALS[result.reason]();
+    return c.json(toAppointment(result.appointment), 201, { Location: `/appointments/${result.appointment.id}` });
+  })
+  .openapi(list, async (c) => {
+    const q = c.req.valid("query");
+    const after = decodeCursor(q.cursor, InstantCursor);
+    const rows = await listAppointments(db(c), {
+      doctorId: q.doctorId,
+      patientId: q.patientId,
+      status: q.status,
+      from: q.from ? new Date(q.from) : undefined,
+      to: q.to ? new Date(q.to) : undefined,
+      after: after ? [new Date(after[0]), after[1]] : undefined,
+      limit: q.limit,
+    });
+    return c.json(paginate(rows, q.limit, (a) => [a.startsAt.toISOString(), a.id] as const, toAppointment), 200);
+  })
+  .openapi(get, async (c) => {
+    const { id } = c.req.valid("param");
+    const row = await findAppointment(db(c), id);
+    if (!row) throw new NotFoundError("Appointment", id);
+    return c.json(toAppointment(row), 200);
+  })
+  .openapi(cancel, async (c) => {
+    const { id } = c.req.valid("param");
+    const result = await cancelAppointment(db(c), id);
+    if (result.ok) return c.json(toAppointment(result.appointment), 200);
+    if (result.reason === "not-found") throw new NotFoundError("Appointment", id);
+    throw new ConflictError("A completed appointment cannot be cancelled", [
+      { field: "id", in: "path", message: "appointment is completed" },
+    ]);
+  });

@@ -1,0 +1,83 @@
+import { z } from "@hono/zod-openapi";
+import type { AppointmentRow } from "../../db/schema/index.ts";
+import { iso } from "../dates.ts";
+import { CursorQuery, Instant, LimitQuery, page } from "../openapi.ts";
+
+export const STATUSES = ["scheduled", "cancelled", "completed"] as const;
+
+export const AppointmentSchema = z
+  .object({
+    id: z.uuid(),
+    doctorId: z.uuid(),
+    patientId: z.uuid(),
+    startsAt: z.string().openapi({ format: "date-time" }),
+    endsAt: z.string().openapi({ format: "date-time" }),
+    status: z.enum(STATUSES),
+    createdAt: z.string().openapi({ format: "date-time" }),
+    updatedAt: z.string().openapi({ format: "date-time" }),
+  })
+  .openapi("Appointment");
+
+export type Appointment = z.infer<typeof AppointmentSchema>;
+
+/** Rows from a plain select carry Dates; rows aggregated to JSON by a relational query carry text. */
+type AppointmentLike = Omit<AppointmentRow, "startsAt" | "endsAt" | "createdAt" | "updatedAt"> &
+  Record<"startsAt" | "endsAt" | "createdAt" | "updatedAt", Date | string>;
+
+export function toAppointment(row: AppointmentLike): Appointment {
+  return {
+    id: row.id,
+    doctorId: row.doctorId,
+    patientId: row.patientId,
+    startsAt: iso(row.startsAt),
+    endsAt: iso(row.endsAt),
+    status: row.status,
+    createdAt: iso(row.createdAt),
+    updatedAt: iso(row.updatedAt),
+  };
+}
+
+const MIN_DURATION_MS = 5 * 60_000;
+const MAX_DURATION_MS = 8 * 3_600_000;
+/** How far ahead a slot may be booked. */
+export const MAX_LEAD_MS = 2 * 366 * 86_400_000;
+
+export const BookAppointmentSchema = z
+  .object({
+    doctorId: z.uuid(),
+    patientId: z.uuid(),
+    startsAt: Instant,
+    endsAt: Instant,
+  })
+  .superRefine((v, ctx) => {
+    const duration = Date.parse(v.endsAt) - Date.parse(v.startsAt);
+    if (duration <= 0) ctx.addIssue({ code: "custom", path: ["endsAt"], message: "must be after startsAt" });
+    else if (duration < MIN_DURATION_MS) ctx.addIssue({ code: "custom", path: ["endsAt"], message: "appointments last at least 5 minutes" });
+    else if (duration > MAX_DURATION_MS) ctx.addIssue({ code: "custom", path: ["endsAt"], message: "appointments last at most 8 hours" });
+  })
+  .openapi("BookAppointment", {
+    example: {
+      doctorId: "3f0c7a52-6a8f-4c56-9d43-1b7f5a0e8e21",
+      patientId: "8d1e2b44-0c7a-4a57-9f3e-5b6a7c8d9e0f",
+      startsAt: "2026-12-01T09:30:00Z",
+      endsAt: "2026-12-01T10:00:00Z",
+    },
+  });
+
+export const ListAppointmentsQuery = z
+  .object({
+    doctorId: z.uuid().optional(),
+    patientId: z.uuid().optional(),
+    status: z.enum(STATUSES).optional(),
+    from: Instant.optional().openapi({ description: "Appointments starting at or after this instant" }),
+    to: Instant.optional().openapi({ description: "Appointments starting before this instant" }),
+    limit: LimitQuery,
+    cursor: CursorQuery,
+  })
+  .superRefine((q, ctx) => {
+    if (q.from && q.to && Date.parse(q.to) <= Date.parse(q.from)) {
+      ctx.addIssue({ code: "custom", path: ["to"], message: "must be after from" });
+    }
+  });
+
+export const AppointmentPage = page(AppointmentSchema, "AppointmentPage");

@@ -1,0 +1,13 @@
+import type { RequestDb } from "../db/client.ts";
+import type { Config } from "./config.ts";
+
+/** The one Hono environment of the Worker: bindings from wrangler.toml, per-request variables. */
+export interface AppEnv {
+  Bindings: Env;
+  Variables: {
+    requestId: string;
+    config: Config;
+    /** This request's database: a Pool opened on first use and ended after the response. */
+    requestDb: RequestDb;
+  };
+}

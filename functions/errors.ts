@@ -1,0 +1,197 @@
+import { DrizzleQueryError } from "drizzle-orm/errors";
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { AppEnv } from "./env.ts";
+
+/** One entry per offending input, named the way the client sent it ("email", "query.limit"...). */
+export interface FieldError {
+  field: string;
+  in: "body" | "query" | "path" | "header";
+  message: string;
+}
+
+/** RFC 9457 problem details; `errors` only on validation problems. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance?: string;
+  requestId?: string;
+  errors?: FieldError[];
+}
+
+const PROBLEM_BASE = "https://clinic-edge.dev/problems/";
+
+/**
+ * The problem kinds clinic-edge answers with: one table from kind to status and title, so a new
+ * error is a new row here, not a new branch in onError.
+ */
+const KINDS = {
+  "validation-error": { status: 400, title: "Your request is not valid" },
+  "malformed-request": { status: 400, title: "The request could not be parsed" },
+  "not-found": { status: 404, title: "Resource not found" },
+  "method-not-allowed": { status: 405, title: "Method not allowed" },
+  conflict: { status: 409, title: "The request conflicts with the current state" },
+  "payload-too-large": { status: 413, title: "Request body too large" },
+  "unsupported-media-type": { status: 415, title: "Unsupported media type" },
+  "unprocessable": { status: 422, title: "The request cannot be carried out" },
+  "service-unavailable": { status: 503, title: "Service unavailable" },
+  "internal-error": { status: 500, title: "Internal server error" },
+} as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;
+
+export type ProblemKind = keyof typeof KINDS;
+
+export class ApiError extends Error {
+  readonly kind: ProblemKind;
+  readonly errors: FieldError[] | undefined;
+
+  constructor(kind: ProblemKind, detail: string, errors?: FieldError[], options?: ErrorOptions) {
+    super(detail, options);
+    this.name = "ApiError";
+    this.kind = kind;
+    this.errors = errors;
+  }
+
+  get status(): ContentfulStatusCode {
+    return KINDS[this.kind].status;
+  }
+}
+
+export class ValidationError extends ApiError {
+  constructor(errors: FieldError[]) {
+    const first = errors[0];
+    super("validation-error", first ? `${first.field}: ${first.message}` : "Invalid request", errors);
+    this.name = "ValidationError";
+  }
+}
+
+export class NotFoundError extends ApiError {
+  constructor(resource: string, id: string) {
+    super("not-found", `${resource} ${id} does not exist`);
+    this.name = "NotFoundError";
+  }
+}
+
+export class ConflictError extends ApiError {
+  constructor(detail: string, errors?: FieldError[], options?: ErrorOptions) {
+    super("conflict", detail, errors, options);
+    this.name = "ConflictError";
+  }
+}
+
+/** A well-formed request that a business rule refuses (inactive doctor, slot in the past...). */
+export class UnprocessableError extends ApiError {
+  constructor(detail: string, errors?: FieldError[], options?: ErrorOptions) {
+    super("unprocessable", detail, errors, options);
+    this.name = "UnprocessableError";
+  }
+}
+
+export function problemType(kind: ProblemKind): string {
+  return PROBLEM_BASE + kind;
+}
+
+export function problemResponse(c: Context<AppEnv>, kind: ProblemKind, detail: string, errors?: FieldError[]): Response {
+  const { status, title } = KINDS[kind];
+  const body: Problem = {
+    type: problemType(kind),
+    title,
+    status,
+    detail,
+    instance: new URL(c.req.url).pathname,
+    requestId: c.get("requestId"),
+    ...(errors ? { errors } : {}),
+  };
+  return c.newResponse(JSON.stringify(body), status, { "Content-Type": "application/problem+json" });
+}
+
+/** Postgres SQLSTATEs that are the client's doing, found under Drizzle's DrizzleQueryError wrapper. */
+interface PgErrorLike {
+  code: string;
+  constraint?: string;
+  detail?: string;
+}
+
+function pgError(err: unknown): PgErrorLike | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    const code = (e as Partial<PgErrorLike>).code;
+    if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return e as unknown as PgErrorLike;
+  }
+  return undefined;
+}
+
+const CONSTRAINT_ERRORS: Record<string, () => ApiError> = {
+  appointments_no_overlap: () =>
+    new ConflictError("The doctor already has an appointment that overlaps this time", [
+      { field: "startsAt", in: "body", message: "overlaps another appointment of this doctor" },
+    ]),
+  patients_email_lower_key: () =>
+    new ConflictError("A patient with this email already exists", [
+      { field: "email", in: "body", message: "is already registered" },
+    ]),
+  appointments_doctor_id_doctors_id_fk: () =>
+    new UnprocessableError("The doctor does not exist", [{ field: "doctorId", in: "body", message: "no such doctor" }]),
+  appointments_patient_id_patients_id_fk: () =>
+    new UnprocessableError("The patient does not exist", [{ field: "patientId", in: "body", message: "no such patient" }]),
+};
+
+/** Maps the database's refusals (constraints, bad values) to the client's errors; undefined otherwise. */
+export function fromDatabaseError(err: unknown): ApiError | undefined {
+  const pg = pgError(err);
+  if (!pg) return undefined;
+  const byConstraint = pg.constraint ? CONSTRAINT_ERRORS[pg.constraint] : undefined;
+  if (byConstraint) return byConstraint();
+  switch (pg.code) {
+    case "23P01": // exclusion_violation
+    case "23505": // unique_violation
+      return new ConflictError("The change conflicts with existing data");
+    case "23503": // foreign_key_violation
+      return new UnprocessableError("A referenced resource does not exist");
+    case "22007": // invalid_datetime_format
+    case "22008": // datetime_field_overflow
+    case "22P02": // invalid_text_representation
+      return new ApiError("validation-error", "A value is out of the range the database accepts");
+    default:
+      return undefined;
+  }
+}
+
+const HTTP_KINDS: Partial<Record<number, ProblemKind>> = {
+  400: "malformed-request",
+  404: "not-found",
+  405: "method-not-allowed",
+  413: "payload-too-large",
+  415: "unsupported-media-type",
+};
+
+function loggableMessage(err: Error): string {
+  return err instanceof DrizzleQueryError && err.cause instanceof Error ? err.cause.message : err.message;
+}
+
+/** The one place where errors become HTTP responses. */
+export function onError(err: Error, c: Context<AppEnv>): Response {
+  const apiError = err instanceof ApiError ? err : fromDatabaseError(err);
+  if (apiError) return problemResponse(c, apiError.kind, apiError.message, apiError.errors);
+
+  if (err instanceof HTTPException) {
+    const kind = HTTP_KINDS[err.status];
+    if (kind) return problemResponse(c, kind, err.message || KINDS[kind].title);
+  }
+
+  console.error(
+    JSON.stringify({
+      level: "error",
+      msg: "unhandled error",
+      requestId: c.get("requestId"),
+      method: c.req.method,
+      path: new URL(c.req.url).pathname,
+      error: err.name,
+      // Drizzle's wrapper message lists the query's parameters (personal data): log the driver's
+      // own message instead, which names the failure without values.
+      detail: loggableMessage(err),
+    }),
+  );
+  return problemResponse(c, "internal-error", "An unexpected error occurred; it has been logged");
+}

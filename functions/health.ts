@@ -1,0 +1,39 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { sql } from "drizzle-orm";
+import { ApiError } from "./errors.ts";
+import { db } from "./middleware/database.ts";
+import { ProblemSchema, jsonResponse, resourceApp } from "./openapi.ts";
+
+const tags = ["operations"];
+const Status = z.object({ status: z.string() }).openapi("Status");
+
+const healthz = createRoute({
+  method: "get",
+  path: "/healthz",
+  tags,
+  summary: "Liveness: the Worker answers (touches nothing else)",
+  responses: { 200: jsonResponse(Status, "Up") },
+});
+
+const readyz = createRoute({
+  method: "get",
+  path: "/readyz",
+  tags,
+  summary: "Readiness: the database answers a query",
+  responses: {
+    200: jsonResponse(Status, "Ready"),
+    503: { description: "Database unreachable", content: { "application/problem+json": { schema: ProblemSchema } } },
+  },
+});
+
+export const healthApp = resourceApp()
+  .openapi(healthz, (c) => c.json({ status: "ok" }, 200))
+  .openapi(readyz, async (c) => {
+    try {
+      await db(c).execute(sql`select 1`);
+      return c.json({ status: "ready" }, 200);
+    } catch (err) {
+      console.error(JSON.stringify({ level: "warn", msg: "readiness check failed", requestId: c.var.requestId, error: err instanceof Error ? err.name : "unknown" }));
+      throw new ApiError("service-unavailable", "The database is not reachable", undefined, { cause: err });
+    }
+  });
