@@ -13,7 +13,12 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { connect, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
-import { WebSocketServer, type WebSocket } from "ws";
+import { createRequire } from "node:module";
+import type { WebSocket } from "ws";
+
+// Loaded through Node's own resolver: under vitest's globalSetup the project's Workers resolve
+// conditions would otherwise pick ws's browser stub, which has no server.
+const { WebSocketServer } = createRequire(import.meta.url)("ws") as typeof import("ws");
 
 export interface BridgeOptions {
   /** host:port addresses the bridge may connect to (the local Postgres). */

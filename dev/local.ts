@@ -1,10 +1,13 @@
 /** Fixed addresses of the local development stack (`npm run dev`); tests pick free ports instead. */
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { EMBEDDED_PASSWORD, EMBEDDED_USER } from "./postgres.ts";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
-export const DATA_DIR = fileURLToPath(new URL("../.data/postgres", import.meta.url));
-export const LOCK_FILE = fileURLToPath(new URL("../.data/dev.pid", import.meta.url));
+/** Where the embedded cluster and the instance lock live; DEV_DATA_DIR moves both (e.g. for a second stack). */
+export const DEV_DATA_DIR = process.env.DEV_DATA_DIR ?? fileURLToPath(new URL("../.data", import.meta.url));
+export const DATA_DIR = join(DEV_DATA_DIR, "postgres");
+export const LOCK_FILE = join(DEV_DATA_DIR, "dev.pid");
 export const DEV_PG_PORT = Number(process.env.DEV_PG_PORT ?? 54329);
 export const DEV_BRIDGE_PORT = Number(process.env.DEV_BRIDGE_PORT ?? 54330);
 export const DEV_WORKER_PORT = Number(process.env.PORT ?? 8787);

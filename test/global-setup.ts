@@ -1,0 +1,109 @@
+/**
+ * Runs in Node before the workerd tests: a real Postgres (embedded by default, or a scratch database
+ * on the server DATABASE_URL names), migrated, behind the same WebSocket bridge `npm run dev` uses.
+ * The Worker under test gets the URL and bridge address through `provide()`.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import type { TestProject } from "vitest/node";
+import { startBridge } from "../dev/bridge.ts";
+import { migrateDatabase } from "../dev/migrate.ts";
+import { ensureDatabase, startEmbeddedPostgres, type RunningPostgres } from "../dev/postgres.ts";
+
+const SCRATCH_PREFIX = "clinic_edge_test_";
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Drops scratch databases left by runs that died before their teardown. */
+async function dropOrphanedScratch(adminUrl: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ datname: string }>(
+      "SELECT datname FROM pg_database WHERE datname LIKE $1",
+      [`${SCRATCH_PREFIX}%`],
+    );
+    for (const { datname } of rows) {
+      const pid = Number(datname.slice(SCRATCH_PREFIX.length).split("_")[0]);
+      if (!isAlive(pid)) await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(datname)} WITH (FORCE)`);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+async function dropDatabase(adminUrl: string, database: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(database)} WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const cleanups: Array<() => Promise<void>> = [];
+  let url: string;
+  const serverUrl = process.env.DATABASE_URL;
+  if (serverUrl) {
+    // A real server shared with others: work in a database of our own, dropped at the end.
+    const scratch = `${SCRATCH_PREFIX}${process.pid}_${Date.now()}`;
+    await dropOrphanedScratch(serverUrl);
+    await ensureDatabase(serverUrl, scratch);
+    url = withDatabase(serverUrl, scratch);
+    cleanups.push(() => dropDatabase(serverUrl, scratch));
+  } else {
+    const dataDir = await mkdtemp(join(tmpdir(), "clinic-edge-pg-"));
+    const postgres: RunningPostgres = await startEmbeddedPostgres({
+      dataDir,
+      port: await freePort(),
+      database: "clinic_test",
+      ephemeral: true,
+    });
+    url = postgres.url;
+    cleanups.push(async () => {
+      await postgres.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    });
+  }
+  await migrateDatabase(url);
+
+  const { hostname, port } = new URL(url);
+  const bridge = await startBridge({ allowedTargets: [`${hostname}:${port || "5432"}`] });
+  cleanups.unshift(() => bridge.close());
+
+  project.provide("databaseUrl", url);
+  project.provide("wsProxy", bridge.address);
+
+  return async () => {
+    for (const cleanup of cleanups) await cleanup();
+  };
+}

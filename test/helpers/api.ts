@@ -1,0 +1,58 @@
+import { exports } from "cloudflare:workers";
+import { expect } from "vitest";
+
+export const ORIGIN = "http://clinic.test";
+
+/** Calls the Worker under test (its default export) the way a client would. */
+export function call(path: string, init?: RequestInit): Promise<Response> {
+  return exports.default.fetch(new Request(ORIGIN + path, init));
+}
+
+export function postJson(path: string, body: unknown, init: RequestInit = {}): Promise<Response> {
+  return call(path, {
+    ...init,
+    method: init.method ?? "POST",
+    headers: { "content-type": "application/json", ...init.headers },
+    body: JSON.stringify(body),
+  });
+}
+
+export function patchJson(path: string, body: unknown): Promise<Response> {
+  return postJson(path, body, { method: "PATCH" });
+}
+
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance?: string;
+  requestId?: string;
+  errors?: Array<{ field: string; in: string; message: string }>;
+}
+
+/** Asserts an RFC 9457 answer with the given status; returns its body. */
+export async function expectProblem(res: Response, status: number): Promise<ProblemBody> {
+  expect(res.status).toBe(status);
+  expect(res.headers.get("content-type")).toBe("application/problem+json");
+  const body = await res.json<ProblemBody>();
+  expect(body).toMatchObject({ status, type: expect.stringMatching(/^https:\/\/clinic-edge\.dev\/problems\//) });
+  expect(body.requestId).toBe(res.headers.get("x-request-id"));
+  return body;
+}
+
+/** The `field` names a validation problem lists. */
+export function fieldsOf(problem: ProblemBody): string[] {
+  return (problem.errors ?? []).map((e) => e.field);
+}
+
+export async function json<T>(res: Response, status: number): Promise<T> {
+  if (res.status !== status) expect.fail(`expected ${status}, got ${res.status}: ${await res.text()}`);
+  return res.json<T>();
+}
+
+/** Statements the request sent, as reported by the Server-Timing header. */
+export function queriesOf(res: Response): number | undefined {
+  const m = /db;desc="queries=(\d+)"/.exec(res.headers.get("server-timing") ?? "");
+  return m ? Number(m[1]) : undefined;
+}

@@ -1,0 +1,79 @@
+import { expect } from "vitest";
+import { json, postJson } from "./api.ts";
+
+export interface Doctor {
+  id: string;
+  name: string;
+  specialty: string;
+  active: boolean;
+  createdAt: string;
+  updatedAt: string;
+  appointments?: Appointment[];
+}
+
+export interface Patient {
+  id: string;
+  name: string;
+  email: string;
+  phone: string | null;
+  birthDate: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Appointment {
+  id: string;
+  doctorId: string;
+  patientId: string;
+  startsAt: string;
+  endsAt: string;
+  status: "scheduled" | "cancelled" | "completed";
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Page<T> {
+  data: T[];
+  nextCursor: string | null;
+}
+
+/** A name unique to this test run, so tests sharing the database never see each other's rows. */
+export function unique(prefix: string): string {
+  return `${prefix} ${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/** A specialty no other test uses: lists filtered by it contain only this test's doctors. */
+export function uniqueSpecialty(): string {
+  return unique("specialty");
+}
+
+export async function createDoctor(overrides: Partial<Pick<Doctor, "name" | "specialty" | "active">> = {}): Promise<Doctor> {
+  return json<Doctor>(
+    await postJson("/doctors", { name: unique("Dr."), specialty: "cardiology", ...overrides }),
+    201,
+  );
+}
+
+export async function createPatient(overrides: Partial<Pick<Patient, "name" | "email" | "phone" | "birthDate">> = {}): Promise<Patient> {
+  const email = `${crypto.randomUUID()}@example.com`;
+  return json<Patient>(
+    await postJson("/patients", { name: unique("Patient"), email, birthDate: "1980-05-17", ...overrides }),
+    201,
+  );
+}
+
+/** A whole-hour slot `daysAhead` days from now, `minutes` long. */
+export function slot(daysAhead: number, hour = 10, minutes = 30): { startsAt: string; endsAt: string } {
+  const start = new Date();
+  start.setUTCDate(start.getUTCDate() + daysAhead);
+  start.setUTCHours(hour, 0, 0, 0);
+  const end = new Date(start.getTime() + minutes * 60_000);
+  return { startsAt: start.toISOString(), endsAt: end.toISOString() };
+}
+
+export async function book(doctorId: string, patientId: string, when: { startsAt: string; endsAt: string }): Promise<Appointment> {
+  const res = await postJson("/appointments", { doctorId, patientId, ...when });
+  const body = await json<Appointment>(res, 201);
+  expect(body.status).toBe("scheduled");
+  return body;
+}
