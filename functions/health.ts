@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { sql } from "drizzle-orm";
 import { ApiError } from "./errors.ts";
 import { db } from "./middleware/database.ts";
-import { ProblemSchema, jsonResponse, resourceApp } from "./openapi.ts";
+import { ProblemSchema, commonErrors, jsonResponse, resourceApp } from "./openapi.ts";
 
 const tags = ["operations"];
 const Status = z.object({ status: z.string() }).openapi("Status");
@@ -12,7 +12,8 @@ const healthz = createRoute({
   path: "/healthz",
   tags,
   summary: "Liveness: the Worker answers (touches nothing else)",
-  responses: { 200: jsonResponse(Status, "Up") },
+  // The Worker itself can still fail (e.g. invalid configuration): 500, as a problem like every error.
+  responses: { 200: jsonResponse(Status, "Up"), 500: commonErrors[500] },
 });
 
 const readyz = createRoute({

@@ -104,6 +104,18 @@ export const page = <T extends z.ZodType>(item: T, name: string) =>
     })
     .openapi(name);
 
+/**
+ * Free text as Postgres can store it: trimmed, bounded, and without NUL, which `text` cannot hold
+ * (the database would refuse it with an encoding error after the request was accepted).
+ */
+export const text = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .refine((v) => !v.includes("\u0000"), "must not contain NUL characters");
+
 const EARLIEST = Date.UTC(1900, 0, 1);
 const LATEST = Date.UTC(2200, 0, 1);
 
@@ -112,6 +124,7 @@ export const Instant = z.iso
   .datetime({ offset: true })
   .refine((v) => {
     const t = Date.parse(v);
-    return t >= EARLIEST && t < LATEST;
+    // NaN: the format check has already reported this value.
+    return Number.isNaN(t) || (t >= EARLIEST && t < LATEST);
   }, "must be between 1900-01-01 and 2199-12-31")
   .openapi({ example: "2026-12-01T09:30:00Z" });

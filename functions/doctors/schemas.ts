@@ -3,10 +3,10 @@ import type { DoctorRow } from "../../db/schema/index.ts";
 import { AppointmentSchema, toAppointment } from "../appointments/schemas.ts";
 import { DAY_MS, iso } from "../dates.ts";
 import type { DoctorWithAppointments } from "../../db/queries/doctors.ts";
-import { CursorQuery, Instant, LimitQuery, page } from "../openapi.ts";
+import { CursorQuery, Instant, LimitQuery, page, text } from "../openapi.ts";
 
-const Name = z.string().trim().min(1).max(200);
-const Specialty = z.string().trim().min(1).max(100);
+const Name = text(200);
+const Specialty = text(100);
 
 export const DoctorSchema = z
   .object({

@@ -1,10 +1,10 @@
 import { z } from "@hono/zod-openapi";
 import type { PatientRow } from "../../db/schema/index.ts";
 import { iso } from "../dates.ts";
-import { CursorQuery, LimitQuery, page } from "../openapi.ts";
+import { CursorQuery, LimitQuery, page, text } from "../openapi.ts";
 
-const Name = z.string().trim().min(1).max(200);
-const Email = z.string().trim().max(254).pipe(z.email());
+const Name = text(200);
+const Email = text(254).pipe(z.email());
 const Phone = z
   .string()
   .trim()
@@ -55,7 +55,7 @@ export const UpdatePatientSchema = z
   .openapi("UpdatePatient", { example: { phone: "+55 11 99876-5432" } });
 
 export const ListPatientsQuery = z.object({
-  email: z.string().trim().max(254).optional().openapi({ description: "Exact email, case-insensitive" }),
+  email: text(254).optional().openapi({ description: "Exact email, case-insensitive" }),
   limit: LimitQuery,
   cursor: CursorQuery,
 });

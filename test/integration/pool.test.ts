@@ -1,0 +1,47 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import worker from "../../functions/index.ts";
+import { ORIGIN } from "../helpers/api.ts";
+import { bridgeStats, count } from "../helpers/db.ts";
+import { createDoctor } from "../helpers/factories.ts";
+import { settle } from "../helpers/wait.ts";
+
+/** Runs one request through the Worker and waits for everything it handed to ctx.waitUntil. */
+async function fetchAndSettle(path: string, requestId: string): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(new Request(ORIGIN + path, { headers: { "x-request-id": requestId } }), env, ctx);
+  await res.arrayBuffer();
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+describe("the per-request pool", () => {
+  it("is ended once the response is sent: every connection terminated, no backend left", async () => {
+    const doctor = await createDoctor();
+    const requestId = `pool-${crypto.randomUUID()}`;
+    const res = await fetchAndSettle(`/doctors/${doctor.id}`, requestId);
+    expect(res.status).toBe(200);
+
+    const app = `clinic-edge:${requestId}`;
+    const wire = await settle(() => bridgeStats(app), (s) => s.open === 0);
+    expect(wire).toMatchObject({ connections: 1, terminated: 1, open: 0 });
+    const backends = () => count("SELECT 1 FROM pg_stat_activity WHERE application_name = $1", [app]);
+    expect(await settle(backends, (n) => n === 0)).toBe(0);
+  });
+
+  it("is never opened by a request that needs no database", async () => {
+    const requestId = `nodb-${crypto.randomUUID()}`;
+    const res = await fetchAndSettle("/healthz", requestId);
+    expect(res.status).toBe(200);
+    expect((await bridgeStats(`clinic-edge:${requestId}`)).connections).toBe(0);
+  });
+
+  it("is ended after a failed request too", async () => {
+    const requestId = `fail-${crypto.randomUUID()}`;
+    const res = await fetchAndSettle(`/doctors/${crypto.randomUUID()}`, requestId);
+    expect(res.status).toBe(404);
+    const wire = await settle(() => bridgeStats(`clinic-edge:${requestId}`), (s) => s.open === 0);
+    expect(wire).toMatchObject({ connections: 1, terminated: 1, open: 0 });
+  });
+});

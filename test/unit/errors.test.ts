@@ -1,0 +1,56 @@
+import { DrizzleQueryError } from "drizzle-orm/errors";
+import { env } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
+import { newApp } from "../../functions/app.ts";
+import { ApiError, fromDatabaseError } from "../../functions/errors.ts";
+
+/** A pg DatabaseError as the Neon driver raises it, wrapped the way Drizzle wraps query failures. */
+function drizzleError(code: string, constraint?: string): DrizzleQueryError {
+  const cause = Object.assign(new Error("db said no"), { code, constraint });
+  return new DrizzleQueryError("insert into patients ... params: secret@example.com", ["secret@example.com"], cause);
+}
+
+describe("onError", () => {
+  it("answers an unexpected error with a 500 problem that leaks nothing and logs without parameters", async () => {
+    const app = newApp();
+    app.get("/boom", () => {
+      throw drizzleError("XX000");
+    });
+    const log = vi.spyOn(console, "error").mockImplementation(() => {});
+    const res = await app.request("/boom", {}, env);
+    const body = await res.text();
+
+    expect(res.status).toBe(500);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+    expect(JSON.parse(body)).toMatchObject({ status: 500, type: "https://clinic-edge.dev/problems/internal-error" });
+    expect(body).not.toMatch(/insert|secret|db said no/);
+    const logged = log.mock.calls.map((args) => args.join(" ")).join("\n");
+    expect(logged).toContain("db said no");
+    expect(logged).not.toContain("secret@example.com");
+    log.mockRestore();
+  });
+});
+
+describe("fromDatabaseError", () => {
+  it("maps the overlap exclusion constraint to 409 naming startsAt", () => {
+    const err = fromDatabaseError(drizzleError("23P01", "appointments_no_overlap"));
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err?.status).toBe(409);
+    expect(err?.errors?.[0]?.field).toBe("startsAt");
+  });
+
+  it("maps the case-insensitive email key to 409 naming email", () => {
+    const err = fromDatabaseError(drizzleError("23505", "patients_email_lower_key"));
+    expect(err?.status).toBe(409);
+    expect(err?.errors?.[0]?.field).toBe("email");
+  });
+
+  it("maps invalid values the database refuses to 400", () => {
+    expect(fromDatabaseError(drizzleError("22008"))?.status).toBe(400);
+  });
+
+  it("leaves server-side failures unmapped", () => {
+    expect(fromDatabaseError(drizzleError("53300"))).toBeUndefined();
+    expect(fromDatabaseError(new Error("plain"))).toBeUndefined();
+  });
+});
