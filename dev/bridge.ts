@@ -36,8 +36,13 @@ export interface AppStats {
   connections: number;
   open: number;
   terminated: number;
-  statements: number;
+  /** Simple-protocol Query messages (transaction control, multi-statement strings). */
+  simpleQueries: number;
+  /** Extended-protocol Execute messages: one per parameterised statement (what Drizzle sends). */
+  executes: number;
 }
+
+const EMPTY: AppStats = { connections: 0, open: 0, terminated: 0, simpleQueries: 0, executes: 0 };
 
 export interface Bridge {
   /** host:port, the value for DB_WS_PROXY. */
@@ -98,7 +103,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const statsFor = (name: string): AppStats => {
     let s = apps.get(name);
     if (!s) {
-      s = { connections: 0, open: 0, terminated: 0, statements: 0 };
+      s = { ...EMPTY };
       apps.set(name, s);
       if (apps.size > maxApps) apps.delete(apps.keys().next().value!);
     }
@@ -110,7 +115,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     if (req.method === "GET" && url.pathname === "/stats") {
       const name = url.searchParams.get("application_name") ?? "";
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify(apps.get(name) ?? { connections: 0, open: 0, terminated: 0, statements: 0 }));
+      res.end(JSON.stringify(apps.get(name) ?? EMPTY));
       return;
     }
     res.writeHead(426, { "content-type": "text/plain" }).end("WebSocket upgrade expected on /v2\n");
@@ -143,7 +148,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
           app.connections++;
           app.open++;
         }
-        if (app && (type === "Q" || type === "E")) app.statements++;
+        if (app && type === "Q") app.simpleQueries++;
+        if (app && type === "E") app.executes++;
         if (type === "X") terminated = true;
       });
       // net.Socket buffers writes (and the end) until the connection is up.

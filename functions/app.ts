@@ -10,6 +10,7 @@ import type { AppEnv } from "./env.ts";
 import { onError, problemResponse } from "./errors.ts";
 import { healthApp } from "./health.ts";
 import { database } from "./middleware/database.ts";
+import { deadline } from "./middleware/deadline.ts";
 import { patientsApp } from "./patients/app.ts";
 
 function config(): MiddlewareHandler<AppEnv> {
@@ -36,6 +37,7 @@ export function newApp(): OpenAPIHono<AppEnv> {
 
   app.use("*", requestId({ limitLength: 64 }));
   app.use("*", config());
+  app.use("*", deadline());
   app.use("*", limitBody());
   app.use("*", database());
 

@@ -11,6 +11,9 @@ const ConfigSchema = z.object({
   DB_STATEMENT_TIMEOUT_MS: intFrom(100, 600_000).default(10_000),
   DB_WS_PROXY: z.string().default(""),
   MAX_BODY_BYTES: intFrom(1_024, 10_485_760).default(65_536),
+  REQUEST_TIMEOUT_MS: intFrom(10, 300_000).default(10_000),
+  REQUEST_TIMEOUT_MAX_MS: intFrom(10, 300_000).default(30_000),
+  BACKGROUND_TIMEOUT_MS: intFrom(10, 300_000).default(10_000),
 });
 
 export interface Config {
@@ -24,6 +27,14 @@ export interface Config {
     wsProxy: string | undefined;
   };
   maxBodyBytes: number;
+  budget: {
+    /** A request's budget when neither the route nor the client says otherwise. */
+    defaultMs: number;
+    /** No budget, whoever asks, is longer. */
+    maxMs: number;
+    /** Each task handed to ctx.waitUntil gets this long. */
+    backgroundMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -52,6 +63,11 @@ export function loadConfig(env: Env): Config {
       wsProxy: v.DB_WS_PROXY || undefined,
     },
     maxBodyBytes: v.MAX_BODY_BYTES,
+    budget: {
+      defaultMs: Math.min(v.REQUEST_TIMEOUT_MS, v.REQUEST_TIMEOUT_MAX_MS),
+      maxMs: v.REQUEST_TIMEOUT_MAX_MS,
+      backgroundMs: v.BACKGROUND_TIMEOUT_MS,
+    },
   };
   cache.set(env, config);
   return config;

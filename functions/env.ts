@@ -1,5 +1,6 @@
 import type { RequestDb } from "../db/client.ts";
 import type { Config } from "./config.ts";
+import type { Deadline } from "./deadline.ts";
 
 /** The one Hono environment of the Worker: bindings from wrangler.toml, per-request variables. */
 export interface AppEnv {
@@ -9,5 +10,9 @@ export interface AppEnv {
     config: Config;
     /** This request's database: a Pool opened on first use and ended after the response. */
     requestDb: RequestDb;
+    /** This request's budget: pass it to every database, upstream and Durable Object call. */
+    deadline: Deadline;
+    /** The budget the client asked for (X-Request-Timeout-Ms), if any. */
+    requestedBudgetMs: number | undefined;
   };
 }

@@ -2,6 +2,7 @@ import { DrizzleQueryError } from "drizzle-orm/errors";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { ClientClosedError, DeadlineExceededError } from "./deadline.ts";
 import type { AppEnv } from "./env.ts";
 
 /** One entry per offending input, named the way the client sent it ("email", "query.limit"...). */
@@ -37,9 +38,11 @@ const KINDS = {
   "payload-too-large": { status: 413, title: "Request body too large" },
   "unsupported-media-type": { status: 415, title: "Unsupported media type" },
   "unprocessable": { status: 422, title: "The request cannot be carried out" },
+  "client-closed-request": { status: 499, title: "Client closed the request" },
   "service-unavailable": { status: 503, title: "Service unavailable" },
+  "deadline-exceeded": { status: 504, title: "Deadline exceeded" },
   "internal-error": { status: 500, title: "Internal server error" },
-} as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;
+} as const satisfies Record<string, { status: number; title: string }>;
 
 export type ProblemKind = keyof typeof KINDS;
 
@@ -54,7 +57,7 @@ export class ApiError extends Error {
     this.errors = errors;
   }
 
-  get status(): ContentfulStatusCode {
+  get status(): number {
     return KINDS[this.kind].status;
   }
 }
@@ -104,7 +107,8 @@ export function problemResponse(c: Context<AppEnv>, kind: ProblemKind, detail: s
     requestId: c.get("requestId"),
     ...(errors ? { errors } : {}),
   };
-  return c.newResponse(JSON.stringify(body), status, { "Content-Type": "application/problem+json" });
+  // 499 (client closed request, nginx's convention) is not in Hono's status union.
+  return c.newResponse(JSON.stringify(body), status as ContentfulStatusCode, { "Content-Type": "application/problem+json" });
 }
 
 /** Postgres SQLSTATEs that are the client's doing, found under Drizzle's DrizzleQueryError wrapper. */
@@ -173,6 +177,12 @@ function loggableMessage(err: Error): string {
 
 /** The one place where errors become HTTP responses. */
 export function onError(err: Error, c: Context<AppEnv>): Response {
+  if (err instanceof DeadlineExceededError) return problemResponse(c, "deadline-exceeded", `The request's ${err.message}`);
+  if (err instanceof ClientClosedError) {
+    // Not a server error: counted, and the answer goes nowhere.
+    console.log(JSON.stringify({ level: "info", msg: "client closed request", requestId: c.get("requestId") }));
+    return problemResponse(c, "client-closed-request", err.message);
+  }
   const apiError = err instanceof ApiError ? err : fromDatabaseError(err);
   if (apiError) return problemResponse(c, apiError.kind, apiError.message, apiError.errors);
 

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { sql } from "drizzle-orm";
 import { ApiError } from "./errors.ts";
-import { db } from "./middleware/database.ts";
+import { budget } from "./middleware/deadline.ts";
 import { ProblemSchema, commonErrors, jsonResponse, resourceApp } from "./openapi.ts";
 
 const tags = ["operations"];
@@ -21,6 +21,8 @@ const readyz = createRoute({
   path: "/readyz",
   tags,
   summary: "Readiness: the database answers a query",
+  description: "Fails within 2 s (its own budget) so a load balancer is not kept waiting.",
+  middleware: [budget(2_000)] as const,
   responses: {
     200: jsonResponse(Status, "Ready"),
     503: { description: "Database unreachable", content: { "application/problem+json": { schema: ProblemSchema } } },
@@ -31,7 +33,7 @@ export const healthApp = resourceApp()
   .openapi(healthz, (c) => c.json({ status: "ok" }, 200))
   .openapi(readyz, async (c) => {
     try {
-      await db(c).execute(sql`select 1`);
+      await c.var.requestDb.run(c.var.deadline, (tx) => tx.execute(sql`select 1`));
       return c.json({ status: "ready" }, 200);
     } catch (err) {
       console.error(JSON.stringify({ level: "warn", msg: "readiness check failed", requestId: c.var.requestId, error: err instanceof Error ? err.name : "unknown" }));

@@ -1,5 +1,6 @@
 import { and, asc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
-import type { Database } from "../client.ts";
+import type { Deadline } from "../../functions/deadline.ts";
+import type { RequestDb } from "../client.ts";
 import {
   appointments, doctors, patients, type AppointmentRow, type AppointmentStatus,
 } from "../schema/index.ts";
@@ -15,12 +16,12 @@ export interface AppointmentFilter {
   limit: number;
 }
 
-export async function findAppointment(db: Database, id: string): Promise<AppointmentRow | undefined> {
-  const [row] = await db.select().from(appointments).where(eq(appointments.id, id));
+export async function findAppointment(db: RequestDb, deadline: Deadline, id: string): Promise<AppointmentRow | undefined> {
+  const [row] = await db.run(deadline, (tx) => tx.select().from(appointments).where(eq(appointments.id, id)));
   return row;
 }
 
-export async function listAppointments(db: Database, f: AppointmentFilter): Promise<AppointmentRow[]> {
+export async function listAppointments(db: RequestDb, deadline: Deadline, f: AppointmentFilter): Promise<AppointmentRow[]> {
   const where: SQL | undefined = and(
     f.doctorId !== undefined ? eq(appointments.doctorId, f.doctorId) : undefined,
     f.patientId !== undefined ? eq(appointments.patientId, f.patientId) : undefined,
@@ -31,12 +32,14 @@ export async function listAppointments(db: Database, f: AppointmentFilter): Prom
       ? sql`(${appointments.startsAt}, ${appointments.id}) > (${f.after[0].toISOString()}::timestamptz, ${f.after[1]}::uuid)`
       : undefined,
   );
-  return db
-    .select()
-    .from(appointments)
-    .where(where)
-    .orderBy(asc(appointments.startsAt), asc(appointments.id))
-    .limit(f.limit + 1);
+  return db.run(deadline, (tx) =>
+    tx
+      .select()
+      .from(appointments)
+      .where(where)
+      .orderBy(asc(appointments.startsAt), asc(appointments.id))
+      .limit(f.limit + 1),
+  );
 }
 
 export interface NewAppointment {
@@ -51,12 +54,12 @@ export type BookingResult =
   | { ok: false; reason: "doctor-not-found" | "doctor-inactive" | "patient-not-found" };
 
 /**
- * Books in one transaction. The doctor row is read FOR SHARE so a concurrent deactivation waits for
+ * Books in one transaction (run's). The doctor row is read FOR SHARE so a concurrent deactivation waits for
  * (or is waited on by) the booking; overlaps are refused by the database's exclusion constraint,
  * which surfaces as SQLSTATE 23P01 and is mapped by the error layer.
  */
-export async function bookAppointment(db: Database, input: NewAppointment): Promise<BookingResult> {
-  return db.transaction(async (tx) => {
+export async function bookAppointment(db: RequestDb, deadline: Deadline, input: NewAppointment): Promise<BookingResult> {
+  return db.run(deadline, async (tx) => {
     const [doctor] = await tx
       .select({ active: doctors.active })
       .from(doctors)
@@ -76,15 +79,17 @@ export type CancelResult =
   | { ok: false; reason: "not-found" | "completed"; appointment?: AppointmentRow };
 
 /** Cancels a scheduled appointment; cancelling a cancelled one is a no-op that returns it. */
-export async function cancelAppointment(db: Database, id: string): Promise<CancelResult> {
-  const [updated] = await db
-    .update(appointments)
-    .set({ status: "cancelled", updatedAt: sql`now()` })
-    .where(and(eq(appointments.id, id), eq(appointments.status, "scheduled")))
-    .returning();
-  if (updated) return { ok: true, appointment: updated };
-  const current = await findAppointment(db, id);
-  if (!current) return { ok: false, reason: "not-found" };
-  if (current.status === "cancelled") return { ok: true, appointment: current };
-  return { ok: false, reason: "completed", appointment: current };
+export async function cancelAppointment(db: RequestDb, deadline: Deadline, id: string): Promise<CancelResult> {
+  return db.run(deadline, async (tx) => {
+    const [updated] = await tx
+      .update(appointments)
+      .set({ status: "cancelled", updatedAt: sql`now()` })
+      .where(and(eq(appointments.id, id), eq(appointments.status, "scheduled")))
+      .returning();
+    if (updated) return { ok: true, appointment: updated };
+    const [current] = await tx.select().from(appointments).where(eq(appointments.id, id));
+    if (!current) return { ok: false, reason: "not-found" };
+    if (current.status === "cancelled") return { ok: true, appointment: current };
+    return { ok: false, reason: "completed", appointment: current };
+  });
 }

@@ -1,5 +1,6 @@
 import { and, asc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
-import type { Database } from "../client.ts";
+import type { Deadline } from "../../functions/deadline.ts";
+import type { RequestDb } from "../client.ts";
 import { appointments, doctors, type AppointmentRow, type DoctorRow } from "../schema/index.ts";
 
 export interface DoctorFilter {
@@ -27,14 +28,14 @@ function whereOf(f: DoctorFilter): SQL | undefined {
   );
 }
 
-export async function findDoctor(db: Database, id: string): Promise<DoctorRow | undefined> {
-  const [row] = await db.select().from(doctors).where(eq(doctors.id, id));
+export async function findDoctor(db: RequestDb, deadline: Deadline, id: string): Promise<DoctorRow | undefined> {
+  const [row] = await db.run(deadline, (tx) => tx.select().from(doctors).where(eq(doctors.id, id)));
   return row;
 }
 
 /** One page of doctors; fetches limit + 1 rows so the caller can tell whether more follow. */
-export async function listDoctors(db: Database, f: DoctorFilter): Promise<DoctorRow[]> {
-  return db.select().from(doctors).where(whereOf(f)).orderBy(...byNameThenId).limit(f.limit + 1);
+export async function listDoctors(db: RequestDb, deadline: Deadline, f: DoctorFilter): Promise<DoctorRow[]> {
+  return db.run(deadline, (tx) => tx.select().from(doctors).where(whereOf(f)).orderBy(...byNameThenId).limit(f.limit + 1));
 }
 
 /**
@@ -42,11 +43,12 @@ export async function listDoctors(db: Database, f: DoctorFilter): Promise<Doctor
  * Drizzle's relational query aggregates each doctor's appointments with a lateral json_agg.
  */
 export async function listDoctorsWithAppointments(
-  db: Database,
+  db: RequestDb,
+  deadline: Deadline,
   f: DoctorFilter,
   window: AppointmentWindow,
 ): Promise<DoctorWithAppointments[]> {
-  return db.query.doctors.findMany({
+  return db.run(deadline, (tx) => tx.query.doctors.findMany({
     where: whereOf(f),
     orderBy: byNameThenId,
     limit: f.limit + 1,
@@ -56,7 +58,7 @@ export async function listDoctorsWithAppointments(
         orderBy: [asc(appointments.startsAt), asc(appointments.id)],
       },
     },
-  });
+  }));
 }
 
 export interface NewDoctor {
@@ -65,18 +67,25 @@ export interface NewDoctor {
   active?: boolean | undefined;
 }
 
-export async function insertDoctor(db: Database, input: NewDoctor): Promise<DoctorRow> {
-  const [row] = await db.insert(doctors).values(input).returning();
+export async function insertDoctor(db: RequestDb, deadline: Deadline, input: NewDoctor): Promise<DoctorRow> {
+  const [row] = await db.run(deadline, (tx) => tx.insert(doctors).values(input).returning());
   return row!;
 }
 
 export type DoctorChanges = Partial<Pick<DoctorRow, "name" | "specialty" | "active">>;
 
-export async function updateDoctor(db: Database, id: string, changes: DoctorChanges): Promise<DoctorRow | undefined> {
-  const [row] = await db
-    .update(doctors)
-    .set({ ...changes, updatedAt: sql`now()` })
-    .where(eq(doctors.id, id))
-    .returning();
+export async function updateDoctor(
+  db: RequestDb,
+  deadline: Deadline,
+  id: string,
+  changes: DoctorChanges,
+): Promise<DoctorRow | undefined> {
+  const [row] = await db.run(deadline, (tx) =>
+    tx
+      .update(doctors)
+      .set({ ...changes, updatedAt: sql`now()` })
+      .where(eq(doctors.id, id))
+      .returning(),
+  );
   return row;
 }

@@ -1,5 +1,6 @@
 import { and, asc, eq, sql, type SQL } from "drizzle-orm";
-import type { Database } from "../client.ts";
+import type { Deadline } from "../../functions/deadline.ts";
+import type { RequestDb } from "../client.ts";
 import { patients, type PatientRow } from "../schema/index.ts";
 
 export interface PatientFilter {
@@ -9,22 +10,24 @@ export interface PatientFilter {
   limit: number;
 }
 
-export async function findPatient(db: Database, id: string): Promise<PatientRow | undefined> {
-  const [row] = await db.select().from(patients).where(eq(patients.id, id));
+export async function findPatient(db: RequestDb, deadline: Deadline, id: string): Promise<PatientRow | undefined> {
+  const [row] = await db.run(deadline, (tx) => tx.select().from(patients).where(eq(patients.id, id)));
   return row;
 }
 
-export async function listPatients(db: Database, f: PatientFilter): Promise<PatientRow[]> {
+export async function listPatients(db: RequestDb, deadline: Deadline, f: PatientFilter): Promise<PatientRow[]> {
   const where: SQL | undefined = and(
     f.email !== undefined ? sql`lower(${patients.email}) = lower(${f.email})` : undefined,
     f.after ? sql`(${patients.name}, ${patients.id}) > (${f.after[0]}, ${f.after[1]}::uuid)` : undefined,
   );
-  return db
-    .select()
-    .from(patients)
-    .where(where)
-    .orderBy(asc(patients.name), asc(patients.id))
-    .limit(f.limit + 1);
+  return db.run(deadline, (tx) =>
+    tx
+      .select()
+      .from(patients)
+      .where(where)
+      .orderBy(asc(patients.name), asc(patients.id))
+      .limit(f.limit + 1),
+  );
 }
 
 export interface NewPatient {
@@ -34,18 +37,25 @@ export interface NewPatient {
   birthDate: string;
 }
 
-export async function insertPatient(db: Database, input: NewPatient): Promise<PatientRow> {
-  const [row] = await db.insert(patients).values(input).returning();
+export async function insertPatient(db: RequestDb, deadline: Deadline, input: NewPatient): Promise<PatientRow> {
+  const [row] = await db.run(deadline, (tx) => tx.insert(patients).values(input).returning());
   return row!;
 }
 
 export type PatientChanges = Partial<Pick<PatientRow, "name" | "email" | "phone" | "birthDate">>;
 
-export async function updatePatient(db: Database, id: string, changes: PatientChanges): Promise<PatientRow | undefined> {
-  const [row] = await db
-    .update(patients)
-    .set({ ...changes, updatedAt: sql`now()` })
-    .where(eq(patients.id, id))
-    .returning();
+export async function updatePatient(
+  db: RequestDb,
+  deadline: Deadline,
+  id: string,
+  changes: PatientChanges,
+): Promise<PatientRow | undefined> {
+  const [row] = await db.run(deadline, (tx) =>
+    tx
+      .update(patients)
+      .set({ ...changes, updatedAt: sql`now()` })
+      .where(eq(patients.id, id))
+      .returning(),
+  );
   return row;
 }

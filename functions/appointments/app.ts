@@ -3,7 +3,6 @@ import {
   bookAppointment, cancelAppointment, findAppointment, listAppointments, type BookingResult,
 } from "../../db/queries/appointments.ts";
 import { ConflictError, NotFoundError, UnprocessableError, type ApiError } from "../errors.ts";
-import { db } from "../middleware/database.ts";
 import {
   IdParam, bodyErrors, commonErrors, conflict, jsonBody, jsonResponse, notFound, resourceApp, unprocessable,
 } from "../openapi.ts";
@@ -92,7 +91,7 @@ export const appointmentsApp = resourceApp()
         { field: "startsAt", in: "body", message: "is too far in the future" },
       ]);
     }
-    const result = await bookAppointment(db(c), {
+    const result = await bookAppointment(c.var.requestDb, c.var.deadline, {
       doctorId: body.doctorId,
       patientId: body.patientId,
       startsAt,
@@ -104,7 +103,7 @@ export const appointmentsApp = resourceApp()
   .openapi(list, async (c) => {
     const q = c.req.valid("query");
     const after = decodeCursor(q.cursor, InstantCursor);
-    const rows = await listAppointments(db(c), {
+    const rows = await listAppointments(c.var.requestDb, c.var.deadline, {
       doctorId: q.doctorId,
       patientId: q.patientId,
       status: q.status,
@@ -117,13 +116,13 @@ export const appointmentsApp = resourceApp()
   })
   .openapi(get, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await findAppointment(db(c), id);
+    const row = await findAppointment(c.var.requestDb, c.var.deadline, id);
     if (!row) throw new NotFoundError("Appointment", id);
     return c.json(toAppointment(row), 200);
   })
   .openapi(cancel, async (c) => {
     const { id } = c.req.valid("param");
-    const result = await cancelAppointment(db(c), id);
+    const result = await cancelAppointment(c.var.requestDb, c.var.deadline, id);
     if (result.ok) return c.json(toAppointment(result.appointment), 200);
     if (result.reason === "not-found") throw new NotFoundError("Appointment", id);
     throw new ConflictError("A completed appointment cannot be cancelled", [

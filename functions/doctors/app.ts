@@ -3,7 +3,6 @@ import {
   findDoctor, insertDoctor, listDoctors, listDoctorsWithAppointments, updateDoctor,
 } from "../../db/queries/doctors.ts";
 import { NotFoundError } from "../errors.ts";
-import { db } from "../middleware/database.ts";
 import {
   IdParam, bodyErrors, commonErrors, jsonBody, jsonResponse, notFound, resourceApp,
 } from "../openapi.ts";
@@ -66,7 +65,7 @@ const deactivate = createRoute({
 
 export const doctorsApp = resourceApp()
   .openapi(create, async (c) => {
-    const row = await insertDoctor(db(c), c.req.valid("json"));
+    const row = await insertDoctor(c.var.requestDb, c.var.deadline, c.req.valid("json"));
     return c.json(toDoctor(row), 201, { Location: `/doctors/${row.id}` });
   })
   .openapi(list, async (c) => {
@@ -80,27 +79,27 @@ export const doctorsApp = resourceApp()
     const key = (d: { name: string; id: string }) => [d.name, d.id] as const;
     if (q.include === "appointments" && q.from && q.to) {
       const window = { from: new Date(q.from), to: new Date(q.to) };
-      const rows = await listDoctorsWithAppointments(db(c), filter, window);
+      const rows = await listDoctorsWithAppointments(c.var.requestDb, c.var.deadline, filter, window);
       return c.json(paginate(rows, q.limit, key, toDoctorWithAppointments), 200);
     }
-    const rows = await listDoctors(db(c), filter);
+    const rows = await listDoctors(c.var.requestDb, c.var.deadline, filter);
     return c.json(paginate(rows, q.limit, key, toDoctor), 200);
   })
   .openapi(get, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await findDoctor(db(c), id);
+    const row = await findDoctor(c.var.requestDb, c.var.deadline, id);
     if (!row) throw new NotFoundError("Doctor", id);
     return c.json(toDoctor(row), 200);
   })
   .openapi(update, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await updateDoctor(db(c), id, c.req.valid("json"));
+    const row = await updateDoctor(c.var.requestDb, c.var.deadline, id, c.req.valid("json"));
     if (!row) throw new NotFoundError("Doctor", id);
     return c.json(toDoctor(row), 200);
   })
   .openapi(deactivate, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await updateDoctor(db(c), id, { active: false });
+    const row = await updateDoctor(c.var.requestDb, c.var.deadline, id, { active: false });
     if (!row) throw new NotFoundError("Doctor", id);
     return c.json(toDoctor(row), 200);
   });

@@ -1,10 +1,11 @@
-import type { Context, MiddlewareHandler } from "hono";
-import { RequestDb, type Database } from "../../db/client.ts";
+import type { MiddlewareHandler } from "hono";
+import { RequestDb } from "../../db/client.ts";
+import { inBackground } from "../background.ts";
 import type { AppEnv } from "../env.ts";
 
 /**
  * Gives the request its own database (Pool created on first query) and ends it after the response
- * through ctx.waitUntil, so the client's sockets close without delaying the answer and nothing is
+ * in the background (ctx.waitUntil, bounded), so the client's sockets close without delaying the answer and nothing is
  * left for a later request to touch. Also reports the statement count in Server-Timing.
  */
 export function database(): MiddlewareHandler<AppEnv> {
@@ -21,13 +22,8 @@ export function database(): MiddlewareHandler<AppEnv> {
     } finally {
       if (requestDb.opened) {
         c.header("Server-Timing", `db;desc="queries=${requestDb.queryCount}"`, { append: true });
-        c.executionCtx.waitUntil(requestDb.end());
+        inBackground(c, "end database pool", () => requestDb.end());
       }
     }
   };
-}
-
-/** The request's Drizzle instance. */
-export function db(c: Context<AppEnv>): Database {
-  return c.var.requestDb.db;
 }

@@ -1,7 +1,6 @@
 import { createRoute } from "@hono/zod-openapi";
 import { findPatient, insertPatient, listPatients, updatePatient } from "../../db/queries/patients.ts";
 import { NotFoundError } from "../errors.ts";
-import { db } from "../middleware/database.ts";
 import {
   IdParam, bodyErrors, commonErrors, conflict, jsonBody, jsonResponse, notFound, resourceApp,
 } from "../openapi.ts";
@@ -62,23 +61,23 @@ const update = createRoute({
 
 export const patientsApp = resourceApp()
   .openapi(create, async (c) => {
-    const row = await insertPatient(db(c), c.req.valid("json"));
+    const row = await insertPatient(c.var.requestDb, c.var.deadline, c.req.valid("json"));
     return c.json(toPatient(row), 201, { Location: `/patients/${row.id}` });
   })
   .openapi(list, async (c) => {
     const q = c.req.valid("query");
-    const rows = await listPatients(db(c), { email: q.email, limit: q.limit, after: decodeCursor(q.cursor, NameCursor) });
+    const rows = await listPatients(c.var.requestDb, c.var.deadline, { email: q.email, limit: q.limit, after: decodeCursor(q.cursor, NameCursor) });
     return c.json(paginate(rows, q.limit, (p) => [p.name, p.id] as const, toPatient), 200);
   })
   .openapi(get, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await findPatient(db(c), id);
+    const row = await findPatient(c.var.requestDb, c.var.deadline, id);
     if (!row) throw new NotFoundError("Patient", id);
     return c.json(toPatient(row), 200);
   })
   .openapi(update, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await updatePatient(db(c), id, c.req.valid("json"));
+    const row = await updatePatient(c.var.requestDb, c.var.deadline, id, c.req.valid("json"));
     if (!row) throw new NotFoundError("Patient", id);
     return c.json(toPatient(row), 200);
   });

@@ -30,12 +30,8 @@ export async function count(sql: string, params: unknown[] = []): Promise<number
   });
 }
 
-export interface BridgeStats {
-  connections: number;
-  open: number;
-  terminated: number;
-  statements: number;
-}
+export type { AppStats as BridgeStats } from "../../dev/bridge.ts";
+import type { AppStats as BridgeStats } from "../../dev/bridge.ts";
 
 /** What crossed the wire for one application_name, as counted by the WebSocket bridge. */
 export async function bridgeStats(applicationName: string): Promise<BridgeStats> {
