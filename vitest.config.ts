@@ -12,6 +12,7 @@ export default defineConfig({
               bindings: {
                 DATABASE_URL: inject("databaseUrl"),
                 DB_WS_PROXY: inject("wsProxy"),
+                DB_HTTP_ENDPOINT: inject("sqlEndpoint"),
               },
             },
           })),

@@ -35,6 +35,8 @@ export interface BridgeOptions {
 export interface AppStats {
   connections: number;
   open: number;
+  /** Most connections open at once. */
+  peakOpen: number;
   terminated: number;
   /** Simple-protocol Query messages (transaction control, multi-statement strings). */
   simpleQueries: number;
@@ -42,7 +44,7 @@ export interface AppStats {
   executes: number;
 }
 
-const EMPTY: AppStats = { connections: 0, open: 0, terminated: 0, simpleQueries: 0, executes: 0 };
+const EMPTY: AppStats = { connections: 0, open: 0, peakOpen: 0, terminated: 0, simpleQueries: 0, executes: 0 };
 
 export interface Bridge {
   /** host:port, the value for DB_WS_PROXY. */
@@ -147,6 +149,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
           app = statsFor(frontend.applicationName);
           app.connections++;
           app.open++;
+          app.peakOpen = Math.max(app.peakOpen, app.open);
         }
         if (app && type === "Q") app.simpleQueries++;
         if (app && type === "E") app.executes++;

@@ -1,6 +1,7 @@
 /**
  * `npm run dev`: the whole local stack in one command.
- *   embedded Postgres (or DATABASE_URL) -> migrations -> seed on first start -> WebSocket bridge -> wrangler dev
+ *   embedded Postgres (or DATABASE_URL) -> migrations -> seed on first start -> WebSocket bridge
+ *   and HTTP /sql endpoint -> wrangler dev
  * Ctrl-C stops all of it; a second instance while one runs is refused with a clear message.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -9,11 +10,12 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, relative } from "node:path";
 import { startBridge, type Bridge } from "./bridge.ts";
 import {
-  DATA_DIR, DEV_BRIDGE_PORT, DEV_DATABASE, DEV_PG_PORT, DEV_WORKER_PORT, LOCK_FILE, ROOT,
+  DATA_DIR, DEV_BRIDGE_PORT, DEV_DATABASE, DEV_PG_PORT, DEV_SQL_PORT, DEV_WORKER_PORT, LOCK_FILE, ROOT,
 } from "./local.ts";
 import { migrateDatabase } from "./migrate.ts";
 import { startEmbeddedPostgres, type RunningPostgres } from "./postgres.ts";
 import { seedIfEmpty } from "./seed.ts";
+import { startSqlEndpoint, type SqlEndpoint } from "./sql-endpoint.ts";
 
 const say = (msg: string): void => console.log(`[dev] ${msg}`);
 
@@ -55,6 +57,7 @@ async function main(): Promise<void> {
 
   let postgres: RunningPostgres | undefined;
   let bridge: Bridge | undefined;
+  let sqlEndpoint: SqlEndpoint | undefined;
   let wrangler: ChildProcess | undefined;
   let stopping = false;
 
@@ -69,6 +72,7 @@ async function main(): Promise<void> {
     say("stopping...");
     stopWrangler();
     await bridge?.close();
+    await sqlEndpoint?.close();
     await postgres?.stop();
     process.exit(code);
   };
@@ -96,6 +100,8 @@ async function main(): Promise<void> {
 
     bridge = await startBridge({ allowedTargets: [targetOf(url)], port: DEV_BRIDGE_PORT });
     say(`WebSocket bridge on ${bridge.address}`);
+    sqlEndpoint = await startSqlEndpoint({ databaseUrl: url, port: DEV_SQL_PORT });
+    say(`HTTP /sql endpoint (stands in for Neon's) on ${sqlEndpoint.url}`);
 
     wrangler = spawn(
       "wrangler",
@@ -105,6 +111,7 @@ async function main(): Promise<void> {
         "--port", String(DEV_WORKER_PORT),
         "--var", `DATABASE_URL:${url}`,
         "--var", `DB_WS_PROXY:${bridge.address}`,
+        "--var", `DB_HTTP_ENDPOINT:${sqlEndpoint.url}`,
         ...process.argv.slice(2),
       ],
       { cwd: ROOT, stdio: "inherit", env: process.env },

@@ -10,6 +10,7 @@ export const DATA_DIR = join(DEV_DATA_DIR, "postgres");
 export const LOCK_FILE = join(DEV_DATA_DIR, "dev.pid");
 export const DEV_PG_PORT = Number(process.env.DEV_PG_PORT ?? 54329);
 export const DEV_BRIDGE_PORT = Number(process.env.DEV_BRIDGE_PORT ?? 54330);
+export const DEV_SQL_PORT = Number(process.env.DEV_SQL_PORT ?? 54331);
 export const DEV_WORKER_PORT = Number(process.env.PORT ?? 8787);
 export const DEV_DATABASE = "clinic";
 export const EMBEDDED_URL = `postgres://${EMBEDDED_USER}:${EMBEDDED_PASSWORD}@127.0.0.1:${DEV_PG_PORT}/${DEV_DATABASE}`;

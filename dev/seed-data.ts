@@ -1,13 +1,15 @@
 /** A deterministic, realistic data set: dozens of doctors, hundreds of patients, thousands of appointments. */
 import type { InferInsertModel } from "drizzle-orm";
-import type { appointments, doctors, patients } from "../db/schema/index.ts";
+import type { appointments, doctorSchedules, doctors, patients } from "../db/schema/index.ts";
 
 type NewDoctor = InferInsertModel<typeof doctors> & { id: string };
 type NewPatient = InferInsertModel<typeof patients> & { id: string };
 type NewAppointment = InferInsertModel<typeof appointments>;
+type NewSchedule = InferInsertModel<typeof doctorSchedules>;
 
 export interface SeedData {
   doctors: NewDoctor[];
+  schedules: NewSchedule[];
   patients: NewPatient[];
   appointments: NewAppointment[];
 }
@@ -109,5 +111,9 @@ export function seedData(options: SeedOptions = {}): SeedData {
       }
     }
   }
-  return { doctors, patients, appointments };
+  // The hours the appointments above were drawn from: weekdays 09:00-17:00 UTC, 30-minute slots.
+  const schedules: NewSchedule[] = doctors.flatMap((d) =>
+    [1, 2, 3, 4, 5].map((weekday) => ({ doctorId: d.id, weekday, startsAt: "09:00", endsAt: "17:00", slotMinutes: 30 })),
+  );
+  return { doctors, schedules, patients, appointments };
 }

@@ -5,7 +5,7 @@
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/node-postgres";
 import pg from "pg";
-import { appointments, doctors, patients } from "../db/schema/index.ts";
+import { appointments, doctorSchedules, doctors, patients } from "../db/schema/index.ts";
 import { databaseUrl } from "./local.ts";
 import { seedData } from "./seed-data.ts";
 
@@ -19,18 +19,24 @@ export async function seedIfEmpty(url: string, reset = false): Promise<{ seeded:
     return await db.transaction(async (tx) => {
       // Two dev starts racing on a fresh database must not both seed.
       await tx.execute(sql`SELECT pg_advisory_xact_lock(727275)`);
-      if (reset) await tx.execute(sql`TRUNCATE appointments, patients, doctors`);
+      if (reset) await tx.execute(sql`TRUNCATE appointments, doctor_schedules, patients, doctors`);
       const [row] = await tx.select({ n: sql<number>`count(*)::int` }).from(doctors);
       if ((row?.n ?? 0) > 0) return { seeded: false };
       const data = seedData();
       await tx.insert(doctors).values(data.doctors);
+      await tx.insert(doctorSchedules).values(data.schedules);
       await tx.insert(patients).values(data.patients);
       for (let i = 0; i < data.appointments.length; i += BATCH) {
         await tx.insert(appointments).values(data.appointments.slice(i, i + BATCH));
       }
       return {
         seeded: true,
-        counts: { doctors: data.doctors.length, patients: data.patients.length, appointments: data.appointments.length },
+        counts: {
+          doctors: data.doctors.length,
+          schedules: data.schedules.length,
+          patients: data.patients.length,
+          appointments: data.appointments.length,
+        },
       };
     });
   } finally {

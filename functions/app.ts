@@ -6,6 +6,7 @@ import { requestId } from "hono/request-id";
 import { appointmentsApp } from "./appointments/app.ts";
 import { loadConfig } from "./config.ts";
 import { doctorsApp } from "./doctors/app.ts";
+import { scheduleApp } from "./doctors/schedule-app.ts";
 import type { AppEnv } from "./env.ts";
 import { onError, problemResponse } from "./errors.ts";
 import { healthApp } from "./health.ts";
@@ -43,6 +44,7 @@ export function newApp(): OpenAPIHono<AppEnv> {
 
   app.route("/", healthApp);
   app.route("/doctors", doctorsApp);
+  app.route("/doctors", scheduleApp);
   app.route("/patients", patientsApp);
   app.route("/appointments", appointmentsApp);
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { QueryPath } from "../db/client.ts";
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -10,10 +11,15 @@ const ConfigSchema = z.object({
   DB_IDLE_TIMEOUT_MS: intFrom(0, 60_000).default(1_000),
   DB_STATEMENT_TIMEOUT_MS: intFrom(100, 600_000).default(10_000),
   DB_WS_PROXY: z.string().default(""),
+  DB_QUERY_PATH: z.enum(["http", "ws"]).default("http"),
+  DB_HTTP_ENDPOINT: z.union([z.literal(""), z.string().url().regex(/^https?:\/\//)]).default(""),
   MAX_BODY_BYTES: intFrom(1_024, 10_485_760).default(65_536),
   REQUEST_TIMEOUT_MS: intFrom(10, 300_000).default(10_000),
   REQUEST_TIMEOUT_MAX_MS: intFrom(10, 300_000).default(30_000),
   BACKGROUND_TIMEOUT_MS: intFrom(10, 300_000).default(10_000),
+  COALESCER_TTL_MS: intFrom(0, 300_000).default(5_000),
+  COALESCER_NOT_FOUND_TTL_MS: intFrom(0, 300_000).default(1_000),
+  COALESCER_LOAD_TIMEOUT_MS: intFrom(10, 60_000).default(5_000),
 });
 
 export interface Config {
@@ -25,6 +31,10 @@ export interface Config {
     statementTimeoutMs: number;
     /** host:port of a local WebSocket->TCP bridge; undefined when talking to Neon directly. */
     wsProxy: string | undefined;
+    /** Where single statements and batches go; interactive transactions always use WebSockets. */
+    queryPath: QueryPath;
+    /** A Neon-compatible /sql endpoint (local stand-in); undefined: Neon's own. */
+    httpEndpoint: string | undefined;
   };
   maxBodyBytes: number;
   budget: {
@@ -34,6 +44,14 @@ export interface Config {
     maxMs: number;
     /** Each task handed to ctx.waitUntil gets this long. */
     backgroundMs: number;
+  };
+  coalescer: {
+    /** How long a loaded value is served to later callers. */
+    ttlMs: number;
+    /** The same for "not found", kept shorter so a new resource shows up quickly. */
+    notFoundTtlMs: number;
+    /** The shared load's own budget, whoever is waiting on it. */
+    loadTimeoutMs: number;
   };
 }
 
@@ -61,12 +79,19 @@ export function loadConfig(env: Env): Config {
       idleTimeoutMs: v.DB_IDLE_TIMEOUT_MS,
       statementTimeoutMs: v.DB_STATEMENT_TIMEOUT_MS,
       wsProxy: v.DB_WS_PROXY || undefined,
+      queryPath: v.DB_QUERY_PATH,
+      httpEndpoint: v.DB_HTTP_ENDPOINT || undefined,
     },
     maxBodyBytes: v.MAX_BODY_BYTES,
     budget: {
       defaultMs: Math.min(v.REQUEST_TIMEOUT_MS, v.REQUEST_TIMEOUT_MAX_MS),
       maxMs: v.REQUEST_TIMEOUT_MAX_MS,
       backgroundMs: v.BACKGROUND_TIMEOUT_MS,
+    },
+    coalescer: {
+      ttlMs: v.COALESCER_TTL_MS,
+      notFoundTtlMs: v.COALESCER_NOT_FOUND_TTL_MS,
+      loadTimeoutMs: v.COALESCER_LOAD_TIMEOUT_MS,
     },
   };
   cache.set(env, config);

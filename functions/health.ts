@@ -33,7 +33,7 @@ export const healthApp = resourceApp()
   .openapi(healthz, (c) => c.json({ status: "ok" }, 200))
   .openapi(readyz, async (c) => {
     try {
-      await c.var.requestDb.run(c.var.deadline, (tx) => tx.execute(sql`select 1`));
+      await c.var.requestDb.query(c.var.deadline, (q) => q.execute(sql`select 1`));
       return c.json({ status: "ready" }, 200);
     } catch (err) {
       console.error(JSON.stringify({ level: "warn", msg: "readiness check failed", requestId: c.var.requestId, error: err instanceof Error ? err.name : "unknown" }));

@@ -1,5 +1,7 @@
 import { newApp } from "./app.ts";
 
+export { Coalescer } from "./resilience/coalescer.ts";
+
 const app = newApp();
 
 export default {

@@ -4,6 +4,10 @@ declare module "vitest" {
     databaseUrl: string;
     /** host:port of the WebSocket bridge in front of it. */
     wsProxy: string;
+    /** URL of the local stand-in for Neon's HTTP /sql endpoint (dev/sql-endpoint.ts). */
+    sqlEndpoint: string;
+    /** The same, but it does not cancel a statement whose client went away. */
+    sqlEndpointWithoutCancel: string;
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * Runs in Node before the workerd tests: a real Postgres (embedded by default, or a scratch database
- * on the server DATABASE_URL names), migrated, behind the same WebSocket bridge `npm run dev` uses.
- * The Worker under test gets the URL and bridge address through `provide()`.
+ * on the server DATABASE_URL names), migrated, behind the same WebSocket bridge and local HTTP
+ * /sql endpoint `npm run dev` uses. The Worker under test gets the URL and both addresses through
+ * `provide()`.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -10,6 +11,7 @@ import { join } from "node:path";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { startBridge } from "../dev/bridge.ts";
+import { startSqlEndpoint } from "../dev/sql-endpoint.ts";
 import { migrateDatabase } from "../dev/migrate.ts";
 import { ensureDatabase, startEmbeddedPostgres, type RunningPostgres } from "../dev/postgres.ts";
 
@@ -100,8 +102,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const bridge = await startBridge({ allowedTargets: [`${hostname}:${port || "5432"}`] });
   cleanups.unshift(() => bridge.close());
 
+  const sqlEndpoint = await startSqlEndpoint({ databaseUrl: url });
+  cleanups.unshift(() => sqlEndpoint.close());
+  // Proves the Worker's own server-side limit: this one lets a statement run on after its client left.
+  const endpointWithoutCancel = await startSqlEndpoint({ databaseUrl: url, cancelOnDisconnect: false });
+  cleanups.unshift(() => endpointWithoutCancel.close());
+
   project.provide("databaseUrl", url);
   project.provide("wsProxy", bridge.address);
+  project.provide("sqlEndpoint", sqlEndpoint.url);
+  project.provide("sqlEndpointWithoutCancel", endpointWithoutCancel.url);
 
   return async () => {
     for (const cleanup of cleanups) await cleanup();

@@ -17,7 +17,7 @@ export interface AppointmentFilter {
 }
 
 export async function findAppointment(db: RequestDb, deadline: Deadline, id: string): Promise<AppointmentRow | undefined> {
-  const [row] = await db.run(deadline, (tx) => tx.select().from(appointments).where(eq(appointments.id, id)));
+  const [row] = await db.query(deadline, (q) => q.select().from(appointments).where(eq(appointments.id, id)));
   return row;
 }
 
@@ -32,8 +32,8 @@ export async function listAppointments(db: RequestDb, deadline: Deadline, f: App
       ? sql`(${appointments.startsAt}, ${appointments.id}) > (${f.after[0].toISOString()}::timestamptz, ${f.after[1]}::uuid)`
       : undefined,
   );
-  return db.run(deadline, (tx) =>
-    tx
+  return db.query(deadline, (q) =>
+    q
       .select()
       .from(appointments)
       .where(where)
@@ -78,18 +78,22 @@ export type CancelResult =
   | { ok: true; appointment: AppointmentRow }
   | { ok: false; reason: "not-found" | "completed"; appointment?: AppointmentRow };
 
-/** Cancels a scheduled appointment; cancelling a cancelled one is a no-op that returns it. */
+/**
+ * Cancels a scheduled appointment; cancelling a cancelled one is a no-op that returns it. One
+ * batch (one transaction, one round trip on the HTTP path): the update, then a read of the row,
+ * which sees the update when there was one and tells "unknown" from "completed" when there was not.
+ */
 export async function cancelAppointment(db: RequestDb, deadline: Deadline, id: string): Promise<CancelResult> {
-  return db.run(deadline, async (tx) => {
-    const [updated] = await tx
+  const [[updated], [current]] = await db.batch(deadline, (q) => [
+    q
       .update(appointments)
       .set({ status: "cancelled", updatedAt: sql`now()` })
       .where(and(eq(appointments.id, id), eq(appointments.status, "scheduled")))
-      .returning();
-    if (updated) return { ok: true, appointment: updated };
-    const [current] = await tx.select().from(appointments).where(eq(appointments.id, id));
-    if (!current) return { ok: false, reason: "not-found" };
-    if (current.status === "cancelled") return { ok: true, appointment: current };
-    return { ok: false, reason: "completed", appointment: current };
-  });
+      .returning(),
+    q.select().from(appointments).where(eq(appointments.id, id)),
+  ] as const);
+  if (updated) return { ok: true, appointment: updated };
+  if (!current) return { ok: false, reason: "not-found" };
+  if (current.status === "cancelled") return { ok: true, appointment: current };
+  return { ok: false, reason: "completed", appointment: current };
 }

@@ -29,13 +29,13 @@ function whereOf(f: DoctorFilter): SQL | undefined {
 }
 
 export async function findDoctor(db: RequestDb, deadline: Deadline, id: string): Promise<DoctorRow | undefined> {
-  const [row] = await db.run(deadline, (tx) => tx.select().from(doctors).where(eq(doctors.id, id)));
+  const [row] = await db.query(deadline, (q) => q.select().from(doctors).where(eq(doctors.id, id)));
   return row;
 }
 
 /** One page of doctors; fetches limit + 1 rows so the caller can tell whether more follow. */
 export async function listDoctors(db: RequestDb, deadline: Deadline, f: DoctorFilter): Promise<DoctorRow[]> {
-  return db.run(deadline, (tx) => tx.select().from(doctors).where(whereOf(f)).orderBy(...byNameThenId).limit(f.limit + 1));
+  return db.query(deadline, (q) => q.select().from(doctors).where(whereOf(f)).orderBy(...byNameThenId).limit(f.limit + 1));
 }
 
 /**
@@ -48,7 +48,7 @@ export async function listDoctorsWithAppointments(
   f: DoctorFilter,
   window: AppointmentWindow,
 ): Promise<DoctorWithAppointments[]> {
-  return db.run(deadline, (tx) => tx.query.doctors.findMany({
+  return db.query(deadline, (q) => q.query.doctors.findMany({
     where: whereOf(f),
     orderBy: byNameThenId,
     limit: f.limit + 1,
@@ -68,7 +68,7 @@ export interface NewDoctor {
 }
 
 export async function insertDoctor(db: RequestDb, deadline: Deadline, input: NewDoctor): Promise<DoctorRow> {
-  const [row] = await db.run(deadline, (tx) => tx.insert(doctors).values(input).returning());
+  const [row] = await db.query(deadline, (q) => q.insert(doctors).values(input).returning());
   return row!;
 }
 
@@ -80,8 +80,8 @@ export async function updateDoctor(
   id: string,
   changes: DoctorChanges,
 ): Promise<DoctorRow | undefined> {
-  const [row] = await db.run(deadline, (tx) =>
-    tx
+  const [row] = await db.query(deadline, (q) =>
+    q
       .update(doctors)
       .set({ ...changes, updatedAt: sql`now()` })
       .where(eq(doctors.id, id))

@@ -11,7 +11,7 @@ export interface PatientFilter {
 }
 
 export async function findPatient(db: RequestDb, deadline: Deadline, id: string): Promise<PatientRow | undefined> {
-  const [row] = await db.run(deadline, (tx) => tx.select().from(patients).where(eq(patients.id, id)));
+  const [row] = await db.query(deadline, (q) => q.select().from(patients).where(eq(patients.id, id)));
   return row;
 }
 
@@ -20,8 +20,8 @@ export async function listPatients(db: RequestDb, deadline: Deadline, f: Patient
     f.email !== undefined ? sql`lower(${patients.email}) = lower(${f.email})` : undefined,
     f.after ? sql`(${patients.name}, ${patients.id}) > (${f.after[0]}, ${f.after[1]}::uuid)` : undefined,
   );
-  return db.run(deadline, (tx) =>
-    tx
+  return db.query(deadline, (q) =>
+    q
       .select()
       .from(patients)
       .where(where)
@@ -38,7 +38,7 @@ export interface NewPatient {
 }
 
 export async function insertPatient(db: RequestDb, deadline: Deadline, input: NewPatient): Promise<PatientRow> {
-  const [row] = await db.run(deadline, (tx) => tx.insert(patients).values(input).returning());
+  const [row] = await db.query(deadline, (q) => q.insert(patients).values(input).returning());
   return row!;
 }
 
@@ -50,8 +50,8 @@ export async function updatePatient(
   id: string,
   changes: PatientChanges,
 ): Promise<PatientRow | undefined> {
-  const [row] = await db.run(deadline, (tx) =>
-    tx
+  const [row] = await db.query(deadline, (q) =>
+    q
       .update(patients)
       .set({ ...changes, updatedAt: sql`now()` })
       .where(eq(patients.id, id))

@@ -2,3 +2,4 @@ export * from "./appointments.ts";
 export * from "./doctors.ts";
 export * from "./patients.ts";
 export * from "./relations.ts";
+export * from "./schedules.ts";

@@ -7,6 +7,7 @@ import {
   IdParam, bodyErrors, commonErrors, conflict, jsonBody, jsonResponse, notFound, resourceApp, unprocessable,
 } from "../openapi.ts";
 import { InstantCursor, decodeCursor, paginate } from "../pagination.ts";
+import { availabilityKeys, invalidateDoctor } from "../resilience/coalesce.ts";
 import {
   AppointmentPage, AppointmentSchema, BookAppointmentSchema, ListAppointmentsQuery, MAX_LEAD_MS, toAppointment,
 } from "./schemas.ts";
@@ -98,6 +99,7 @@ export const appointmentsApp = resourceApp()
       endsAt: new Date(body.endsAt),
     });
     if (!result.ok) throw BOOKING_REFUSALS[result.reason]();
+    await invalidateDoctor(c, body.doctorId, availabilityKeys(startsAt, result.appointment.endsAt));
     return c.json(toAppointment(result.appointment), 201, { Location: `/appointments/${result.appointment.id}` });
   })
   .openapi(list, async (c) => {
@@ -123,7 +125,11 @@ export const appointmentsApp = resourceApp()
   .openapi(cancel, async (c) => {
     const { id } = c.req.valid("param");
     const result = await cancelAppointment(c.var.requestDb, c.var.deadline, id);
-    if (result.ok) return c.json(toAppointment(result.appointment), 200);
+    if (result.ok) {
+      const { doctorId, startsAt, endsAt } = result.appointment;
+      await invalidateDoctor(c, doctorId, availabilityKeys(startsAt, endsAt));
+      return c.json(toAppointment(result.appointment), 200);
+    }
     if (result.reason === "not-found") throw new NotFoundError("Appointment", id);
     throw new ConflictError("A completed appointment cannot be cancelled", [
       { field: "id", in: "path", message: "appointment is completed" },

@@ -1,12 +1,13 @@
 import { createRoute } from "@hono/zod-openapi";
 import {
-  findDoctor, insertDoctor, listDoctors, listDoctorsWithAppointments, updateDoctor,
+  insertDoctor, listDoctors, listDoctorsWithAppointments, updateDoctor,
 } from "../../db/queries/doctors.ts";
 import { NotFoundError } from "../errors.ts";
 import {
   IdParam, bodyErrors, commonErrors, jsonBody, jsonResponse, notFound, resourceApp,
 } from "../openapi.ts";
 import { NameCursor, decodeCursor, paginate } from "../pagination.ts";
+import { coalesced, invalidateDoctor } from "../resilience/coalesce.ts";
 import {
   CreateDoctorSchema, DoctorPage, DoctorSchema, ListDoctorsQuery, UpdateDoctorSchema,
   toDoctor, toDoctorWithAppointments,
@@ -40,6 +41,7 @@ const get = createRoute({
   path: "/{id}",
   tags,
   summary: "Get a doctor",
+  description: "Served through the doctor's coalescer (see /doctors/{id}/availability).",
   request: { params: IdParam },
   responses: { 200: jsonResponse(DoctorSchema, "The doctor"), ...commonErrors, ...notFound },
 });
@@ -87,19 +89,21 @@ export const doctorsApp = resourceApp()
   })
   .openapi(get, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await findDoctor(c.var.requestDb, c.var.deadline, id);
-    if (!row) throw new NotFoundError("Doctor", id);
-    return c.json(toDoctor(row), 200);
+    const doctor = await coalesced(c, { loader: "doctor", doctorId: id });
+    if (!doctor) throw new NotFoundError("Doctor", id);
+    return c.json(doctor, 200);
   })
   .openapi(update, async (c) => {
     const { id } = c.req.valid("param");
     const row = await updateDoctor(c.var.requestDb, c.var.deadline, id, c.req.valid("json"));
     if (!row) throw new NotFoundError("Doctor", id);
+    await invalidateDoctor(c, id);
     return c.json(toDoctor(row), 200);
   })
   .openapi(deactivate, async (c) => {
     const { id } = c.req.valid("param");
     const row = await updateDoctor(c.var.requestDb, c.var.deadline, id, { active: false });
     if (!row) throw new NotFoundError("Doctor", id);
+    await invalidateDoctor(c, id);
     return c.json(toDoctor(row), 200);
   });

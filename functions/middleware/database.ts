@@ -1,12 +1,31 @@
 import type { MiddlewareHandler } from "hono";
-import { RequestDb } from "../../db/client.ts";
+import { RequestDb, type DbStats } from "../../db/client.ts";
 import { inBackground } from "../background.ts";
 import type { AppEnv } from "../env.ts";
 
+const ms = (value: number): string => value.toFixed(1);
+
 /**
- * Gives the request its own database (Pool created on first query) and ends it after the response
- * in the background (ctx.waitUntil, bounded), so the client's sockets close without delaying the answer and nothing is
- * left for a later request to touch. Also reports the statement count in Server-Timing.
+ * The request's database cost as Server-Timing metrics (browsers' dev tools show them):
+ *   db       statements sent (read by tests and the N+1 guard)
+ *   db-conn  WebSocket connections opened, time spent opening them, most connections held at once
+ *   db-wait  times a statement queued for one of the DB_POOL_MAX connections, time queued
+ *   db-http  round trips over the HTTP path, time spent in them
+ */
+export function serverTiming(s: DbStats): string {
+  return [
+    `db;desc="queries=${s.queries}"`,
+    `db-conn;dur=${ms(s.connectMs)};desc="opened=${s.connectionsOpened} peak=${s.peakConnections}"`,
+    `db-wait;dur=${ms(s.waitMs)};desc="waits=${s.waits}"`,
+    `db-http;dur=${ms(s.httpMs)};desc="round-trips=${s.httpRoundTrips}"`,
+  ].join(", ");
+}
+
+/**
+ * Gives the request its own database (connections opened on first use) and ends it after the
+ * response in the background (ctx.waitUntil, bounded), so the client's sockets close without
+ * delaying the answer and nothing is left for a later request to touch. Reports what the database
+ * cost in Server-Timing.
  */
 export function database(): MiddlewareHandler<AppEnv> {
   return async function database(c, next) {
@@ -20,10 +39,8 @@ export function database(): MiddlewareHandler<AppEnv> {
     try {
       await next();
     } finally {
-      if (requestDb.opened) {
-        c.header("Server-Timing", `db;desc="queries=${requestDb.queryCount}"`, { append: true });
-        inBackground(c, "end database pool", () => requestDb.end());
-      }
+      if (requestDb.used) c.header("Server-Timing", serverTiming(requestDb.stats), { append: true });
+      if (requestDb.opened) inBackground(c, "end database pool", () => requestDb.end());
     }
   };
 }

@@ -4,13 +4,16 @@ import { describe, expect, it } from "vitest";
 import worker from "../../functions/index.ts";
 import { ORIGIN } from "../helpers/api.ts";
 import { bridgeStats, count } from "../helpers/db.ts";
-import { createDoctor } from "../helpers/factories.ts";
+import { createPatient } from "../helpers/factories.ts";
 import { settle } from "../helpers/wait.ts";
+
+/** The WebSocket pool serves every statement (by default single statements go over HTTP). */
+const wsEnv = { ...env, DB_QUERY_PATH: "ws" };
 
 /** Runs one request through the Worker and waits for everything it handed to ctx.waitUntil. */
 async function fetchAndSettle(path: string, requestId: string): Promise<Response> {
   const ctx = createExecutionContext();
-  const res = await worker.fetch(new Request(ORIGIN + path, { headers: { "x-request-id": requestId } }), env, ctx);
+  const res = await worker.fetch(new Request(ORIGIN + path, { headers: { "x-request-id": requestId } }), wsEnv, ctx);
   await res.arrayBuffer();
   await waitOnExecutionContext(ctx);
   return res;
@@ -18,9 +21,9 @@ async function fetchAndSettle(path: string, requestId: string): Promise<Response
 
 describe("the per-request pool", () => {
   it("is ended once the response is sent: every connection terminated, no backend left", async () => {
-    const doctor = await createDoctor();
+    const patient = await createPatient();
     const requestId = `pool-${crypto.randomUUID()}`;
-    const res = await fetchAndSettle(`/doctors/${doctor.id}`, requestId);
+    const res = await fetchAndSettle(`/patients/${patient.id}`, requestId);
     expect(res.status).toBe(200);
 
     const app = `clinic-edge:${requestId}`;
@@ -39,7 +42,7 @@ describe("the per-request pool", () => {
 
   it("is ended after a failed request too", async () => {
     const requestId = `fail-${crypto.randomUUID()}`;
-    const res = await fetchAndSettle(`/doctors/${crypto.randomUUID()}`, requestId);
+    const res = await fetchAndSettle(`/patients/${crypto.randomUUID()}`, requestId);
     expect(res.status).toBe(404);
     const wire = await settle(() => bridgeStats(`clinic-edge:${requestId}`), (s) => s.open === 0);
     expect(wire).toMatchObject({ connections: 1, terminated: 1, open: 0 });

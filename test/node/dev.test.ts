@@ -3,7 +3,7 @@
  * empty machine, a second one is refused while the first runs, and Ctrl-C leaves nothing behind.
  *
  * Each stack lives in a temp DEV_DATA_DIR on free ports, so these tests never meet a developer's own
- * `npm run dev` (.data/, 8787, 54329, 54330). DATABASE_URL is removed from the child's environment:
+ * `npm run dev` (.data/, 8787, 54329, 54330, 54331). DATABASE_URL is removed from the child's environment:
  * the promise is about the embedded default, whatever database the rest of the suite runs against.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -191,14 +191,14 @@ describe("npm run dev", () => {
   describe("from an empty data directory", () => {
     let dev: Dev | undefined;
     let dataDir: string;
-    let ports: { worker: number; postgres: number; bridge: number; inspector: number };
+    let ports: { worker: number; postgres: number; bridge: number; sql: number; inspector: number };
     let origin: string;
 
     beforeAll(async () => {
       dataDir = await tempDataDir();
       temps.push(dataDir);
-      const [worker, postgres, bridge, inspector] = (await distinctFreePorts(4)) as [number, number, number, number];
-      ports = { worker, postgres, bridge, inspector };
+      const [worker, postgres, bridge, sql, inspector] = (await distinctFreePorts(5)) as [number, number, number, number, number];
+      ports = { worker, postgres, bridge, sql, inspector };
       origin = `http://127.0.0.1:${worker}`;
       dev = startDev(
         devEnv({
@@ -206,6 +206,7 @@ describe("npm run dev", () => {
           PORT: String(worker),
           DEV_PG_PORT: String(postgres),
           DEV_BRIDGE_PORT: String(bridge),
+          DEV_SQL_PORT: String(sql),
         }),
         ["--inspector-port", String(inspector)],
       );

@@ -47,6 +47,9 @@ const EXPECTED_OPERATIONS = [
   "GET /doctors/{id}",
   "PATCH /doctors/{id}",
   "POST /doctors/{id}/deactivate",
+  "GET /doctors/{id}/schedule",
+  "PUT /doctors/{id}/schedule",
+  "GET /doctors/{id}/availability",
   "POST /patients",
   "GET /patients",
   "GET /patients/{id}",
@@ -61,6 +64,7 @@ const EXPECTED_OPERATIONS = [
 const OPERATIONS_WITH_BODY = [
   "POST /doctors",
   "PATCH /doctors/{id}",
+  "PUT /doctors/{id}/schedule",
   "POST /patients",
   "PATCH /patients/{id}",
   "POST /appointments",

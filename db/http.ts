@@ -1,0 +1,152 @@
+import { neon, neonConfig, type NeonQueryFunction } from "@neondatabase/serverless";
+import { sql } from "drizzle-orm";
+import type { BatchItem, BatchResponse } from "drizzle-orm/batch";
+import { drizzle, type NeonHttpDatabase } from "drizzle-orm/neon-http";
+import type { Deadline } from "../functions/deadline.ts";
+import { isQueryCanceled } from "./errors.ts";
+import * as schema from "./schema/index.ts";
+import { Slots } from "./slots.ts";
+import type { DbStatsRecorder } from "./stats.ts";
+
+export type HttpDatabase = NeonHttpDatabase<typeof schema>;
+
+/** One Drizzle statement, built but not yet awaited (select, insert…returning, relational query, execute). */
+export type Statement = BatchItem<"pg"> & PromiseLike<unknown>;
+
+/** One or more statements sent together. */
+export type Statements = readonly [Statement, ...Statement[]];
+
+export interface HttpOptions {
+  url: string;
+  /** Most HTTP requests in flight at once (DB_POOL_MAX, like the WebSocket pool). */
+  poolMax: number;
+  /** A Neon-compatible /sql endpoint (the local stand-in); undefined: Neon's own, derived from the host. */
+  httpEndpoint?: string | undefined;
+  applicationName: string;
+}
+
+/** What differs between calls on the shared client: which request, and its deadline. */
+interface CallOptions {
+  /** DATABASE_URL with the request's application_name. */
+  connectionString: string;
+  fetchOptions: { signal: AbortSignal };
+}
+
+/**
+ * One Drizzle instance per isolate. Building one walks the whole schema for the relational API,
+ * which cost more CPU than anything else in a one-statement request (~10% of the Worker's time
+ * under load, profiled); it holds no I/O object, only functions that call fetch, so requests may
+ * share it. What differs per call reaches the driver through send(): the driver accepts the
+ * connection string and fetch options per call, and Drizzle's batch() hands its statements to the
+ * driver synchronously, so the options set just before are the ones taken.
+ */
+class SharedHttpClient {
+  readonly db: HttpDatabase;
+  #pending: CallOptions | undefined;
+
+  constructor() {
+    const driver = neon({});
+    const client: NeonQueryFunction<false, false> = Object.assign(
+      (strings: TemplateStringsArray, ...params: unknown[]) => driver(strings, ...params),
+      {
+        query: driver.query.bind(driver),
+        unsafe: driver.unsafe.bind(driver),
+        // Cast: a generic signature cannot be written as an arrow; the call is the driver's own.
+        transaction: ((queries, opts) => driver.transaction(queries, { ...opts, ...this.#take() })) as typeof driver.transaction,
+      },
+    );
+    this.db = drizzle({ client, schema });
+  }
+
+  send<T>(call: CallOptions, batch: (db: HttpDatabase) => Promise<T>): Promise<T> {
+    this.#pending = call;
+    try {
+      const sent = batch(this.db);
+      if (this.#pending === undefined) return sent;
+      // Checked, not assumed: a Drizzle that awaited first would send with another call's options.
+      sent.catch(() => {});
+      throw new Error("drizzle-orm did not send the batch synchronously; per-call options were not applied");
+    } finally {
+      this.#pending = undefined;
+    }
+  }
+
+  #take(): CallOptions {
+    const call = this.#pending;
+    if (!call) throw new Error("an HTTP query was sent outside SharedHttpClient.send()");
+    this.#pending = undefined;
+    return call;
+  }
+}
+
+let shared: SharedHttpClient | undefined;
+
+/**
+ * The HTTP path: Neon's `/sql` endpoint answers each request with one round trip on a connection
+ * it keeps warm, so a request pays no WebSocket, no startup and no new backend. Good for single
+ * statements and non-interactive batches; a transaction whose next statement depends on the
+ * previous one's answer belongs on the WebSocket path.
+ *
+ * Every request is sent as a batch (Neon runs a batch in one transaction) that begins with
+ * `set_config('statement_timeout', <remaining budget>, true)`: aborting the fetch at the deadline
+ * frees the Worker, and this is what stops the statement in Postgres, whatever the proxy does
+ * with a client that went away.
+ */
+export class HttpPath {
+  readonly #options: HttpOptions;
+  readonly #stats: DbStatsRecorder;
+  readonly #slots: Slots;
+  #connectionString: string | undefined;
+
+  constructor(options: HttpOptions, stats: DbStatsRecorder) {
+    this.#options = options;
+    this.#stats = stats;
+    this.#slots = new Slots(options.poolMax);
+  }
+
+  async batch<T extends Statements>(deadline: Deadline, build: (db: HttpDatabase) => T): Promise<BatchResponse<T>> {
+    deadline.check("db");
+    shared ??= new SharedHttpClient();
+    const statements = build(shared.db);
+    await this.#slot(deadline);
+    this.#stats.held();
+    const started = performance.now();
+    try {
+      const budget = Math.max(1, Math.floor(deadline.remaining()));
+      // A module-wide setting, read synchronously when the request is built just below.
+      if (this.#options.httpEndpoint) neonConfig.fetchEndpoint = this.#options.httpEndpoint;
+      this.#stats.statements(statements.length);
+      const call = { connectionString: this.#connection(), fetchOptions: { signal: deadline.signal } };
+      const sent = shared.send(call, (db) =>
+        db.batch([db.execute(sql`select set_config('statement_timeout', ${String(budget)}, true)`), ...statements]),
+      );
+      const [, ...results] = await deadline.race(sent, "db");
+      return results;
+    } catch (err) {
+      throw isQueryCanceled(err) ? deadline.error("db") : err;
+    } finally {
+      this.#stats.httpRoundTrip(performance.now() - started);
+      this.#stats.released();
+      this.#slots.release();
+    }
+  }
+
+  async #slot(deadline: Deadline): Promise<void> {
+    if (!this.#slots.full) return this.#slots.acquire(deadline);
+    const started = performance.now();
+    try {
+      await this.#slots.acquire(deadline);
+    } finally {
+      this.#stats.waited(performance.now() - started);
+    }
+  }
+
+  #connection(): string {
+    if (this.#connectionString === undefined) {
+      const url = new URL(this.#options.url);
+      url.searchParams.set("application_name", this.#options.applicationName);
+      this.#connectionString = url.toString();
+    }
+    return this.#connectionString;
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * What one request's database work cost: Go's sql.DBStats, per request. Plain data, so the
+ * Server-Timing header shows it today and the metrics layer can export it later.
+ */
+export interface DbStats {
+  /** Application statements sent, on either path (BEGIN, SET LOCAL and COMMIT are not counted). */
+  queries: number;
+  /** WebSocket connections opened: each is a Postgres startup, and a new backend unless pooled server-side. */
+  connectionsOpened: number;
+  /** Milliseconds spent opening them (concurrent opens each count in full). */
+  connectMs: number;
+  /** Times a statement found all DB_POOL_MAX connections busy and queued for one (Go's WaitCount). */
+  waits: number;
+  /** Milliseconds spent queued (Go's WaitDuration). */
+  waitMs: number;
+  /** Requests over the HTTP path: each one statement or one batch. */
+  httpRoundTrips: number;
+  /** Milliseconds spent in them, connection setup included. */
+  httpMs: number;
+  /** Most connections held at once: open WebSockets plus HTTP requests in flight. */
+  peakConnections: number;
+}
+
+/** The mutable side of DbStats, fed by both paths of one RequestDb. */
+export class DbStatsRecorder {
+  readonly #stats: DbStats = {
+    queries: 0,
+    connectionsOpened: 0,
+    connectMs: 0,
+    waits: 0,
+    waitMs: 0,
+    httpRoundTrips: 0,
+    httpMs: 0,
+    peakConnections: 0,
+  };
+  #open = 0;
+
+  snapshot(): DbStats {
+    return { ...this.#stats };
+  }
+
+  get queries(): number {
+    return this.#stats.queries;
+  }
+
+  statements(count: number): void {
+    this.#stats.queries += count;
+  }
+
+  connected(ms: number): void {
+    this.#stats.connectionsOpened++;
+    this.#stats.connectMs += ms;
+  }
+
+  waited(ms: number): void {
+    this.#stats.waits++;
+    this.#stats.waitMs += ms;
+  }
+
+  httpRoundTrip(ms: number): void {
+    this.#stats.httpRoundTrips++;
+    this.#stats.httpMs += ms;
+  }
+
+  /** A socket (WebSocket or HTTP request) is now held. */
+  held(): void {
+    this.#open++;
+    if (this.#open > this.#stats.peakConnections) this.#stats.peakConnections = this.#open;
+  }
+
+  released(): void {
+    this.#open--;
+  }
+}
