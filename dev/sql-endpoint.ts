@@ -34,6 +34,8 @@ export interface SqlEndpointOptions {
   port?: number;
   /** Warm connections kept to Postgres. */
   maxConnections?: number;
+  /** How long a warm connection may sit idle before it is closed (default 60 s). */
+  idleTimeoutMs?: number;
   /** Cancel a statement whose client disconnected, as Neon does (default true). */
   cancelOnDisconnect?: boolean;
   /** How many application names to keep counters for (oldest dropped first). */
@@ -170,11 +172,14 @@ export async function startSqlEndpoint(options: SqlEndpointOptions): Promise<Sql
   const pool = new pg.Pool({
     connectionString: options.databaseUrl,
     max: options.maxConnections ?? 20,
-    idleTimeoutMillis: 60_000,
+    idleTimeoutMillis: options.idleTimeoutMs ?? 60_000,
     application_name: "clinic-edge-sql-endpoint",
   });
   // An idle connection Postgres drops is the pool's to replace; nothing is waiting on it.
   pool.on("error", () => {});
+  // A checked-out connection whose backend is killed (pg_terminate_backend, a restart) emits
+  // 'error' on the client as well as failing its query; unlistened, that would crash the process.
+  pool.on("connect", (client) => client.on("error", () => {}));
   const backendPids = new WeakMap<pg.PoolClient, number>();
 
   const statsFor = (name: string): SqlAppStats => {

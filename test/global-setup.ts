@@ -102,7 +102,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const bridge = await startBridge({ allowedTargets: [`${hostname}:${port || "5432"}`] });
   cleanups.unshift(() => bridge.close());
 
-  const sqlEndpoint = await startSqlEndpoint({ databaseUrl: url });
+  // Short-lived warm connections: a backend reports its table statistics when it exits, and tests
+  // that count reads in Postgres itself (pg_stat_user_tables) must not wait for the 10 s idle flush.
+  const sqlEndpoint = await startSqlEndpoint({ databaseUrl: url, idleTimeoutMs: 200 });
   cleanups.unshift(() => sqlEndpoint.close());
   // Proves the Worker's own server-side limit: this one lets a statement run on after its client left.
   const endpointWithoutCancel = await startSqlEndpoint({ databaseUrl: url, cancelOnDisconnect: false });

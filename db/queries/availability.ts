@@ -1,6 +1,11 @@
 import { sql } from "drizzle-orm";
+import { z } from "zod";
 import type { Deadline } from "../../functions/deadline.ts";
 import type { RequestDb } from "../client.ts";
+
+const SlotRows = z.object({
+  rows: z.array(z.object({ starts_at: z.string().nullable(), ends_at: z.string().nullable() })),
+});
 
 export interface Slot {
   startsAt: string;
@@ -24,8 +29,8 @@ export async function findAvailability(
   doctorId: string,
   date: string,
 ): Promise<Availability | undefined> {
-  const rows = await db.run(deadline, (tx) =>
-    tx.execute<{ found: boolean; starts_at: string | null; ends_at: string | null }>(sql`
+  const result = await db.query(deadline, (q) =>
+    q.execute(sql`
       WITH doctor AS (
         SELECT id, active FROM doctors WHERE id = ${doctorId}::uuid
       ), slots AS (
@@ -52,7 +57,9 @@ export async function findAvailability(
       ORDER BY sl.starts_at
     `),
   );
-  if (rows.rows.length === 0) return undefined;
-  const slots = rows.rows.flatMap((r) => (r.starts_at && r.ends_at ? [{ startsAt: r.starts_at, endsAt: r.ends_at }] : []));
+  // Raw SQL comes back untyped (and shaped alike by both paths): check it rather than cast it.
+  const { rows } = SlotRows.parse(result);
+  if (rows.length === 0) return undefined;
+  const slots = rows.flatMap((r) => (r.starts_at && r.ends_at ? [{ startsAt: r.starts_at, endsAt: r.ends_at }] : []));
   return { doctorId, date, slots };
 }
