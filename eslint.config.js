@@ -8,7 +8,7 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        project: ["./tsconfig.json", "./dev/tsconfig.json", "./test/tsconfig.json"],
+        project: ["./tsconfig.json", "./dev/tsconfig.json", "./test/tsconfig.json", "./bench/workers/tsconfig.json"],
         tsconfigRootDir: import.meta.dirname,
       },
     },

@@ -24,6 +24,8 @@ const MAX_DURATION_S = 600;
 const MAX_REQUESTS = 10_000_000;
 const MAX_CONCURRENCY = 1_000;
 const MAX_ID_PAGES = 10;
+/** Network errors without a single answer after which a phase gives up. */
+const UNREACHABLE_AFTER = 200;
 
 const USAGE = `Usage: npm run bench -- [targets] [options]
 
@@ -227,6 +229,8 @@ async function runPhase(
   const errorsBy: Record<string, number> = {};
   const errorSamples: Record<string, string> = {};
   let next = 0;
+  let networkErrors = 0;
+  let unreachable = false;
   const started = performance.now();
   const deadline = started + seconds * 1000;
 
@@ -237,7 +241,7 @@ async function runPhase(
 
   const worker = async (): Promise<void> => {
     for (;;) {
-      if (stop.stopped) return;
+      if (stop.stopped || unreachable) return;
       if (budget !== undefined ? issued >= budget : performance.now() >= deadline) return;
       issued++;
       const url = targets[next++ % targets.length]!;
@@ -254,6 +258,7 @@ async function runPhase(
       } catch (err) {
         key = errorKey(err);
         sample = err instanceof Error ? err.message : String(err);
+        networkErrors++;
       }
       const ms = performance.now() - t0;
       if (key !== undefined) note(key, sample);
@@ -263,6 +268,8 @@ async function runPhase(
         latencies = grown;
       }
       latencies[count++] = ms;
+      // Nothing answers: stop instead of spinning on instant failures for the whole duration.
+      if (ok === 0 && networkErrors >= UNREACHABLE_AFTER) unreachable = true;
     }
   };
 
@@ -272,6 +279,7 @@ async function runPhase(
   let sum = 0;
   for (const v of sorted) sum += v;
   const errors = count - ok;
+  if (unreachable) console.error(`[bench] ${label}: ${networkErrors} network errors and no answer: stopped early`);
   return {
     label,
     targets: targets.length,

@@ -1,0 +1,115 @@
+/**
+ * What every workerd benchmark needs, in one place: a migrated database (a throw-away embedded
+ * PostgreSQL, or a scratch database on DATABASE_URL's server), the local stand-ins the Worker
+ * reaches it through (WebSocket bridge, /sql endpoint), wrangler.toml's settings in Miniflare's
+ * terms, free ports and percentiles.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { z } from "zod";
+import { startBridge, type Bridge } from "../../dev/bridge.ts";
+import { migrateDatabase } from "../../dev/migrate.ts";
+import { ensureDatabase, startEmbeddedPostgres } from "../../dev/postgres.ts";
+import { startSqlEndpoint, type SqlEndpoint } from "../../dev/sql-endpoint.ts";
+
+export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+/** The Worker as `npm run build` bundles it. */
+export const BUILT_WORKER = join(ROOT, "dist", "index.js");
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Database {
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** A migrated database of this run's own. */
+export async function scratchDatabase(label: string): Promise<Database> {
+  const server = process.env.DATABASE_URL;
+  if (server) {
+    const name = `clinic_edge_${label}_${process.pid}`;
+    await ensureDatabase(server, name);
+    const u = new URL(server);
+    u.pathname = `/${name}`;
+    await migrateDatabase(u.toString());
+    return {
+      url: u.toString(),
+      drop: async () => {
+        const admin = new pg.Client({ connectionString: server });
+        await admin.connect();
+        await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(name)} WITH (FORCE)`);
+        await admin.end();
+      },
+    };
+  }
+  const dataDir = await mkdtemp(join(tmpdir(), `clinic-edge-${label}-`));
+  const postgres = await startEmbeddedPostgres({ dataDir, port: await freePort(), database: "clinic_bench", ephemeral: true });
+  await migrateDatabase(postgres.url);
+  return {
+    url: postgres.url,
+    drop: async () => {
+      await postgres.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface LocalServices {
+  bridge: Bridge;
+  sqlEndpoint: SqlEndpoint;
+  /** The Worker bindings that point it at them. */
+  bindings: Record<string, string>;
+  close(): Promise<void>;
+}
+
+/** The bridge and the /sql endpoint in front of `url`, as `npm run dev` runs them. */
+export async function localServices(url: string, options: { sqlIdleTimeoutMs?: number } = {}): Promise<LocalServices> {
+  const { hostname, port } = new URL(url);
+  const bridge = await startBridge({ allowedTargets: [`${hostname}:${port || "5432"}`] });
+  const sqlEndpoint = await startSqlEndpoint({ databaseUrl: url, idleTimeoutMs: options.sqlIdleTimeoutMs });
+  return {
+    bridge,
+    sqlEndpoint,
+    bindings: { DATABASE_URL: url, DB_WS_PROXY: bridge.address, DB_HTTP_ENDPOINT: sqlEndpoint.url },
+    close: async () => {
+      await sqlEndpoint.close();
+      await bridge.close();
+    },
+  };
+}
+
+/**
+ * wrangler.toml's settings (compatibility, vars, Durable Objects) in Miniflare's terms. The
+ * helper's published types do not resolve in this wrangler/miniflare beta, so what is used is checked.
+ */
+const WranglerSettings = z.object({
+  compatibilityDate: z.string(),
+  compatibilityFlags: z.array(z.string()),
+  bindings: z.record(z.string(), z.string()),
+  durableObjects: z.record(z.string(), z.object({ className: z.string(), useSQLite: z.boolean().optional() })),
+});
+
+export type WranglerSettingsT = z.infer<typeof WranglerSettings>;
+
+export function wranglerSettings(): WranglerSettingsT {
+  return WranglerSettings.parse(unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml")).workerOptions);
+}
+
+/** Nearest-rank percentile of an ascending array. */
+export function percentile(sorted: readonly number[], p: number): number {
+  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}

@@ -1,0 +1,192 @@
+/**
+ * `npm run bench:stampede [-- --requests 1000 --isolates 3]`: a cache stampede on one cold key,
+ * spread over several isolates, for three strategies side by side:
+ *
+ *   none         every request loads availability from Postgres itself
+ *   isolate      the seed's singleflight, per isolate (requests of one isolate share a load)
+ *   clinic-edge  the real Worker: one Coalescer Durable Object per doctor for every isolate
+ *
+ * Each strategy runs as `--isolates` separate Workers on one workerd (Miniflare), the three
+ * clinic-edge ones bound to the same Durable Object namespace; `--requests` requests for the same
+ * (doctor, day) are fired at once, round-robin over them. Postgres reads are counted by Postgres
+ * (scans of doctor_schedules in pg_stat_user_tables, which the availability query reads exactly
+ * once), not by our code. Needs `npm run build` first (dist/index.js).
+ */
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parseArgs } from "node:util";
+import { build } from "esbuild";
+import { Log, LogLevel, Miniflare, convertV4MiniflareOptions, type V4WorkerOptions } from "miniflare";
+import pg from "pg";
+import { BUILT_WORKER, ROOT, localServices, percentile, scratchDatabase, wranglerSettings } from "./lib/stack.ts";
+
+type Strategy = "none" | "isolate" | "clinic-edge";
+
+interface Result {
+  strategy: Strategy;
+  reads: number;
+  ok: number;
+  errors: number;
+  distinctAnswers: number;
+  p50: number;
+  p99: number;
+}
+
+function options(): { requests: number; isolates: number } {
+  const { values } = parseArgs({
+    options: { requests: { type: "string", default: "1000" }, isolates: { type: "string", default: "3" } },
+  });
+  const requests = Number(values.requests);
+  const isolates = Number(values.isolates);
+  if (!Number.isInteger(requests) || requests < 1 || requests > 10_000) throw new Error("--requests: 1..10000");
+  if (!Number.isInteger(isolates) || isolates < 1 || isolates > 8) throw new Error("--isolates: 1..8");
+  return { requests, isolates };
+}
+
+/** Scans of doctor_schedules so far; backends report them when they exit (the bench's endpoint closes idle ones fast). */
+async function reads(monitor: pg.Client): Promise<number> {
+  let last = -1;
+  for (let stable = 0; stable < 5; ) {
+    await sleep(200);
+    await monitor.query("SELECT pg_stat_clear_snapshot()");
+    const { rows } = await monitor.query<{ n: string }>(
+      "SELECT (coalesce(seq_scan, 0) + coalesce(idx_scan, 0))::text AS n FROM pg_stat_user_tables WHERE relname = 'doctor_schedules'",
+    );
+    const n = Number(rows[0]?.n ?? 0);
+    stable = n === last ? stable + 1 : 0;
+    last = n;
+  }
+  return last;
+}
+
+/** A doctor with working hours every day: a key nobody has read yet. */
+async function coldDoctor(monitor: pg.Client): Promise<string> {
+  const { rows } = await monitor.query<{ id: string }>(
+    "INSERT INTO doctors (name, specialty) VALUES ('Dr. Stampede', 'cardiology') RETURNING id",
+  );
+  const id = rows[0]!.id;
+  await monitor.query(
+    "INSERT INTO doctor_schedules (doctor_id, weekday, starts_at, ends_at) SELECT $1, d, '09:00', '17:00' FROM generate_series(0, 6) d",
+    [id],
+  );
+  return id;
+}
+
+/** Fires all requests at once, round-robin over the named Workers (Miniflare routes by header). */
+async function fire(
+  mf: Miniflare,
+  workers: string[],
+  requests: number,
+  path: string,
+): Promise<{ latencies: number[]; errors: number; bodies: Set<string> }> {
+  const latencies: number[] = [];
+  const bodies = new Set<string>();
+  let errors = 0;
+  await Promise.all(
+    Array.from({ length: requests }, async (_, i) => {
+      const t0 = performance.now();
+      try {
+        const res = await mf.dispatchFetch(`http://stampede${path}`, { headers: { "MF-Route-Override": workers[i % workers.length]! } });
+        const body = await res.text();
+        if (res.status === 200) {
+          latencies.push(performance.now() - t0);
+          bodies.add(body);
+        } else errors++;
+      } catch {
+        errors++;
+      }
+    }),
+  );
+  latencies.sort((a, b) => a - b);
+  return { latencies, errors, bodies };
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  if (!existsSync(BUILT_WORKER)) throw new Error("run `npm run build` first: dist/index.js is missing");
+  const settings = wranglerSettings();
+  const db = await scratchDatabase("stampede");
+  // Warm /sql connections close 100 ms after use, so each backend reports its reads promptly.
+  const services = await localServices(db.url, { sqlIdleTimeoutMs: 100 });
+  const buildDir = await mkdtemp(join(tmpdir(), "clinic-edge-stampede-"));
+  const monitor = new pg.Client({ connectionString: db.url });
+  await monitor.connect();
+  let mf: Miniflare | undefined;
+  try {
+    const baseline = join(buildDir, "stampede.js");
+    await build({
+      entryPoints: [join(ROOT, "bench/workers/stampede.ts")],
+      bundle: true,
+      format: "esm",
+      platform: "neutral",
+      conditions: ["workerd", "worker", "browser"],
+      mainFields: ["module", "main"],
+      external: ["node:*", "cloudflare:*"],
+      outfile: baseline,
+      logLevel: "error",
+    });
+    const common = {
+      modules: true,
+      compatibilityDate: settings.compatibilityDate,
+      compatibilityFlags: settings.compatibilityFlags,
+      // Secrets the Worker's configuration requires; no route this bench calls uses them.
+      bindings: { ...settings.bindings, ...services.bindings, INSURANCE_API_KEY: "not-used-by-this-bench" },
+    };
+    const names = (prefix: string) => Array.from({ length: opts.isolates }, (_, i) => `${prefix}-${i}`);
+    const workers: V4WorkerOptions[] = [
+      ...names("edge").map((name, i) => ({
+        ...common,
+        name,
+        scriptPath: BUILT_WORKER,
+        modulesRoot: dirname(BUILT_WORKER),
+        // The first Worker hosts the Coalescer class; every one binds the same namespace.
+        durableObjects: { COALESCER: i === 0 ? { className: "Coalescer", useSQLite: true } : { className: "Coalescer", scriptName: "edge-0", useSQLite: true } },
+      })),
+      ...(["none", "isolate"] as const).flatMap((mode) =>
+        names(mode).map((name) => ({ ...common, name, scriptPath: baseline, modulesRoot: buildDir, bindings: { ...common.bindings, STAMPEDE_MODE: mode } })),
+      ),
+    ];
+    mf = new Miniflare(convertV4MiniflareOptions({ workers, log: new Log(LogLevel.WARN) }));
+    await mf.ready;
+
+    const date = new Date(Date.now() + 7 * 86_400_000).toISOString().slice(0, 10);
+    const results: Result[] = [];
+    for (const strategy of ["none", "isolate", "clinic-edge"] as const) {
+      const doctor = await coldDoctor(monitor);
+      const before = await reads(monitor);
+      const prefix = strategy === "clinic-edge" ? "edge" : strategy;
+      const path = strategy === "clinic-edge" ? `/doctors/${doctor}/availability?date=${date}` : `/?doctor=${doctor}&date=${date}`;
+      console.error(`[bench] ${strategy}: ${opts.requests} requests over ${opts.isolates} isolates`);
+      const { latencies, errors, bodies } = await fire(mf, names(prefix), opts.requests, path);
+      results.push({
+        strategy,
+        reads: (await reads(monitor)) - before,
+        ok: latencies.length,
+        errors,
+        distinctAnswers: bodies.size,
+        p50: percentile(latencies, 50),
+        p99: percentile(latencies, 99),
+      });
+    }
+
+    const head = ["strategy", "Postgres reads", "200s", "errors", "distinct answers", "p50 ms", "p99 ms"];
+    const rows = results.map((r) => [r.strategy, r.reads, r.ok, r.errors, r.distinctAnswers, r.p50.toFixed(0), r.p99.toFixed(0)].map(String));
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+    const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
+    console.log(`${opts.requests} concurrent requests for one cold key over ${opts.isolates} isolates (${process.env.DATABASE_URL ? "DATABASE_URL" : "embedded Postgres"})`);
+    console.log(line(head));
+    console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
+    for (const row of rows) console.log(line(row));
+  } finally {
+    await mf?.dispose();
+    await monitor.end();
+    await services.close();
+    await db.drop();
+    await rm(buildDir, { recursive: true, force: true });
+  }
+}
+
+await main();
