@@ -142,11 +142,25 @@ export class HttpPath {
   }
 
   #connection(): string {
-    if (this.#connectionString === undefined) {
-      const url = new URL(this.#options.url);
-      url.searchParams.set("application_name", this.#options.applicationName);
-      this.#connectionString = url.toString();
-    }
+    this.#connectionString ??= connectionPrefix(this.#options.url) + encodeURIComponent(this.#options.applicationName);
     return this.#connectionString;
   }
+}
+
+const prefixes = new Map<string, string>();
+
+/**
+ * DATABASE_URL ready for `application_name=` to be appended: parsed once per isolate, since a URL
+ * per request showed in the profile (the driver parses the result again anyway).
+ */
+function connectionPrefix(url: string): string {
+  let prefix = prefixes.get(url);
+  if (prefix === undefined) {
+    const u = new URL(url);
+    u.searchParams.delete("application_name");
+    u.searchParams.set("application_name", "");
+    prefix = u.toString();
+    prefixes.set(url, prefix);
+  }
+  return prefix;
 }

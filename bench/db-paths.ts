@@ -1,0 +1,339 @@
+/**
+ * `npm run build && npx node bench/db-paths.ts [-- options]`: the cost of the uncached database
+ * path, side by side, on workerd directly (Miniflare, no `wrangler dev` proxy in front):
+ *
+ *   GET /healthz                    the trivial route: no database
+ *   GET /patients/:id, DB_QUERY_PATH=ws    a WebSocket, a Postgres startup and a backend per request
+ *   GET /patients/:id, DB_QUERY_PATH=http  one HTTP round trip to a warm pool (dev/sql-endpoint.ts)
+ *
+ * Same built Worker (dist/index.js from `npm run build`), same database, same load: a closed loop of
+ * `--concurrency` requests in flight for `--duration` seconds after `--warmup`, spread over the
+ * seeded patients. Prints req/s, p50, p99, and the Postgres backends started per 1,000 requests
+ * (pg_stat_database.sessions before and after each phase).
+ *
+ * The database: a throw-away embedded PostgreSQL, migrated and seeded; with DATABASE_URL, that
+ * server instead, in a scratch database created and dropped here.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { Agent, request } from "node:http";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { Log, LogLevel, Miniflare, convertV4MiniflareOptions, type V4MiniflareOptions } from "miniflare";
+import pg from "pg";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { z } from "zod";
+import { startBridge } from "../dev/bridge.ts";
+import { migrateDatabase } from "../dev/migrate.ts";
+import { ensureDatabase, startEmbeddedPostgres } from "../dev/postgres.ts";
+import { seedIfEmpty } from "../dev/seed.ts";
+import { startSqlEndpoint } from "../dev/sql-endpoint.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const BUILT_WORKER = join(ROOT, "dist", "index.js");
+
+interface Options {
+  concurrency: number;
+  durationS: number;
+  warmupS: number;
+}
+
+interface Phase {
+  label: string;
+  requests: number;
+  errors: number;
+  reqPerS: number;
+  p50: number;
+  p99: number;
+  backendsPer1000: number;
+  /** CPU milliseconds per request: workerd; Postgres (embedded only); this process (load, bridge, /sql endpoint). */
+  cpu: { worker: number; postgres: number | undefined; bench: number };
+}
+
+/** Processes whose CPU time is counted, found in /proc (Linux). */
+interface Counted {
+  workerd: () => number[];
+  postmaster: number | undefined;
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      concurrency: { type: "string", short: "c", default: "20" },
+      duration: { type: "string", short: "d", default: "10" },
+      warmup: { type: "string", short: "w", default: "2" },
+    },
+  });
+  const int = (v: string, name: string, max: number): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > max) throw new Error(`--${name} must be a whole number from 0 to ${max}`);
+    return n;
+  };
+  return {
+    concurrency: Math.max(1, int(values.concurrency, "concurrency", 500)),
+    durationS: Math.max(1, int(values.duration, "duration", 600)),
+    warmupS: int(values.warmup, "warmup", 60),
+  };
+}
+
+/**
+ * wrangler.toml's settings (compatibility, vars, Durable Objects) in Miniflare's terms. The
+ * helper's published types do not resolve in this wrangler/miniflare beta, so what is used is checked.
+ */
+const WranglerSettings = z.object({
+  compatibilityDate: z.string(),
+  compatibilityFlags: z.array(z.string()),
+  bindings: z.record(z.string(), z.string()),
+  durableObjects: z.record(z.string(), z.object({ className: z.string(), useSQLite: z.boolean().optional() })),
+});
+
+function wranglerSettings(): z.infer<typeof WranglerSettings> {
+  return WranglerSettings.parse(unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml")).workerOptions);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A migrated, seeded database and how to get rid of it. */
+async function database(): Promise<{ url: string; postmaster: number | undefined; drop: () => Promise<void> }> {
+  const server = process.env.DATABASE_URL;
+  let url: string;
+  let drop: () => Promise<void>;
+  let postmaster: number | undefined;
+  if (server) {
+    const name = `clinic_edge_bench_${process.pid}`;
+    await ensureDatabase(server, name);
+    const u = new URL(server);
+    u.pathname = `/${name}`;
+    url = u.toString();
+    drop = async () => {
+      const admin = new pg.Client({ connectionString: server });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(name)} WITH (FORCE)`);
+      await admin.end();
+    };
+  } else {
+    const dataDir = await mkdtemp(join(tmpdir(), "clinic-edge-bench-"));
+    const postgres = await startEmbeddedPostgres({ dataDir, port: await freePort(), database: "clinic_bench", ephemeral: true });
+    url = postgres.url;
+    postmaster = Number((await readFile(join(dataDir, "postmaster.pid"), "utf8")).split("\n")[0]);
+    drop = async () => {
+      await postgres.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    };
+  }
+  await migrateDatabase(url);
+  await seedIfEmpty(url);
+  return { url, postmaster, drop };
+}
+
+/** Postgres backends started so far in this database (PostgreSQL 14+). */
+async function sessions(monitor: pg.Client): Promise<number> {
+  // Backends report their counters when they exit or go idle, at most once a second.
+  await sleep(1_500);
+  await monitor.query("SELECT pg_stat_clear_snapshot()");
+  const { rows } = await monitor.query<{ n: string }>(
+    "SELECT sessions::text AS n FROM pg_stat_database WHERE datname = current_database()",
+  );
+  return Number(rows[0]!.n);
+}
+
+const TICK_MS = 10;
+
+/** CPU time of a process and of its children already reaped (Postgres backends that exited). */
+function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0) * TICK_MS;
+  } catch {
+    return 0;
+  }
+}
+
+function childrenOf(parent: number, name?: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === parent && (name === undefined || comm === name)) pids.push(Number(entry));
+    } catch {
+      // the process exited while we looked
+    }
+  }
+  return pids;
+}
+
+function cpuSnapshot(counted: Counted): { worker: number; postgres: number | undefined; bench: number } {
+  const pm = counted.postmaster;
+  const usage = process.cpuUsage();
+  return {
+    worker: counted.workerd().reduce((sum, pid) => sum + cpuMs(pid), 0),
+    postgres: pm === undefined ? undefined : cpuMs(pm) + childrenOf(pm).reduce((sum, pid) => sum + cpuMs(pid), 0),
+    bench: (usage.user + usage.system) / 1_000,
+  };
+}
+
+function get(agent: Agent, url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** Closed loop: every worker keeps one request in flight until the time is up. */
+async function load(urls: string[], opts: Options, seconds: number): Promise<{ latencies: number[]; errors: number; elapsedS: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency });
+  const latencies: number[] = [];
+  let errors = 0;
+  let next = 0;
+  const started = performance.now();
+  const until = started + seconds * 1_000;
+  await Promise.all(
+    Array.from({ length: opts.concurrency }, async () => {
+      while (performance.now() < until) {
+        const url = urls[next++ % urls.length]!;
+        const t0 = performance.now();
+        const status = await get(agent, url).catch(() => 0);
+        if (status >= 200 && status < 300) latencies.push(performance.now() - t0);
+        else errors++;
+      }
+    }),
+  );
+  const elapsedS = (performance.now() - started) / 1_000;
+  agent.destroy();
+  return { latencies, errors, elapsedS };
+}
+
+async function phase(label: string, urls: string[], opts: Options, monitor: pg.Client, counted: Counted): Promise<Phase> {
+  console.error(`[bench] ${label}`);
+  if (opts.warmupS > 0) await load(urls, opts, opts.warmupS);
+  const before = await sessions(monitor);
+  const cpuBefore = cpuSnapshot(counted);
+  const { latencies, errors, elapsedS } = await load(urls, opts, opts.durationS);
+  const cpuAfter = cpuSnapshot(counted);
+  const started = (await sessions(monitor)) - before;
+  latencies.sort((a, b) => a - b);
+  const requests = latencies.length + errors;
+  return {
+    label,
+    requests,
+    errors,
+    reqPerS: latencies.length / elapsedS,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    backendsPer1000: (started / requests) * 1_000,
+    cpu: {
+      worker: (cpuAfter.worker - cpuBefore.worker) / requests,
+      postgres: cpuAfter.postgres === undefined ? undefined : (cpuAfter.postgres - cpuBefore.postgres!) / requests,
+      bench: (cpuAfter.bench - cpuBefore.bench) / requests,
+    },
+  };
+}
+
+function table(phases: Phase[]): string {
+  const trivial = phases[0]!;
+  const rows = phases.map((p) => [
+    p.label,
+    p.reqPerS.toFixed(0),
+    `${((p.reqPerS / trivial.reqPerS) * 100).toFixed(0)}%`,
+    p.p50.toFixed(1),
+    p.p99.toFixed(1),
+    (p.p99 / p.p50).toFixed(1),
+    p.backendsPer1000.toFixed(0),
+    p.cpu.worker.toFixed(2),
+    p.cpu.postgres === undefined ? "n/a" : p.cpu.postgres.toFixed(2),
+    p.cpu.bench.toFixed(2),
+    String(p.errors),
+  ]);
+  const head = [
+    "route / path", "req/s", "vs trivial", "p50 ms", "p99 ms", "p99/p50", "backends/1k req",
+    "CPU ms/req: workerd", "Postgres", "load+bridge+/sql", "errors",
+  ];
+  return [head, head.map(() => "---"), ...rows].map((r) => `| ${r.join(" | ")} |`).join("\n");
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  if (!existsSync(BUILT_WORKER)) throw new Error("dist/index.js is missing: run `npm run build` first");
+  const cleanups: Array<() => Promise<void>> = [];
+  try {
+    const db = await database();
+    cleanups.unshift(db.drop);
+    const { hostname, port } = new URL(db.url);
+    const bridge = await startBridge({ allowedTargets: [`${hostname}:${port || "5432"}`] });
+    cleanups.unshift(() => bridge.close());
+    const endpoint = await startSqlEndpoint({ databaseUrl: db.url });
+    cleanups.unshift(() => endpoint.close());
+    const monitor = new pg.Client({ connectionString: db.url, application_name: "clinic-edge-bench" });
+    await monitor.connect();
+    cleanups.unshift(() => monitor.end());
+    const { rows } = await monitor.query<{ id: string }>("SELECT id FROM patients ORDER BY id LIMIT 200");
+
+    const config = wranglerSettings();
+    const workerPort = await freePort();
+    const worker = (path: "http" | "ws"): V4MiniflareOptions => ({
+      name: "clinic-edge",
+      modules: true,
+      scriptPath: BUILT_WORKER,
+      compatibilityDate: config.compatibilityDate,
+      compatibilityFlags: config.compatibilityFlags,
+      durableObjects: config.durableObjects,
+      bindings: {
+        ...config.bindings,
+        DATABASE_URL: db.url,
+        DB_WS_PROXY: bridge.address,
+        DB_HTTP_ENDPOINT: endpoint.url,
+        DB_QUERY_PATH: path,
+      },
+      host: "127.0.0.1",
+      port: workerPort,
+      // No request for Cloudflare's `cf` object (it needs the internet).
+      cf: false,
+      log: new Log(LogLevel.WARN),
+    });
+    const mf = new Miniflare(convertV4MiniflareOptions(worker("ws")));
+    cleanups.unshift(() => mf.dispose());
+    await mf.ready;
+    const base = `http://127.0.0.1:${workerPort}`;
+    const patientUrls = rows.map((r) => `${base}/patients/${r.id}`);
+
+    console.error(`[bench] c=${opts.concurrency}, ${opts.durationS} s per phase after ${opts.warmupS} s warm-up, ${rows.length} patients`);
+    // Miniflare restarts workerd on setOptions: look the process up each time.
+    const counted: Counted = { workerd: () => childrenOf(process.pid, "workerd"), postmaster: db.postmaster };
+    const phases: Phase[] = [];
+    phases.push(await phase("GET /healthz (trivial)", [`${base}/healthz`], opts, monitor, counted));
+    phases.push(await phase("GET /patients/:id, WebSocket per request", patientUrls, opts, monitor, counted));
+    await mf.setOptions(convertV4MiniflareOptions(worker("http")));
+    phases.push(await phase("GET /patients/:id, HTTP path", patientUrls, opts, monitor, counted));
+    console.log(table(phases));
+  } finally {
+    for (const cleanup of cleanups) await cleanup();
+  }
+}
+
+await main();
