@@ -1,15 +1,17 @@
 /**
- * `npm run build && npx node bench/db-paths.ts [-- options]`: the cost of the uncached database
- * path, side by side, on workerd directly (Miniflare, no `wrangler dev` proxy in front):
+ * `npm run build && npm run bench:db-paths [-- -c 20 -d 15 -w 3]`: the cost of the uncached
+ * database path, side by side, on workerd directly (Miniflare, no `wrangler dev` proxy in front):
  *
- *   GET /healthz                    the trivial route: no database
- *   GET /patients/:id, DB_QUERY_PATH=ws    a WebSocket, a Postgres startup and a backend per request
- *   GET /patients/:id, DB_QUERY_PATH=http  one HTTP round trip to a warm pool (dev/sql-endpoint.ts)
+ *   GET /healthz                             the trivial route: no database
+ *   GET /patients/:id, DB_QUERY_PATH=ws      a WebSocket, a Postgres startup and a backend per request
+ *   GET /patients/:id, DB_QUERY_PATH=http    one HTTP round trip to a warm pool (dev/sql-endpoint.ts)
  *
  * Same built Worker (dist/index.js from `npm run build`), same database, same load: a closed loop of
  * `--concurrency` requests in flight for `--duration` seconds after `--warmup`, spread over the
- * seeded patients. Prints req/s, p50, p99, and the Postgres backends started per 1,000 requests
- * (pg_stat_database.sessions before and after each phase).
+ * seeded patients. Prints req/s, p50, p99, the Postgres backends started per 1,000 requests
+ * (pg_stat_database.sessions before and after each phase), and the CPU each request cost workerd,
+ * Postgres (embedded only: a shared server's CPU is not ours to count) and this process (the load
+ * generator, the bridge and the /sql endpoint), read from /proc (Linux).
  *
  * The database: a throw-away embedded PostgreSQL, migrated and seeded; with DATABASE_URL, that
  * server instead, in a scratch database created and dropped here.

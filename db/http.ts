@@ -33,10 +33,9 @@ interface CallOptions {
 }
 
 /**
- * One Drizzle instance per isolate. Building one walks the whole schema for the relational API,
- * which cost more CPU than anything else in a one-statement request (~10% of the Worker's time
- * under load, profiled); it holds no I/O object, only functions that call fetch, so requests may
- * share it. What differs per call reaches the driver through send(): the driver accepts the
+ * One Drizzle instance per isolate. Building one walks the whole schema for the relational API:
+ * about a tenth of the Worker's CPU under load when it was done per request (profiled). It holds
+ * no I/O object, only functions that call fetch, so requests may share it. What differs per call reaches the driver through send(): the driver accepts the
  * connection string and fetch options per call, and Drizzle's batch() hands its statements to the
  * driver synchronously, so the options set just before are the ones taken.
  */
