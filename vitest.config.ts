@@ -13,6 +13,8 @@ export default defineConfig({
                 DATABASE_URL: inject("databaseUrl"),
                 DB_WS_PROXY: inject("wsProxy"),
                 DB_HTTP_ENDPOINT: inject("sqlEndpoint"),
+                INSURANCE_API_URL: inject("insuranceUrl"),
+                INSURANCE_API_KEY: inject("insuranceKey"),
               },
             },
           })),

@@ -1,7 +1,7 @@
 /**
  * `npm run dev`: the whole local stack in one command.
  *   embedded Postgres (or DATABASE_URL) -> migrations -> seed on first start -> WebSocket bridge
- *   and HTTP /sql endpoint -> wrangler dev
+ *   and HTTP /sql endpoint -> the insurer's stand-in -> wrangler dev
  * Ctrl-C stops all of it; a second instance while one runs is refused with a clear message.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -9,8 +9,10 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, relative } from "node:path";
 import { startBridge, type Bridge } from "./bridge.ts";
+import { startInsurance, type InsuranceStandIn } from "./insurance.ts";
 import {
-  DATA_DIR, DEV_BRIDGE_PORT, DEV_DATABASE, DEV_PG_PORT, DEV_SQL_PORT, DEV_WORKER_PORT, LOCK_FILE, ROOT,
+  DATA_DIR, DEV_BRIDGE_PORT, DEV_DATABASE, DEV_INSURANCE_KEY, DEV_INSURANCE_PORT, DEV_PG_PORT, DEV_SQL_PORT,
+  DEV_WORKER_PORT, LOCK_FILE, ROOT,
 } from "./local.ts";
 import { migrateDatabase } from "./migrate.ts";
 import { startEmbeddedPostgres, type RunningPostgres } from "./postgres.ts";
@@ -58,6 +60,7 @@ async function main(): Promise<void> {
   let postgres: RunningPostgres | undefined;
   let bridge: Bridge | undefined;
   let sqlEndpoint: SqlEndpoint | undefined;
+  let insurance: InsuranceStandIn | undefined;
   let wrangler: ChildProcess | undefined;
   let stopping = false;
 
@@ -73,6 +76,7 @@ async function main(): Promise<void> {
     stopWrangler();
     await bridge?.close();
     await sqlEndpoint?.close();
+    await insurance?.close();
     await postgres?.stop();
     process.exit(code);
   };
@@ -102,6 +106,8 @@ async function main(): Promise<void> {
     say(`WebSocket bridge on ${bridge.address}`);
     sqlEndpoint = await startSqlEndpoint({ databaseUrl: url, port: DEV_SQL_PORT });
     say(`HTTP /sql endpoint (stands in for Neon's) on ${sqlEndpoint.url}`);
+    insurance = await startInsurance({ apiKey: DEV_INSURANCE_KEY, port: DEV_INSURANCE_PORT });
+    say(`insurer's stand-in on ${insurance.url} (switches: POST ${insurance.url}/__control, counts: GET /__stats)`);
 
     wrangler = spawn(
       "wrangler",
@@ -112,6 +118,8 @@ async function main(): Promise<void> {
         "--var", `DATABASE_URL:${url}`,
         "--var", `DB_WS_PROXY:${bridge.address}`,
         "--var", `DB_HTTP_ENDPOINT:${sqlEndpoint.url}`,
+        "--var", `INSURANCE_API_URL:${insurance.url}`,
+        "--var", `INSURANCE_API_KEY:${DEV_INSURANCE_KEY}`,
         ...process.argv.slice(2),
       ],
       { cwd: ROOT, stdio: "inherit", env: process.env },

@@ -11,6 +11,10 @@ export const LOCK_FILE = join(DEV_DATA_DIR, "dev.pid");
 export const DEV_PG_PORT = Number(process.env.DEV_PG_PORT ?? 54329);
 export const DEV_BRIDGE_PORT = Number(process.env.DEV_BRIDGE_PORT ?? 54330);
 export const DEV_SQL_PORT = Number(process.env.DEV_SQL_PORT ?? 54331);
+/** The insurer's stand-in (dev/insurance.ts); the port matches INSURANCE_API_URL in wrangler.toml. */
+export const DEV_INSURANCE_PORT = Number(process.env.DEV_INSURANCE_PORT ?? 54332);
+/** The stand-in's API key; the same value as .dev.vars.example's INSURANCE_API_KEY. */
+export const DEV_INSURANCE_KEY = "dev-insurance-key";
 export const DEV_WORKER_PORT = Number(process.env.PORT ?? 8787);
 export const DEV_DATABASE = "clinic";
 export const EMBEDDED_URL = `postgres://${EMBEDDED_USER}:${EMBEDDED_PASSWORD}@127.0.0.1:${DEV_PG_PORT}/${DEV_DATABASE}`;

@@ -8,6 +8,7 @@ import { loadConfig } from "./config.ts";
 import { doctorsApp } from "./doctors/app.ts";
 import { scheduleApp } from "./doctors/schedule-app.ts";
 import type { AppEnv } from "./env.ts";
+import { eligibilityApp } from "./eligibility/app.ts";
 import { onError, problemResponse } from "./errors.ts";
 import { healthApp } from "./health.ts";
 import { database } from "./middleware/database.ts";
@@ -46,6 +47,7 @@ export function newApp(): OpenAPIHono<AppEnv> {
   app.route("/doctors", doctorsApp);
   app.route("/doctors", scheduleApp);
   app.route("/patients", patientsApp);
+  app.route("/patients", eligibilityApp);
   app.route("/appointments", appointmentsApp);
 
   app.doc31("/openapi.json", (c) => ({

@@ -20,7 +20,28 @@ const ConfigSchema = z.object({
   COALESCER_TTL_MS: intFrom(0, 300_000).default(5_000),
   COALESCER_NOT_FOUND_TTL_MS: intFrom(0, 300_000).default(1_000),
   COALESCER_LOAD_TIMEOUT_MS: intFrom(10, 60_000).default(5_000),
+  INSURANCE_API_URL: z.string().url().regex(/^https?:\/\//),
+  // Optional: without it bookings still work, with eligibility "unknown" (and an error log line).
+  INSURANCE_API_KEY: z.string().default(""),
+  INSURANCE_TIMEOUT_MS: intFrom(10, 60_000).default(2_000),
+  INSURANCE_MAX_ATTEMPTS: intFrom(1, 5).default(2),
+  INSURANCE_BREAKER_NAME: z.string().regex(/^[\w.:-]{1,64}$/).default("insurance"),
+  BREAKER_SCOPE: z.enum(["shared", "isolate"]).default("shared"),
+  BREAKER_FAILURE_THRESHOLD: intFrom(1, 1_000).default(5),
+  BREAKER_OPEN_MS: intFrom(10, 3_600_000).default(30_000),
+  BREAKER_HALF_OPEN_PROBES: intFrom(1, 100).default(1),
+  BREAKER_VIEW_TTL_MS: intFrom(10, 600_000).default(5_000),
 });
+
+/** How one dependency's circuit breaker behaves; the same settings drive the shared object and the isolates. */
+export interface BreakerSettings {
+  /** Consecutive failures (fleet-wide) that open the circuit. */
+  failureThreshold: number;
+  /** How long an open circuit refuses calls before probes are let through. */
+  openMs: number;
+  /** Probe calls allowed at once, fleet-wide, while half-open; all must succeed to close. */
+  halfOpenProbes: number;
+}
 
 export interface Config {
   databaseUrl: string;
@@ -52,6 +73,24 @@ export interface Config {
     notFoundTtlMs: number;
     /** The shared load's own budget, whoever is waiting on it. */
     loadTimeoutMs: number;
+  };
+  insurance: {
+    /** Base URL of the eligibility API (the local stand-in: dev/insurance.ts). */
+    baseUrl: string;
+    /** Secret: sent as a bearer token, never logged. Undefined: not configured, nothing is asked. */
+    apiKey: string | undefined;
+    /** One attempt's limit, within the request's deadline. */
+    timeoutMs: number;
+    /** Attempts per eligibility query, retries included (only safe failures are retried). */
+    maxAttempts: number;
+  };
+  breaker: BreakerSettings & {
+    /** The Durable Object name (idFromName) of the insurer's breaker. */
+    insuranceName: string;
+    /** "shared": one state for every isolate (Durable Object); "isolate": each isolate on its own. */
+    scope: "shared" | "isolate";
+    /** How long an isolate trusts its view of a closed circuit before refreshing it in the background. */
+    viewTtlMs: number;
   };
 }
 
@@ -92,6 +131,20 @@ export function loadConfig(env: Env): Config {
       ttlMs: v.COALESCER_TTL_MS,
       notFoundTtlMs: v.COALESCER_NOT_FOUND_TTL_MS,
       loadTimeoutMs: v.COALESCER_LOAD_TIMEOUT_MS,
+    },
+    insurance: {
+      baseUrl: v.INSURANCE_API_URL,
+      apiKey: v.INSURANCE_API_KEY || undefined,
+      timeoutMs: v.INSURANCE_TIMEOUT_MS,
+      maxAttempts: v.INSURANCE_MAX_ATTEMPTS,
+    },
+    breaker: {
+      insuranceName: v.INSURANCE_BREAKER_NAME,
+      scope: v.BREAKER_SCOPE,
+      failureThreshold: v.BREAKER_FAILURE_THRESHOLD,
+      openMs: v.BREAKER_OPEN_MS,
+      halfOpenProbes: v.BREAKER_HALF_OPEN_PROBES,
+      viewTtlMs: v.BREAKER_VIEW_TTL_MS,
     },
   };
   cache.set(env, config);

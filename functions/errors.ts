@@ -92,6 +92,16 @@ export class UnprocessableError extends ApiError {
   }
 }
 
+/** A dependency cannot serve the request now (503); `Retry-After` says when it may (seconds, at least 1). */
+export class UnavailableError extends ApiError {
+  readonly retryAfterSeconds: number;
+  constructor(detail: string, retryAfterMs: number, options?: ErrorOptions) {
+    super("service-unavailable", detail, undefined, options);
+    this.name = "UnavailableError";
+    this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1_000));
+  }
+}
+
 export function problemType(kind: ProblemKind): string {
   return PROBLEM_BASE + kind;
 }
@@ -184,7 +194,11 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
     return problemResponse(c, "client-closed-request", err.message);
   }
   const apiError = err instanceof ApiError ? err : fromDatabaseError(err);
-  if (apiError) return problemResponse(c, apiError.kind, apiError.message, apiError.errors);
+  if (apiError) {
+    const res = problemResponse(c, apiError.kind, apiError.message, apiError.errors);
+    if (apiError instanceof UnavailableError) res.headers.set("Retry-After", String(apiError.retryAfterSeconds));
+    return res;
+  }
 
   if (err instanceof HTTPException) {
     const kind = HTTP_KINDS[err.status];

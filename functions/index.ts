@@ -1,5 +1,6 @@
 import { newApp } from "./app.ts";
 
+export { Breaker } from "./resilience/breaker-object.ts";
 export { Coalescer } from "./resilience/coalescer.ts";
 
 const app = newApp();

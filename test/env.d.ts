@@ -8,6 +8,10 @@ declare module "vitest" {
     sqlEndpoint: string;
     /** The same, but it does not cancel a statement whose client went away. */
     sqlEndpointWithoutCancel: string;
+    /** URL of the insurer's stand-in (dev/insurance.ts); its /__stats counts requests per member id. */
+    insuranceUrl: string;
+    /** The API key it expects. */
+    insuranceKey: string;
   }
 }
 

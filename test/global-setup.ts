@@ -11,6 +11,7 @@ import { join } from "node:path";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { startBridge } from "../dev/bridge.ts";
+import { startInsurance } from "../dev/insurance.ts";
 import { startSqlEndpoint } from "../dev/sql-endpoint.ts";
 import { migrateDatabase } from "../dev/migrate.ts";
 import { ensureDatabase, startEmbeddedPostgres, type RunningPostgres } from "../dev/postgres.ts";
@@ -109,6 +110,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // Proves the Worker's own server-side limit: this one lets a statement run on after its client left.
   const endpointWithoutCancel = await startSqlEndpoint({ databaseUrl: url, cancelOnDisconnect: false });
   cleanups.unshift(() => endpointWithoutCancel.close());
+
+  // The insurer's stand-in: tests pick their behaviour by member id (see dev/insurance.ts), never
+  // through its shared switches, so test files running in parallel cannot disturb each other.
+  const insuranceKey = `test-${crypto.randomUUID()}`;
+  const insurance = await startInsurance({ apiKey: insuranceKey });
+  cleanups.unshift(() => insurance.close());
+  project.provide("insuranceUrl", insurance.url);
+  project.provide("insuranceKey", insuranceKey);
 
   project.provide("databaseUrl", url);
   project.provide("wsProxy", bridge.address);

@@ -2,7 +2,7 @@ import { and, asc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
 import type { Deadline } from "../../functions/deadline.ts";
 import type { RequestDb } from "../client.ts";
 import {
-  appointments, doctors, patients, type AppointmentRow, type AppointmentStatus,
+  appointments, doctors, patients, type AppointmentRow, type AppointmentStatus, type Eligibility,
 } from "../schema/index.ts";
 
 export interface AppointmentFilter {
@@ -47,11 +47,34 @@ export interface NewAppointment {
   patientId: string;
   startsAt: Date;
   endsAt: Date;
+  /** Null: the patient has no insurance member id, nothing was asked. */
+  eligibility: Eligibility | null;
 }
 
-export type BookingResult =
-  | { ok: true; appointment: AppointmentRow }
-  | { ok: false; reason: "doctor-not-found" | "doctor-inactive" | "patient-not-found" };
+export type BookingRefusal = "doctor-not-found" | "doctor-inactive" | "patient-not-found";
+
+export type BookingResult = { ok: true; appointment: AppointmentRow } | { ok: false; reason: BookingRefusal };
+
+export type BookingParties =
+  | { ok: true; insuranceMemberId: string | null }
+  | { ok: false; reason: BookingRefusal };
+
+/**
+ * What a booking needs to know before its transaction: whether it would be refused, and the
+ * patient's insurance member id (the eligibility question is asked outside the transaction, so no
+ * transaction stays open across a call to the insurer). One batch: one round trip on the HTTP path.
+ * The transaction checks the doctor and patient again under its locks.
+ */
+export async function findBookingParties(db: RequestDb, deadline: Deadline, doctorId: string, patientId: string): Promise<BookingParties> {
+  const [[doctor], [patient]] = await db.batch(deadline, (q) => [
+    q.select({ active: doctors.active }).from(doctors).where(eq(doctors.id, doctorId)),
+    q.select({ insuranceMemberId: patients.insuranceMemberId }).from(patients).where(eq(patients.id, patientId)),
+  ] as const);
+  if (!doctor) return { ok: false, reason: "doctor-not-found" };
+  if (!doctor.active) return { ok: false, reason: "doctor-inactive" };
+  if (!patient) return { ok: false, reason: "patient-not-found" };
+  return { ok: true, insuranceMemberId: patient.insuranceMemberId };
+}
 
 /**
  * Books in one transaction (run's). The doctor row is read FOR SHARE so a concurrent deactivation waits for

@@ -35,6 +35,7 @@ export interface NewPatient {
   email: string;
   phone?: string | null | undefined;
   birthDate: string;
+  insuranceMemberId?: string | null | undefined;
 }
 
 export async function insertPatient(db: RequestDb, deadline: Deadline, input: NewPatient): Promise<PatientRow> {
@@ -42,7 +43,7 @@ export async function insertPatient(db: RequestDb, deadline: Deadline, input: Ne
   return row!;
 }
 
-export type PatientChanges = Partial<Pick<PatientRow, "name" | "email" | "phone" | "birthDate">>;
+export type PatientChanges = Partial<Pick<PatientRow, "name" | "email" | "phone" | "birthDate" | "insuranceMemberId">>;
 
 export async function updatePatient(
   db: RequestDb,

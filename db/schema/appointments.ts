@@ -6,6 +6,9 @@ import { patients } from "./patients.ts";
 
 export const appointmentStatus = pgEnum("appointment_status", ["scheduled", "cancelled", "completed"]);
 
+/** The insurer's answer at booking time; `unknown` when it could not be asked (breaker open, failure). */
+export const eligibility = pgEnum("eligibility", ["covered", "not_covered", "unknown"]);
+
 /**
  * The overlap rule (no two non-cancelled appointments of one doctor may overlap) is an exclusion
  * constraint, `appointments_no_overlap`, created in a custom migration: drizzle-kit cannot express
@@ -24,6 +27,8 @@ export const appointments = pgTable(
     startsAt: timestamp("starts_at", { withTimezone: true, mode: "date" }).notNull(),
     endsAt: timestamp("ends_at", { withTimezone: true, mode: "date" }).notNull(),
     status: appointmentStatus("status").notNull().default("scheduled"),
+    // Null when the patient had no insurance member id at booking time: nothing was asked.
+    eligibility: eligibility("eligibility"),
     ...timestamps(),
   },
   (t) => [
@@ -36,3 +41,4 @@ export const appointments = pgTable(
 
 export type AppointmentRow = typeof appointments.$inferSelect;
 export type AppointmentStatus = (typeof appointmentStatus.enumValues)[number];
+export type Eligibility = (typeof eligibility.enumValues)[number];

@@ -11,6 +11,8 @@ export const patients = pgTable(
     email: text("email").notNull(),
     phone: text("phone"),
     birthDate: date("birth_date", { mode: "string" }).notNull(),
+    // The patient's id at their insurer; null: uninsured or not given (no eligibility checks).
+    insuranceMemberId: text("insurance_member_id"),
     ...timestamps(),
   },
   (t) => [

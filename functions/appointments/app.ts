@@ -1,7 +1,9 @@
 import { createRoute } from "@hono/zod-openapi";
 import {
-  bookAppointment, cancelAppointment, findAppointment, listAppointments, type BookingResult,
+  bookAppointment, cancelAppointment, findAppointment, findBookingParties, listAppointments, type BookingRefusal,
 } from "../../db/queries/appointments.ts";
+import { Deadline } from "../deadline.ts";
+import { checkEligibility, type EligibilityOutcome } from "../eligibility/check.ts";
 import { ConflictError, NotFoundError, UnprocessableError, type ApiError } from "../errors.ts";
 import {
   IdParam, bodyErrors, commonErrors, conflict, jsonBody, jsonResponse, notFound, resourceApp, unprocessable,
@@ -9,7 +11,8 @@ import {
 import { InstantCursor, decodeCursor, paginate } from "../pagination.ts";
 import { availabilityKeys, invalidateDoctor } from "../resilience/coalesce.ts";
 import {
-  AppointmentPage, AppointmentSchema, BookAppointmentSchema, ListAppointmentsQuery, MAX_LEAD_MS, toAppointment,
+  AppointmentPage, AppointmentSchema, BookAppointmentSchema, BookedAppointmentSchema, ListAppointmentsQuery, MAX_LEAD_MS,
+  toAppointment, toBookedAppointment,
 } from "./schemas.ts";
 
 const tags = ["appointments"];
@@ -21,10 +24,14 @@ const book = createRoute({
   summary: "Book an appointment",
   description:
     "The slot must be in the future (at most two years ahead), the doctor active and the patient known. " +
-    "A slot overlapping another non-cancelled appointment of the doctor is refused by the database (409).",
+    "A slot overlapping another non-cancelled appointment of the doctor is refused by the database (409). " +
+    "When the patient has an insurance member id, the insurer is asked whether the visit's date is covered " +
+    "before the booking is written, with at most half of the request's remaining budget; if it cannot " +
+    "answer (circuit breaker open, failure, too slow) the booking is still made, with `eligibility: unknown` " +
+    "and `eligibilityReason` saying why. `Server-Timing: breaker;desc=…, insurance;dur=…` reports the check.",
   request: { body: jsonBody(BookAppointmentSchema) },
   responses: {
-    201: jsonResponse(AppointmentSchema, "The booked appointment"),
+    201: jsonResponse(BookedAppointmentSchema, "The booked appointment"),
     ...commonErrors,
     ...conflict,
     ...unprocessable,
@@ -66,7 +73,7 @@ const cancel = createRoute({
   },
 });
 
-const BOOKING_REFUSALS: Record<Exclude<BookingResult, { ok: true }>["reason"], () => ApiError> = {
+const BOOKING_REFUSALS: Record<BookingRefusal, () => ApiError> = {
   "doctor-not-found": () =>
     new UnprocessableError("The doctor does not exist", [{ field: "doctorId", in: "body", message: "no such doctor" }]),
   "doctor-inactive": () =>
@@ -92,15 +99,25 @@ export const appointmentsApp = resourceApp()
         { field: "startsAt", in: "body", message: "is too far in the future" },
       ]);
     }
+    const parties = await findBookingParties(c.var.requestDb, c.var.deadline, body.doctorId, body.patientId);
+    if (!parties.ok) throw BOOKING_REFUSALS[parties.reason]();
+    let eligibility: EligibilityOutcome | undefined;
+    if (parties.insuranceMemberId !== null) {
+      // Half of what is left: a slow insurer must not leave the booking's transaction without time.
+      const check = Deadline.start(Math.floor(c.var.deadline.remaining() / 2), c.var.deadline.signal);
+      eligibility = await checkEligibility(c, parties.insuranceMemberId, startsAt.toISOString().slice(0, 10), check);
+    }
     const result = await bookAppointment(c.var.requestDb, c.var.deadline, {
       doctorId: body.doctorId,
       patientId: body.patientId,
       startsAt,
       endsAt: new Date(body.endsAt),
+      eligibility: eligibility?.eligibility ?? null,
     });
     if (!result.ok) throw BOOKING_REFUSALS[result.reason]();
     await invalidateDoctor(c, body.doctorId, availabilityKeys(startsAt, result.appointment.endsAt));
-    return c.json(toAppointment(result.appointment), 201, { Location: `/appointments/${result.appointment.id}` });
+    const reason = eligibility?.eligibility === "unknown" ? eligibility.reason : null;
+    return c.json(toBookedAppointment(result.appointment, reason), 201, { Location: `/appointments/${result.appointment.id}` });
   })
   .openapi(list, async (c) => {
     const q = c.req.valid("query");

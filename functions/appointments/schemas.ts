@@ -1,9 +1,11 @@
 import { z } from "@hono/zod-openapi";
 import type { AppointmentRow } from "../../db/schema/index.ts";
 import { iso } from "../dates.ts";
+import { UNKNOWN_REASONS, type UnknownReason } from "../eligibility/check.ts";
 import { CursorQuery, Instant, LimitQuery, page } from "../openapi.ts";
 
 export const STATUSES = ["scheduled", "cancelled", "completed"] as const;
+export const ELIGIBILITIES = ["covered", "not_covered", "unknown"] as const;
 
 export const AppointmentSchema = z
   .object({
@@ -13,6 +15,11 @@ export const AppointmentSchema = z
     startsAt: z.string().openapi({ format: "date-time" }),
     endsAt: z.string().openapi({ format: "date-time" }),
     status: z.enum(STATUSES),
+    eligibility: z.enum(ELIGIBILITIES).nullable().openapi({
+      description:
+        "The insurer's answer at booking time for the visit's date: `unknown` when it could not be asked " +
+        "(circuit breaker open, call failed or too slow); null when the patient had no insurance member id.",
+    }),
     createdAt: z.string().openapi({ format: "date-time" }),
     updatedAt: z.string().openapi({ format: "date-time" }),
   })
@@ -32,9 +39,26 @@ export function toAppointment(row: AppointmentLike): Appointment {
     startsAt: iso(row.startsAt),
     endsAt: iso(row.endsAt),
     status: row.status,
+    eligibility: row.eligibility,
     createdAt: iso(row.createdAt),
     updatedAt: iso(row.updatedAt),
   };
+}
+
+/** The booking's answer: the appointment, and why its eligibility is unknown when it is. */
+export const BookedAppointmentSchema = AppointmentSchema.extend({
+  eligibilityReason: z.enum(UNKNOWN_REASONS).nullable().openapi({
+    description:
+      "Set only when `eligibility` is `unknown`: `breaker-open` (the insurer is failing and is not being " +
+      "called for now), `upstream-failed` (the call failed or gave a malformed answer), `upstream-timeout` " +
+      "(no answer in time), `not-configured` (this server has no insurer key). The booking itself is made either way.",
+  }),
+}).openapi("BookedAppointment");
+
+export type BookedAppointment = z.infer<typeof BookedAppointmentSchema>;
+
+export function toBookedAppointment(row: AppointmentRow, reason: UnknownReason | null): BookedAppointment {
+  return { ...toAppointment(row), eligibilityReason: reason };
 }
 
 const MIN_DURATION_MS = 5 * 60_000;

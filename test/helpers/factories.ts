@@ -17,6 +17,7 @@ export interface Patient {
   email: string;
   phone: string | null;
   birthDate: string;
+  insuranceMemberId: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -28,8 +29,14 @@ export interface Appointment {
   startsAt: string;
   endsAt: string;
   status: "scheduled" | "cancelled" | "completed";
+  eligibility: "covered" | "not_covered" | "unknown" | null;
   createdAt: string;
   updatedAt: string;
+}
+
+/** POST /appointments answers the appointment plus why its eligibility is unknown, if it is. */
+export interface BookedAppointment extends Appointment {
+  eligibilityReason: "breaker-open" | "upstream-failed" | "upstream-timeout" | "not-configured" | null;
 }
 
 export interface Page<T> {
@@ -54,7 +61,9 @@ export async function createDoctor(overrides: Partial<Pick<Doctor, "name" | "spe
   );
 }
 
-export async function createPatient(overrides: Partial<Pick<Patient, "name" | "email" | "phone" | "birthDate">> = {}): Promise<Patient> {
+export async function createPatient(
+  overrides: Partial<Pick<Patient, "name" | "email" | "phone" | "birthDate" | "insuranceMemberId">> = {},
+): Promise<Patient> {
   const email = `${crypto.randomUUID()}@example.com`;
   return json<Patient>(
     await postJson("/patients", { name: unique("Patient"), email, birthDate: "1980-05-17", ...overrides }),
@@ -71,9 +80,11 @@ export function slot(daysAhead: number, hour = 10, minutes = 30): { startsAt: st
   return { startsAt: start.toISOString(), endsAt: end.toISOString() };
 }
 
+/** Books and returns the appointment as GET /appointments/:id shows it (without the booking's eligibilityReason). */
 export async function book(doctorId: string, patientId: string, when: { startsAt: string; endsAt: string }): Promise<Appointment> {
   const res = await postJson("/appointments", { doctorId, patientId, ...when });
-  const body = await json<Appointment>(res, 201);
-  expect(body.status).toBe("scheduled");
-  return body;
+  const { eligibilityReason, ...appointment } = await json<BookedAppointment>(res, 201);
+  expect(appointment.status).toBe("scheduled");
+  expect(eligibilityReason === null || appointment.eligibility === "unknown").toBe(true);
+  return appointment;
 }

@@ -3,7 +3,7 @@
  * empty machine, a second one is refused while the first runs, and Ctrl-C leaves nothing behind.
  *
  * Each stack lives in a temp DEV_DATA_DIR on free ports, so these tests never meet a developer's own
- * `npm run dev` (.data/, 8787, 54329, 54330, 54331). DATABASE_URL is removed from the child's environment:
+ * `npm run dev` (.data/, 8787, 54329, 54330, 54331, 54332). DATABASE_URL is removed from the child's environment:
  * the promise is about the embedded default, whatever database the rest of the suite runs against.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -191,14 +191,16 @@ describe("npm run dev", () => {
   describe("from an empty data directory", () => {
     let dev: Dev | undefined;
     let dataDir: string;
-    let ports: { worker: number; postgres: number; bridge: number; sql: number; inspector: number };
+    let ports: { worker: number; postgres: number; bridge: number; sql: number; insurance: number; inspector: number };
     let origin: string;
 
     beforeAll(async () => {
       dataDir = await tempDataDir();
       temps.push(dataDir);
-      const [worker, postgres, bridge, sql, inspector] = (await distinctFreePorts(5)) as [number, number, number, number, number];
-      ports = { worker, postgres, bridge, sql, inspector };
+      const [worker, postgres, bridge, sql, insurance, inspector] = (await distinctFreePorts(6)) as [
+        number, number, number, number, number, number,
+      ];
+      ports = { worker, postgres, bridge, sql, insurance, inspector };
       origin = `http://127.0.0.1:${worker}`;
       dev = startDev(
         devEnv({
@@ -207,6 +209,7 @@ describe("npm run dev", () => {
           DEV_PG_PORT: String(postgres),
           DEV_BRIDGE_PORT: String(bridge),
           DEV_SQL_PORT: String(sql),
+          DEV_INSURANCE_PORT: String(insurance),
         }),
         ["--inspector-port", String(inspector)],
       );
@@ -243,6 +246,22 @@ describe("npm run dev", () => {
       const res = await get(`${origin}/readyz`);
       expect(res?.status, dev!.output()).toBe(200);
       expect(await res!.json()).toEqual({ status: "ready" });
+    });
+
+    test("asks the insurer's stand-in: a seeded patient given a member id is covered", async () => {
+      const patients = (await (await get(`${origin}/patients?limit=1`))!.json()) as { data: Array<{ id: string }> };
+      const id = patients.data[0]!.id;
+      const patched = await fetch(`${origin}/patients/${id}`, {
+        method: "PATCH",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ insuranceMemberId: "ACME-0001" }),
+      });
+      expect(patched.status, dev!.output()).toBe(200);
+      const res = await get(`${origin}/patients/${id}/eligibility`);
+      expect(res?.status, dev!.output()).toBe(200);
+      expect(await res!.json()).toMatchObject({ patientId: id, eligibility: "covered" });
+      const stats = (await (await fetch(`http://127.0.0.1:${ports.insurance}/__stats`)).json()) as { requests: number };
+      expect(stats.requests).toBe(1);
     });
 
     test("stops on Ctrl-C and leaves no process, port or lock behind", async () => {

@@ -54,6 +54,7 @@ const EXPECTED_OPERATIONS = [
   "GET /patients",
   "GET /patients/{id}",
   "PATCH /patients/{id}",
+  "GET /patients/{id}/eligibility",
   "POST /appointments",
   "GET /appointments",
   "GET /appointments/{id}",
