@@ -38,8 +38,9 @@ class CountingLogger implements Logger {
   constructor(stats: DbStatsRecorder) {
     this.#stats = stats;
   }
-  logQuery(): void {
+  logQuery(query: string): void {
     this.#stats.statements(1);
+    this.#stats.shape(query);
   }
 }
 
@@ -69,6 +70,11 @@ export class RequestDb {
   /** SQL statements this request has sent so far (the N+1 guard's input). */
   get queryCount(): number {
     return this.#stats.queries;
+  }
+
+  /** SQL shapes this request sent at least `times` times (see the N+1 detector in middleware/observe.ts). */
+  repeatedShapes(times: number): Array<{ sql: string; count: number }> {
+    return this.#stats.repeated(times);
   }
 
   /** What the request's database work has cost so far. */

@@ -91,6 +91,12 @@ let shared: SharedHttpClient | undefined;
  * frees the Worker, and this is what stops the statement in Postgres, whatever the proxy does
  * with a client that went away.
  */
+/** The parameterised SQL of a built Drizzle statement (batches bypass Drizzle's logger). */
+function sqlTextOf(statement: Statement): string | undefined {
+  const candidate = statement as Partial<{ toSQL: () => { sql: string } }>;
+  return typeof candidate.toSQL === "function" ? candidate.toSQL().sql : undefined;
+}
+
 export class HttpPath {
   readonly #options: HttpOptions;
   readonly #stats: DbStatsRecorder;
@@ -115,6 +121,10 @@ export class HttpPath {
       // A module-wide setting, read synchronously when the request is built just below.
       if (this.#options.httpEndpoint) neonConfig.fetchEndpoint = this.#options.httpEndpoint;
       this.#stats.statements(statements.length);
+      for (const statement of statements) {
+        const text = sqlTextOf(statement);
+        if (text) this.#stats.shape(text);
+      }
       const call = { connectionString: this.#connection(), fetchOptions: { signal: deadline.signal } };
       const sent = shared.send(call, (db) =>
         db.batch([db.execute(sql`select set_config('statement_timeout', ${String(budget)}, true)`), ...statements]),

@@ -34,6 +34,8 @@ export class DbStatsRecorder {
     peakConnections: 0,
   };
   #open = 0;
+  /** Statements sent, by SQL text (parameterised, so one text is one shape): the N+1 detector's input. */
+  readonly #shapes = new Map<string, number>();
 
   snapshot(): DbStats {
     return { ...this.#stats };
@@ -45,6 +47,16 @@ export class DbStatsRecorder {
 
   statements(count: number): void {
     this.#stats.queries += count;
+  }
+
+  /** One statement's SQL text (without parameters), when the caller knows it. */
+  shape(sql: string): void {
+    this.#shapes.set(sql, (this.#shapes.get(sql) ?? 0) + 1);
+  }
+
+  /** SQL shapes sent at least `times` times by this request: a loop where one query was due. */
+  repeated(times: number): Array<{ sql: string; count: number }> {
+    return [...this.#shapes].filter(([, count]) => count >= times).map(([sql, count]) => ({ sql, count }));
   }
 
   connected(ms: number): void {

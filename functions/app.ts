@@ -12,6 +12,8 @@ import { eligibilityApp } from "./eligibility/app.ts";
 import { onError, problemResponse } from "./errors.ts";
 import { healthApp } from "./health.ts";
 import { database } from "./middleware/database.ts";
+import { observe } from "./middleware/observe.ts";
+import { metricsApp } from "./observability/app.ts";
 import { deadline } from "./middleware/deadline.ts";
 import { patientsApp } from "./patients/app.ts";
 
@@ -38,12 +40,14 @@ export function newApp(): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>();
 
   app.use("*", requestId({ limitLength: 64 }));
+  app.use("*", observe());
   app.use("*", config());
   app.use("*", deadline());
   app.use("*", limitBody());
   app.use("*", database());
 
   app.route("/", healthApp);
+  app.route("/", metricsApp);
   app.route("/doctors", doctorsApp);
   app.route("/doctors", scheduleApp);
   app.route("/patients", patientsApp);

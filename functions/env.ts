@@ -14,5 +14,7 @@ export interface AppEnv {
     deadline: Deadline;
     /** The budget the client asked for (X-Request-Timeout-Ms), if any. */
     requestedBudgetMs: number | undefined;
+    /** How shared machinery served this request (coalescer: hit/load..., breaker: open...), for the request log. */
+    outcomes: Record<string, string>;
   };
 }

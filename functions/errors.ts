@@ -4,6 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ClientClosedError, DeadlineExceededError } from "./deadline.ts";
 import type { AppEnv } from "./env.ts";
+import { metrics } from "./observability/metrics.ts";
 
 /** One entry per offending input, named the way the client sent it ("email", "query.limit"...). */
 export interface FieldError {
@@ -32,6 +33,7 @@ const PROBLEM_BASE = "https://clinic-edge.dev/problems/";
 const KINDS = {
   "validation-error": { status: 400, title: "Your request is not valid" },
   "malformed-request": { status: 400, title: "The request could not be parsed" },
+  unauthorized: { status: 401, title: "Authentication required" },
   "not-found": { status: 404, title: "Resource not found" },
   "method-not-allowed": { status: 405, title: "Method not allowed" },
   conflict: { status: 409, title: "The request conflicts with the current state" },
@@ -187,8 +189,12 @@ function loggableMessage(err: Error): string {
 
 /** The one place where errors become HTTP responses. */
 export function onError(err: Error, c: Context<AppEnv>): Response {
-  if (err instanceof DeadlineExceededError) return problemResponse(c, "deadline-exceeded", `The request's ${err.message}`);
+  if (err instanceof DeadlineExceededError) {
+    metrics.deadlineExceeded.inc({ stage: err.stage });
+    return problemResponse(c, "deadline-exceeded", `The request's ${err.message}`);
+  }
   if (err instanceof ClientClosedError) {
+    metrics.clientClosed.inc();
     // Not a server error: counted, and the answer goes nowhere.
     console.log(JSON.stringify({ level: "info", msg: "client closed request", requestId: c.get("requestId") }));
     return problemResponse(c, "client-closed-request", err.message);

@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { ApiError } from "../errors.ts";
 import { ClientClosedError, DeadlineExceededError } from "../deadline.ts";
 import type { AppEnv } from "../env.ts";
+import { metrics } from "../observability/metrics.ts";
 import type { CoalescedOutcome, CoalescedReply } from "./coalescer.ts";
 import { keyOf, runLoad, type LoadRequest, type LoadResult } from "./loaders.ts";
 
@@ -11,6 +12,8 @@ function coalescerOf(c: Context<AppEnv>, doctorId: string) {
 
 function report(c: Context<AppEnv>, outcome: CoalescedOutcome | "fallback"): void {
   c.header("Server-Timing", `coalescer;desc="${outcome}"`, { append: true });
+  c.var.outcomes.coalescer = outcome;
+  metrics.coalescer.inc({ outcome });
 }
 
 /**

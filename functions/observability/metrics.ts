@@ -1,0 +1,42 @@
+import { Counter, Gauge, Histogram, Registry } from "./registry.ts";
+
+/**
+ * What one isolate has seen since it started. Workers run many isolates, each with its own memory
+ * (and so its own copy of these), created and evicted at the runtime's will: one scrape of /metrics
+ * covers the isolate that answered it, not the fleet. See README "Metrics" for fleet-wide numbers.
+ */
+const SCOPE = "(this isolate since it started; each Worker isolate counts on its own)";
+
+export const registry = new Registry();
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export const metrics = {
+  requests: registry.register(new Counter("http_requests_total", `Requests answered, by route template, method and status ${SCOPE}`)),
+  duration: registry.register(
+    new Histogram("http_request_duration_seconds", `Time to the response, by route template, method and status ${SCOPE}`, LATENCY_BUCKETS),
+  ),
+  inFlight: registry.register(new Gauge("http_requests_in_flight", `Requests being handled right now ${SCOPE}`)),
+  backgroundInFlight: registry.register(
+    new Gauge("background_tasks_in_flight", `Tasks handed to ctx.waitUntil not finished yet ${SCOPE}`),
+  ),
+  queriesPerRequest: registry.register(
+    new Histogram("db_queries_per_request", `SQL statements one request sent ${SCOPE}`, [0, 1, 2, 3, 5, 10, 20, 50]),
+  ),
+  dbConnectionsOpened: registry.register(new Counter("db_connections_opened_total", `WebSocket connections opened to Postgres ${SCOPE}`)),
+  dbConnectSeconds: registry.register(new Counter("db_connect_seconds_total", `Time spent opening them ${SCOPE}`)),
+  dbWaits: registry.register(new Counter("db_pool_waits_total", `Statements that queued for a connection (pool at DB_POOL_MAX) ${SCOPE}`)),
+  dbWaitSeconds: registry.register(new Counter("db_pool_wait_seconds_total", `Time spent queued ${SCOPE}`)),
+  dbHttpRoundTrips: registry.register(new Counter("db_http_round_trips_total", `Requests over the HTTP query path ${SCOPE}`)),
+  dbPeakConnections: registry.register(
+    new Histogram("db_peak_connections_per_request", `Most database connections one request held at once ${SCOPE}`, [0, 1, 2, 3, 4, 5, 6]),
+  ),
+  deadlineExceeded: registry.register(new Counter("deadline_exceeded_total", `Requests that ran out of budget, by stage ${SCOPE}`)),
+  clientClosed: registry.register(new Counter("client_closed_requests_total", `Requests whose client disconnected first ${SCOPE}`)),
+  nPlusOne: registry.register(
+    new Counter("db_n_plus_one_total", `Requests that sent one SQL shape N_PLUS_ONE_THRESHOLD times or more, by route ${SCOPE}`),
+  ),
+  coalescer: registry.register(
+    new Counter("coalescer_requests_total", `Coalesced reads by outcome: hit, coalesced, load, fallback ${SCOPE}`),
+  ),
+};
