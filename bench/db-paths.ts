@@ -19,7 +19,6 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { Agent, request } from "node:http";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -34,6 +33,7 @@ import { migrateDatabase } from "../dev/migrate.ts";
 import { ensureDatabase, startEmbeddedPostgres } from "../dev/postgres.ts";
 import { seedIfEmpty } from "../dev/seed.ts";
 import { startSqlEndpoint } from "../dev/sql-endpoint.ts";
+import { freePort } from "../dev/ports.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BUILT_WORKER = join(ROOT, "dist", "index.js");
@@ -97,16 +97,6 @@ function wranglerSettings(): z.infer<typeof WranglerSettings> {
   return WranglerSettings.parse(unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml")).workerOptions);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A migrated, seeded database and how to get rid of it. */
 async function database(): Promise<{ url: string; postmaster: number | undefined; drop: () => Promise<void> }> {

@@ -132,8 +132,7 @@ async function main(): Promise<void> {
       modules: true,
       compatibilityDate: settings.compatibilityDate,
       compatibilityFlags: settings.compatibilityFlags,
-      // Secrets the Worker's configuration requires; no route this bench calls uses them.
-      bindings: { ...settings.bindings, ...services.bindings, INSURANCE_API_KEY: "not-used-by-this-bench" },
+      bindings: { ...settings.bindings, ...services.bindings },
     };
     const names = (prefix: string) => Array.from({ length: opts.isolates }, (_, i) => `${prefix}-${i}`);
     const workers: V4WorkerOptions[] = [

@@ -5,7 +5,6 @@
  * `provide()`.
  */
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -15,19 +14,10 @@ import { startInsurance } from "../dev/insurance.ts";
 import { startSqlEndpoint } from "../dev/sql-endpoint.ts";
 import { migrateDatabase } from "../dev/migrate.ts";
 import { ensureDatabase, startEmbeddedPostgres, type RunningPostgres } from "../dev/postgres.ts";
+import { freePort } from "../dev/ports.ts";
 
 const SCRATCH_PREFIX = "clinic_edge_test_";
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function withDatabase(url: string, database: string): string {
   const u = new URL(url);

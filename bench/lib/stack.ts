@@ -5,7 +5,6 @@
  * terms, free ports and percentiles.
  */
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,6 +12,7 @@ import pg from "pg";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { z } from "zod";
 import { startBridge, type Bridge } from "../../dev/bridge.ts";
+import { freePort } from "../../dev/ports.ts";
 import { migrateDatabase } from "../../dev/migrate.ts";
 import { ensureDatabase, startEmbeddedPostgres } from "../../dev/postgres.ts";
 import { startSqlEndpoint, type SqlEndpoint } from "../../dev/sql-endpoint.ts";
@@ -21,16 +21,6 @@ export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /** The Worker as `npm run build` bundles it. */
 export const BUILT_WORKER = join(ROOT, "dist", "index.js");
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface Database {
   url: string;
@@ -113,3 +103,5 @@ export function wranglerSettings(): WranglerSettingsT {
 export function percentile(sorted: readonly number[], p: number): number {
   return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
+
+export { freePort };

@@ -9,12 +9,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { freePort } from "../../dev/ports.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const DEV = join(ROOT, "dev", "dev.ts");
@@ -22,16 +23,6 @@ const STARTUP_LIMIT_MS = 90_000;
 const SHUTDOWN_LIMIT_MS = 30_000;
 
 /** A port nobody listens on right now. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function distinctFreePorts(count: number): Promise<number[]> {
   const ports = new Set<number>();
