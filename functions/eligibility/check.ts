@@ -3,6 +3,7 @@ import { inBackground } from "../background.ts";
 import { queryEligibility, UpstreamError } from "../clients/insurance.ts";
 import { ClientClosedError, DeadlineExceededError, type Deadline } from "../deadline.ts";
 import type { AppEnv } from "../env.ts";
+import { metrics } from "../observability/metrics.ts";
 import { breakerFor } from "../resilience/breakers.ts";
 import { CircuitOpenError, type BreakerCall, type BreakerView } from "../resilience/circuit.ts";
 
@@ -32,12 +33,14 @@ export async function checkEligibility(
   const call: BreakerCall = {
     deadline,
     background: (name, task) => inBackground(c, name, task),
+    span: c.var.span,
   };
   const started = performance.now();
   let outcome: EligibilityOutcome | undefined;
   try {
     const answer = await queryEligibility(config.insurance, { memberId, serviceDate }, deadline, (attempt) =>
       breaker.execute(call, attempt),
+      c.var.span,
     );
     outcome = { eligibility: answer.covered ? "covered" : "not_covered" };
     return outcome;
@@ -84,5 +87,11 @@ function unknown(err: unknown, view: BreakerView, requestId: string): Eligibilit
 function report(c: Context<AppEnv>, view: BreakerView, outcome: EligibilityOutcome | undefined, ms: number): void {
   const result = outcome ? (outcome.eligibility === "unknown" ? outcome.reason : outcome.eligibility) : "aborted";
   c.header("Server-Timing", `breaker;desc="${view.name}=${view.state} scope=${view.scope}"`, { append: true });
+  c.var.span.setAttribute(`breaker.${view.name}.state`, view.state);
+  c.var.span.setAttribute("eligibility.result", result);
+  c.var.outcomes.breaker = view.state;
+  for (const state of ["closed", "open", "half-open"] as const) {
+    metrics.breakerState.set({ breaker: view.name, state }, state === view.state ? 1 : 0);
+  }
   c.header("Server-Timing", `insurance;dur=${ms.toFixed(1)};desc="${result}"`, { append: true });
 }

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry } from "./registry.ts";
+import { allBreakerCounters, type BreakerCounters } from "../resilience/circuit.ts";
+import { Collected, Counter, Gauge, Histogram, Registry } from "./registry.ts";
 
 /**
  * What one isolate has seen since it started. Workers run many isolates, each with its own memory
@@ -10,6 +11,13 @@ const SCOPE = "(this isolate since it started; each Worker isolate counts on its
 export const registry = new Registry();
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** One counter family per BreakerCounters field, labelled by breaker name. */
+function breakerCounter(field: Exclude<keyof BreakerCounters, "transitions">, name: string, help: string): Collected {
+  return new Collected(name, `${help} ${SCOPE}`, "counter", () =>
+    [...allBreakerCounters()].map(([breaker, c]) => ({ labels: { breaker }, value: c[field] })),
+  );
+}
 
 export const metrics = {
   requests: registry.register(new Counter("http_requests_total", `Requests answered, by route template, method and status ${SCOPE}`)),
@@ -35,6 +43,28 @@ export const metrics = {
   clientClosed: registry.register(new Counter("client_closed_requests_total", `Requests whose client disconnected first ${SCOPE}`)),
   nPlusOne: registry.register(
     new Counter("db_n_plus_one_total", `Requests that sent one SQL shape N_PLUS_ONE_THRESHOLD times or more, by route ${SCOPE}`),
+  ),
+  breakerCalls: registry.register(breakerCounter("calls", "breaker_calls_total", "Calls a circuit breaker let through to its dependency, probes included")),
+  breakerProbes: registry.register(breakerCounter("probes", "breaker_probes_total", "Half-open probes let through")),
+  breakerFailures: registry.register(breakerCounter("failures", "breaker_failures_total", "Calls that failed (counted against the dependency)")),
+  breakerShortCircuited: registry.register(
+    breakerCounter("shortCircuited", "breaker_short_circuited_total", "Calls refused without a round trip to the dependency"),
+  ),
+  breakerObjectCalls: registry.register(
+    breakerCounter("objectCalls", "breaker_object_calls_total", "Round trips to the breaker's Durable Object"),
+  ),
+  breakerFallbacks: registry.register(
+    breakerCounter("fallbackCalls", "breaker_fallback_calls_total", "Calls decided by the isolate-local breaker (object unreachable)"),
+  ),
+  breakerTransitions: registry.register(
+    new Collected("breaker_transitions_total", `Breaker states entered, as this isolate saw them ${SCOPE}`, "counter", () =>
+      [...allBreakerCounters()].flatMap(([breaker, c]) =>
+        Object.entries(c.transitions).map(([state, value]) => ({ labels: { breaker, state }, value })),
+      ),
+    ),
+  ),
+  breakerState: registry.register(
+    new Gauge("breaker_state", `1 for the state this isolate last saw each breaker in, 0 for the others ${SCOPE}`),
   ),
   coalescer: registry.register(
     new Counter("coalescer_requests_total", `Coalesced reads by outcome: hit, coalesced, load, fallback ${SCOPE}`),

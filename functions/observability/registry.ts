@@ -111,6 +111,25 @@ export class Histogram extends Metric {
   }
 }
 
+/**
+ * A metric whose samples are read at scrape time from state another module keeps (e.g. the
+ * breakers' counters), so that module needs no knowledge of Prometheus.
+ */
+export class Collected extends Metric {
+  readonly type: "counter" | "gauge";
+  readonly #collect: () => Array<{ labels: Labels; value: number }>;
+
+  constructor(name: string, help: string, type: "counter" | "gauge", collect: () => Array<{ labels: Labels; value: number }>) {
+    super(name, help);
+    this.type = type;
+    this.#collect = collect;
+  }
+
+  protected samples(): string[] {
+    return this.#collect().map(({ labels, value }) => `${this.name}${labelText(labels)} ${value}`);
+  }
+}
+
 export class Registry {
   readonly #metrics: Metric[] = [];
 

@@ -4,6 +4,7 @@
  */
 import { ClientClosedError } from "../deadline.ts";
 import type { Deadline } from "../deadline.ts";
+import type { Span } from "../observability/tracing.ts";
 
 export type CircuitStateName = "closed" | "open" | "half-open";
 
@@ -33,6 +34,8 @@ export interface BreakerCall {
   deadline: Deadline;
   /** Work that must outlive the response (reports, refreshes): ctx.waitUntil with its own budget. */
   background: (name: string, task: () => Promise<unknown>) => void;
+  /** The request's span: calls to a shared breaker's object hang their hop spans under it. */
+  span?: Span | undefined;
 }
 
 /** Where a breaker's decision came from, for Server-Timing and Retry-After. */
@@ -72,6 +75,11 @@ export interface BreakerCounters {
 }
 
 const counters = new Map<string, BreakerCounters>();
+
+/** Every breaker's counters in this isolate, by name (what /metrics exports). */
+export function allBreakerCounters(): ReadonlyMap<string, BreakerCounters> {
+  return counters;
+}
 
 /** The counters of the breaker `name` in this isolate (created on first use). */
 export function breakerCounters(name: string): BreakerCounters {

@@ -156,3 +156,16 @@ describe("the N+1 detector", () => {
     expect(warnings).toEqual([]);
   });
 });
+
+describe("breaker metrics", () => {
+  it("export the insurer breaker's calls and the state this isolate saw", async () => {
+    const patient = await createPatient({ insuranceMemberId: `OBS-${crypto.randomUUID().slice(0, 8)}` });
+    const before = sample(await scrape(), "breaker_calls_total", { breaker: "insurance" });
+    const res = await call(`/patients/${patient.id}/eligibility`);
+    expect(res.status).toBe(200);
+    const after = await scrape();
+    expect(sample(after, "breaker_calls_total", { breaker: "insurance" }) - before).toBeGreaterThanOrEqual(1);
+    expect(sample(after, "breaker_state", { breaker: "insurance", state: "closed" })).toBe(1);
+    expect(after.find((f) => f.name === "breaker_transitions_total")?.type).toBe("COUNTER");
+  });
+});
