@@ -15,6 +15,8 @@ export default defineConfig({
                 DB_HTTP_ENDPOINT: inject("sqlEndpoint"),
                 INSURANCE_API_URL: inject("insuranceUrl"),
                 INSURANCE_API_KEY: inject("insuranceKey"),
+                OTEL_EXPORTER_OTLP_ENDPOINT: inject("otlpEndpoint"),
+                OTEL_SAMPLE_RATIO: "0",
               },
             },
           })),

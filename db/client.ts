@@ -1,11 +1,11 @@
 import type { BatchResponse } from "drizzle-orm/batch";
-import type { Logger } from "drizzle-orm/logger";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import type { Deadline } from "../functions/deadline.ts";
+import { NOOP_SPAN, SpanKind, sqlAttributes, type Span } from "../functions/observability/tracing.ts";
 import { HttpPath, type Statement, type Statements } from "./http.ts";
 import type * as schema from "./schema/index.ts";
 import { DbStatsRecorder, type DbStats } from "./stats.ts";
-import { WsPath, type Database } from "./ws.ts";
+import { WsPath, type Database, type StatementLogger } from "./ws.ts";
 
 export type { Database } from "./ws.ts";
 export type { DbStats } from "./stats.ts";
@@ -28,19 +28,38 @@ export interface DbOptions {
   httpEndpoint?: string | undefined;
   /** Shows up in pg_stat_activity, so a backend can be traced to the request that opened it. */
   applicationName: string;
+  /** The parent of one span per SQL statement; NOOP_SPAN (the default) when not traced. */
+  span?: Span | undefined;
 }
 
 /** What query() and batch() hand their builder: the part of Drizzle both paths share. */
 export type QueryBuilder = PgDatabase<PgQueryResultHKT, typeof schema>;
 
-class CountingLogger implements Logger {
+/**
+ * Drizzle's logger on the WebSocket path: counts statements and, when traced, opens a span per
+ * statement. Drizzle only says when a statement starts; statements on one connection run one after
+ * another, so a span ends when the next one starts or the transaction ends (it may include a little
+ * of the handler's own time between two statements).
+ */
+class CountingLogger implements StatementLogger {
   readonly #stats: DbStatsRecorder;
-  constructor(stats: DbStatsRecorder) {
+  readonly #span: Span;
+  #open: Span | undefined;
+  constructor(stats: DbStatsRecorder, span: Span) {
     this.#stats = stats;
+    this.#span = span;
   }
   logQuery(query: string): void {
     this.#stats.statements(1);
     this.#stats.shape(query);
+    if (!this.#span.recording) return;
+    this.#open?.end();
+    this.#open = this.#span.child("db.query", SpanKind.client, { ...sqlAttributes(query), "db.path": "ws" });
+  }
+  transactionEnded(failed: boolean): void {
+    if (failed) this.#open?.fail("transaction failed");
+    this.#open?.end();
+    this.#open = undefined;
   }
 }
 
@@ -63,8 +82,9 @@ export class RequestDb {
 
   constructor(options: DbOptions) {
     this.#queryPath = options.queryPath ?? "http";
-    this.#ws = new WsPath(options, this.#stats, new CountingLogger(this.#stats));
-    this.#http = new HttpPath(options, this.#stats);
+    const span = options.span ?? NOOP_SPAN;
+    this.#ws = new WsPath(options, this.#stats, new CountingLogger(this.#stats, span));
+    this.#http = new HttpPath(options, this.#stats, span);
   }
 
   /** SQL statements this request has sent so far (the N+1 guard's input). */

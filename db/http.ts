@@ -3,6 +3,7 @@ import { sql } from "drizzle-orm";
 import type { BatchItem, BatchResponse } from "drizzle-orm/batch";
 import { drizzle, type NeonHttpDatabase } from "drizzle-orm/neon-http";
 import type { Deadline } from "../functions/deadline.ts";
+import { SpanKind, sqlAttributes, type Span } from "../functions/observability/tracing.ts";
 import { isQueryCanceled } from "./errors.ts";
 import * as schema from "./schema/index.ts";
 import { Slots } from "./slots.ts";
@@ -93,19 +94,23 @@ let shared: SharedHttpClient | undefined;
  */
 /** The parameterised SQL of a built Drizzle statement (batches bypass Drizzle's logger). */
 function sqlTextOf(statement: Statement): string | undefined {
-  const candidate = statement as Partial<{ toSQL: () => { sql: string } }>;
-  return typeof candidate.toSQL === "function" ? candidate.toSQL().sql : undefined;
+  const candidate = statement as Partial<{ toSQL: () => { sql: string }; getQuery: () => { sql: string } }>;
+  if (typeof candidate.toSQL === "function") return candidate.toSQL().sql;
+  // db.execute(sql`...`) (PgRaw) has no toSQL(); its built query is there already.
+  return typeof candidate.getQuery === "function" ? candidate.getQuery().sql : undefined;
 }
 
 export class HttpPath {
   readonly #options: HttpOptions;
   readonly #stats: DbStatsRecorder;
   readonly #slots: Slots;
+  readonly #span: Span;
   #connectionString: string | undefined;
 
-  constructor(options: HttpOptions, stats: DbStatsRecorder) {
+  constructor(options: HttpOptions, stats: DbStatsRecorder, span: Span) {
     this.#options = options;
     this.#stats = stats;
+    this.#span = span;
     this.#slots = new Slots(options.poolMax);
   }
 
@@ -116,6 +121,8 @@ export class HttpPath {
     await this.#slot(deadline);
     this.#stats.held();
     const started = performance.now();
+    // One span per statement; they share the round trip, so they share its start and end.
+    const spans: Span[] = [];
     try {
       const budget = Math.max(1, Math.floor(deadline.remaining()));
       // A module-wide setting, read synchronously when the request is built just below.
@@ -124,6 +131,9 @@ export class HttpPath {
       for (const statement of statements) {
         const text = sqlTextOf(statement);
         if (text) this.#stats.shape(text);
+        if (this.#span.recording) {
+          spans.push(this.#span.child("db.query", SpanKind.client, { ...(text ? sqlAttributes(text) : {}), "db.path": "http" }));
+        }
       }
       const call = { connectionString: this.#connection(), fetchOptions: { signal: deadline.signal } };
       const sent = shared.send(call, (db) =>
@@ -132,8 +142,11 @@ export class HttpPath {
       const [, ...results] = await deadline.race(sent, "db");
       return results;
     } catch (err) {
-      throw isQueryCanceled(err) ? deadline.error("db") : err;
+      const thrown = isQueryCanceled(err) ? deadline.error("db") : err;
+      for (const span of spans) span.fail(thrown instanceof Error ? thrown.name : "error");
+      throw thrown;
     } finally {
+      for (const span of spans) span.end();
       this.#stats.httpRoundTrip(performance.now() - started);
       this.#stats.released();
       this.#slots.release();

@@ -6,6 +6,11 @@ import { isQueryCanceled } from "./errors.ts";
 import * as schema from "./schema/index.ts";
 import type { DbStatsRecorder } from "./stats.ts";
 
+/** Drizzle's logger, told when the transaction is over (the statement tracer ends its last span then). */
+export interface StatementLogger extends Logger {
+  transactionEnded(failed: boolean): void;
+}
+
 /** The database an interactive transaction works on. */
 export type Database = NeonDatabase<typeof schema>;
 
@@ -66,10 +71,10 @@ const CLIENT_CHECK_INTERVAL_MS = 50;
 export class WsPath {
   readonly #options: WsOptions;
   readonly #stats: DbStatsRecorder;
-  readonly #logger: Logger;
+  readonly #logger: StatementLogger;
   #pool: Pool | undefined;
 
-  constructor(options: WsOptions, stats: DbStatsRecorder, logger: Logger) {
+  constructor(options: WsOptions, stats: DbStatsRecorder, logger: StatementLogger) {
     this.#options = options;
     this.#stats = stats;
     this.#logger = logger;
@@ -107,6 +112,7 @@ export class WsPath {
       broken = err;
       throw isQueryCanceled(err) ? deadline.error("db") : err;
     } finally {
+      this.#logger.transactionEnded(broken !== undefined);
       // A connection that failed or was abandoned mid-statement is destroyed: its transaction is
       // aborted with it, and Postgres sees the client leave.
       client.release(broken === undefined ? undefined : true);

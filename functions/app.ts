@@ -15,6 +15,7 @@ import { database } from "./middleware/database.ts";
 import { observe } from "./middleware/observe.ts";
 import { metricsApp } from "./observability/app.ts";
 import { deadline } from "./middleware/deadline.ts";
+import { trace } from "./middleware/trace.ts";
 import { patientsApp } from "./patients/app.ts";
 
 function config(): MiddlewareHandler<AppEnv> {
@@ -42,6 +43,7 @@ export function newApp(): OpenAPIHono<AppEnv> {
   app.use("*", requestId({ limitLength: 64 }));
   app.use("*", observe());
   app.use("*", config());
+  app.use("*", trace());
   app.use("*", deadline());
   app.use("*", limitBody());
   app.use("*", database());

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { QueryPath } from "../db/client.ts";
+import type { TracingConfig } from "./observability/tracing.ts";
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -31,6 +32,8 @@ const ConfigSchema = z.object({
   BREAKER_OPEN_MS: intFrom(10, 3_600_000).default(30_000),
   BREAKER_HALF_OPEN_PROBES: intFrom(1, 100).default(1),
   BREAKER_VIEW_TTL_MS: intFrom(10, 600_000).default(5_000),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.union([z.literal(""), z.string().url().regex(/^https?:\/\//)]).default(""),
+  OTEL_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
 });
 
 /** How one dependency's circuit breaker behaves; the same settings drive the shared object and the isolates. */
@@ -92,6 +95,8 @@ export interface Config {
     /** How long an isolate trusts its view of a closed circuit before refreshing it in the background. */
     viewTtlMs: number;
   };
+  /** Spans over OTLP/HTTP; endpoint undefined: nothing recorded, nothing sent. */
+  tracing: TracingConfig;
 }
 
 export class ConfigError extends Error {
@@ -145,6 +150,11 @@ export function loadConfig(env: Env): Config {
       openMs: v.BREAKER_OPEN_MS,
       halfOpenProbes: v.BREAKER_HALF_OPEN_PROBES,
       viewTtlMs: v.BREAKER_VIEW_TTL_MS,
+    },
+    tracing: {
+      endpoint: v.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
+      sampleRatio: v.OTEL_SAMPLE_RATIO,
+      serviceName: "clinic-edge",
     },
   };
   cache.set(env, config);

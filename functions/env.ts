@@ -1,6 +1,7 @@
 import type { RequestDb } from "../db/client.ts";
 import type { Config } from "./config.ts";
 import type { Deadline } from "./deadline.ts";
+import type { Span } from "./observability/tracing.ts";
 
 /** The one Hono environment of the Worker: bindings from wrangler.toml, per-request variables. */
 export interface AppEnv {
@@ -16,5 +17,9 @@ export interface AppEnv {
     requestedBudgetMs: number | undefined;
     /** How shared machinery served this request (coalescer: hit/load..., breaker: open...), for the request log. */
     outcomes: Record<string, string>;
+    /** This request's server span (NOOP_SPAN when not traced): the parent of its DB, DO and upstream spans. */
+    span: Span;
+    /** Set when the request is traced, for the log line. */
+    traceId: string | undefined;
   };
 }

@@ -12,6 +12,8 @@ declare module "vitest" {
     insuranceUrl: string;
     /** The API key it expects. */
     insuranceKey: string;
+    /** URL of the in-process OTLP/HTTP collector (dev/otlp-collector.ts); GET /spans?traceId= lists what arrived. */
+    otlpEndpoint: string;
   }
 }
 

@@ -11,6 +11,7 @@ import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { startBridge } from "../dev/bridge.ts";
 import { startInsurance } from "../dev/insurance.ts";
+import { startCollector } from "../dev/otlp-collector.ts";
 import { startSqlEndpoint } from "../dev/sql-endpoint.ts";
 import { migrateDatabase } from "../dev/migrate.ts";
 import { ensureDatabase, startEmbeddedPostgres, type RunningPostgres } from "../dev/postgres.ts";
@@ -108,6 +109,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   cleanups.unshift(() => insurance.close());
   project.provide("insuranceUrl", insurance.url);
   project.provide("insuranceKey", insuranceKey);
+
+  // Where the Worker and its Durable Objects export spans. The test config samples no new trace
+  // (OTEL_SAMPLE_RATIO=0), so only requests that arrive with a sampled traceparent (the tracing
+  // tests) are recorded and exported; every other test runs with tracing idle.
+  const collector = await startCollector();
+  cleanups.unshift(() => collector.close());
+  project.provide("otlpEndpoint", collector.url);
 
   project.provide("databaseUrl", url);
   project.provide("wsProxy", bridge.address);

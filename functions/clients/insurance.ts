@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { DeadlineExceededError, type Deadline } from "../deadline.ts";
+import { NOOP_SPAN, SpanKind, type Span } from "../observability/tracing.ts";
 
 export interface InsuranceOptions {
   baseUrl: string;
@@ -74,13 +75,15 @@ const MemberNotFound = z.object({ error: z.literal("member_not_found") });
 /**
  * Asks the insurer, retrying safe failures (network, timeout, 5xx) while another full attempt
  * (INSURANCE_TIMEOUT_MS) fits in the deadline. The deadline running out is
- * DeadlineExceededError("upstream"); the client leaving, ClientClosedError.
+ * DeadlineExceededError("upstream"); the client leaving, ClientClosedError. Each attempt made is a
+ * client span under `parent`, and carries its traceparent to the insurer.
  */
 export async function queryEligibility(
   options: InsuranceOptions,
   query: EligibilityQuery,
   deadline: Deadline,
   guard: Guard,
+  parent: Span = NOOP_SPAN,
 ): Promise<EligibilityAnswer> {
   const { apiKey } = options;
   if (apiKey === undefined) throw new UpstreamError("not-configured", "INSURANCE_API_KEY is not set", { retriable: false });
@@ -88,7 +91,7 @@ export async function queryEligibility(
     deadline.check("upstream");
     if (deadline.remaining() < MIN_ATTEMPT_MS) throw new DeadlineExceededError("upstream");
     try {
-      return await guard(() => attemptOnce({ ...options, apiKey }, query, deadline));
+      return await guard(() => tracedAttempt({ ...options, apiKey }, query, deadline, parent, attempt));
     } catch (err) {
       const pause = Math.random() * RETRY_JITTER_MS;
       const again =
@@ -102,11 +105,42 @@ export async function queryEligibility(
   }
 }
 
+/** One attempt in its own span: method, URL template and status only (the body names a member). */
+async function tracedAttempt(
+  options: InsuranceOptions & { apiKey: string },
+  query: EligibilityQuery,
+  deadline: Deadline,
+  parent: Span,
+  attempt: number,
+): Promise<EligibilityAnswer> {
+  if (!parent.recording) return attemptOnce(options, query, deadline, undefined);
+  const span = parent.child("POST /v1/eligibility", SpanKind.client, {
+    "http.request.method": "POST",
+    "url.template": "/v1/eligibility",
+    "server.address": new URL(options.baseUrl).host,
+    "http.request.resend_count": attempt > 1 ? attempt - 1 : undefined,
+  });
+  try {
+    return await attemptOnce(options, query, deadline, span);
+  } catch (err) {
+    if (err instanceof UpstreamError) {
+      span.setAttribute("error.type", err.failure);
+      if (err.status !== undefined) span.setAttribute("http.response.status_code", err.status);
+    }
+    span.fail(err instanceof Error ? err.name : "error");
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
 async function attemptOnce(
   options: InsuranceOptions & { apiKey: string },
   query: EligibilityQuery,
   deadline: Deadline,
+  span: Span | undefined,
 ): Promise<EligibilityAnswer> {
+  const traceparent = span?.traceparent();
   // When the deadline comes first, it alone cuts the attempt: the failure is then the deadline's
   // (504 "upstream"), not a timeout racing it by a millisecond.
   const attemptTimeout = deadline.remaining() > options.timeoutMs ? AbortSignal.timeout(options.timeoutMs) : undefined;
@@ -121,6 +155,7 @@ async function attemptOnce(
           authorization: `Bearer ${options.apiKey}`,
           "content-type": "application/json",
           accept: "application/json",
+          ...(traceparent ? { traceparent } : {}),
         },
         body: JSON.stringify(query),
         signal,
@@ -128,6 +163,7 @@ async function attemptOnce(
       "upstream",
     );
     status = res.status;
+    span?.setAttribute("http.response.status_code", status);
     body = await deadline.race(res.text(), "upstream");
   } catch (err) {
     if (deadline.signal.aborted) throw deadline.error("upstream");

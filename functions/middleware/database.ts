@@ -34,6 +34,7 @@ export function database(): MiddlewareHandler<AppEnv> {
       url: c.var.config.databaseUrl,
       ...db,
       applicationName: `clinic-edge:${c.var.requestId}`,
+      span: c.var.span,
     });
     c.set("requestDb", requestDb);
     try {

@@ -56,6 +56,7 @@ export function observe(): MiddlewareHandler<AppEnv> {
           level: "info",
           msg: "request",
           requestId: c.var.requestId,
+          traceId: c.var.traceId,
           method: c.req.method,
           route,
           status: c.res.status,

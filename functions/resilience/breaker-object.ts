@@ -4,6 +4,8 @@ import {
 } from "cockatiel";
 import { z } from "zod";
 import type { BreakerSettings } from "../config.ts";
+import { loadConfig } from "../config.ts";
+import { SpanKind, Trace } from "../observability/tracing.ts";
 import { logTransition, type CircuitStateName } from "./circuit.ts";
 
 /** The object's answer to every call: the shared state, in the caller's terms. */
@@ -36,6 +38,8 @@ export interface ReportedOutcome {
 export interface BreakerArgs {
   name: string;
   settings: BreakerSettings;
+  /** The caller's hop span when its request is traced: the object records its part under it. */
+  traceparent?: string | undefined;
 }
 
 /** Authoritative transitions, counted here; in memory, so a restart starts them at zero. */
@@ -108,8 +112,10 @@ export class Breaker extends DurableObject<Env> {
 
   /** The state as it is now (a fresh isolate's first call, and background refreshes). */
   sync(args: BreakerArgs): Promise<BreakerSnapshot> {
-    this.#use(args);
-    return Promise.resolve(this.#snapshot());
+    return this.#traced(args, "sync", () => {
+      this.#use(args);
+      return Promise.resolve(this.#snapshot());
+    });
   }
 
   /**
@@ -118,6 +124,10 @@ export class Breaker extends DurableObject<Env> {
    * it can hold the circuit undecided. A closed circuit grants nothing: the snapshot says go ahead.
    */
   acquireProbe(args: BreakerArgs, leaseMs: number): Promise<ProbeGrant> {
+    return this.#traced(args, "acquireProbe", () => this.#acquireProbe(args, leaseMs));
+  }
+
+  #acquireProbe(args: BreakerArgs, leaseMs: number): Promise<ProbeGrant> {
     const policy = this.#use(args);
     const snapshot = this.#snapshot();
     const refused = (): Promise<ProbeGrant> => {
@@ -161,7 +171,11 @@ export class Breaker extends DurableObject<Env> {
    * report nothing). A probe's outcome decides the half-open round; a plain report counts only
    * while closed, since calls under way when the circuit opened say nothing new.
    */
-  async report(args: BreakerArgs, outcome: ReportedOutcome): Promise<BreakerSnapshot> {
+  report(args: BreakerArgs, outcome: ReportedOutcome): Promise<BreakerSnapshot> {
+    return this.#traced(args, "report", () => this.#report(args, outcome));
+  }
+
+  async #report(args: BreakerArgs, outcome: ReportedOutcome): Promise<BreakerSnapshot> {
     const policy = this.#use(args);
     if (outcome.ok) this.#stats.successesReported++;
     else this.#stats.failuresReported++;
@@ -186,6 +200,31 @@ export class Breaker extends DurableObject<Env> {
   stats(args: BreakerArgs): Promise<BreakerObjectStats> {
     this.#use(args);
     return Promise.resolve({ snapshot: this.#snapshot(), ...structuredClone(this.#stats) });
+  }
+
+  /**
+   * Runs one call inside a span continuing the caller's traceparent (none: nothing recorded), with
+   * the state it leaves the circuit in, and exports it in waitUntil, bounded by the background budget.
+   */
+  async #traced<T>(args: BreakerArgs, method: string, work: () => Promise<T>): Promise<T> {
+    if (!args.traceparent) return work();
+    const config = loadConfig(this.env);
+    const { trace, span } = Trace.begin(config.tracing, args.traceparent, `Breaker.${method}`, SpanKind.server, {
+      "breaker.name": args.name,
+    });
+    try {
+      return await work();
+    } finally {
+      if (this.#policy) span.setAttribute("breaker.state", this.#snapshot().state);
+      span.end();
+      if (trace) {
+        this.ctx.waitUntil(
+          trace.flush(AbortSignal.timeout(config.budget.backgroundMs)).catch((err: unknown) => {
+            console.error(JSON.stringify({ level: "warn", msg: "span export failed", error: err instanceof Error ? err.message : String(err) }));
+          }),
+        );
+      }
+    }
   }
 
   #settle(probeId: string, ok: boolean): void {

@@ -3,6 +3,7 @@ import { ApiError } from "../errors.ts";
 import { ClientClosedError, DeadlineExceededError } from "../deadline.ts";
 import type { AppEnv } from "../env.ts";
 import { metrics } from "../observability/metrics.ts";
+import { SpanKind } from "../observability/tracing.ts";
 import type { CoalescedOutcome, CoalescedReply } from "./coalescer.ts";
 import { keyOf, runLoad, type LoadRequest, type LoadResult } from "./loaders.ts";
 
@@ -24,11 +25,26 @@ function report(c: Context<AppEnv>, outcome: CoalescedOutcome | "fallback"): voi
  */
 export async function coalesced<R extends LoadRequest>(c: Context<AppEnv>, request: R): Promise<LoadResult<R> | null> {
   const deadline = c.var.deadline;
+  // The hop's span; its traceparent goes into the object, which records its own part under it.
+  const hop = c.var.span.child("Coalescer.load", SpanKind.client, {
+    "rpc.system": "cloudflare_durable_object",
+    "rpc.service": "Coalescer",
+    "rpc.method": "load",
+    // The loader's name only: the key holds the requested date.
+    "coalescer.loader": request.loader,
+  });
   let reply: CoalescedReply;
   try {
-    reply = await deadline.race(coalescerOf(c, request.doctorId).load(request, deadline.remaining()), "coalescer");
+    reply = await deadline.race(coalescerOf(c, request.doctorId).load(request, deadline.remaining(), hop.traceparent()), "coalescer");
+    hop.setAttribute("coalescer.outcome", reply.kind === "value" || reply.kind === "error" ? (reply.outcome ?? "load") : reply.kind);
+    if (reply.kind !== "value") hop.fail(reply.kind);
   } catch (err) {
-    if (err instanceof DeadlineExceededError || err instanceof ClientClosedError) throw err;
+    hop.fail(err instanceof Error ? err.name : "error");
+    const requestOver = err instanceof DeadlineExceededError || err instanceof ClientClosedError;
+    // The direct load's SQL spans then hang under the server span, next to this failed hop.
+    if (!requestOver) hop.setAttribute("coalescer.outcome", "fallback");
+    hop.end();
+    if (requestOver) throw err;
     console.error(
       JSON.stringify({
         level: "warn",
@@ -41,6 +57,7 @@ export async function coalesced<R extends LoadRequest>(c: Context<AppEnv>, reque
     report(c, "fallback");
     return runLoad(request, c.var.requestDb, deadline);
   }
+  hop.end();
   switch (reply.kind) {
     case "value":
       report(c, reply.outcome ?? "load");

@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { RequestDb } from "../../db/client.ts";
 import { loadConfig } from "../config.ts";
 import { Deadline, DeadlineExceededError } from "../deadline.ts";
+import { NOOP_SPAN, SpanKind, Trace, type Span } from "../observability/tracing.ts";
 import { keyOf, runLoad, type LoadRequest } from "./loaders.ts";
 
 /** How a caller's answer was produced: from the cache, by joining a load in flight, or by loading. */
@@ -43,8 +44,37 @@ interface Entry {
 export class Coalescer extends DurableObject<Env> {
   readonly #entries = new Map<string, Entry>();
 
-  async load(request: LoadRequest, waitMs: number): Promise<CoalescedReply> {
+  /**
+   * `traceparent`: the caller's hop span, when the request is traced. The object records its own
+   * part of the trace (this call, and the load with its SQL when this call started it) and exports
+   * it itself, like the Worker does.
+   */
+  async load(request: LoadRequest, waitMs: number, traceparent?: string): Promise<CoalescedReply> {
     const key = keyOf(request);
+    // Only a traced caller's call is recorded: the object never starts traces of its own.
+    const { trace, span } = traceparent
+      ? Trace.begin(loadConfig(this.env).tracing, traceparent, "Coalescer.load", SpanKind.server, {
+          // The loader's name only: the key holds the requested date.
+          "coalescer.loader": request.loader,
+        })
+      : { trace: undefined, span: NOOP_SPAN };
+    try {
+      const reply = await this.#load(key, request, waitMs, span);
+      span.setAttribute("coalescer.outcome", reply.kind === "timeout" ? "timeout" : (reply.outcome ?? "load"));
+      if (reply.kind === "error") span.fail(`load ${reply.reason ?? "failed"}`);
+      return reply;
+    } finally {
+      span.end();
+      if (trace) {
+        this.#export(trace);
+        // A load this caller started but stopped waiting for ends later: its spans go out then.
+        const inflight = this.#entries.get(key)?.inflight;
+        if (inflight) this.ctx.waitUntil(inflight.then(() => this.#export(trace)));
+      }
+    }
+  }
+
+  async #load(key: string, request: LoadRequest, waitMs: number, span: Span): Promise<CoalescedReply> {
     const entry = this.#entry(key);
     const now = Date.now();
     if (entry.cached && entry.cached.expiresAt > now) {
@@ -53,13 +83,23 @@ export class Coalescer extends DurableObject<Env> {
     let outcome: CoalescedOutcome = "coalesced";
     if (!entry.inflight) {
       outcome = "load";
-      entry.inflight = this.#startLoad(key, entry, request);
+      entry.inflight = this.#startLoad(key, entry, request, span);
     }
     const settled = await this.#waitAtMost(entry.inflight, waitMs);
     if (!settled) return { kind: "timeout" };
     return settled.ok
       ? { kind: "value", value: settled.value, outcome }
       : { kind: "error", reason: settled.reason, outcome };
+  }
+
+  /** Sends what the trace holds in waitUntil, bounded by the background budget; failures are logged only. */
+  #export(trace: Trace): void {
+    const signal = AbortSignal.timeout(loadConfig(this.env).budget.backgroundMs);
+    this.ctx.waitUntil(
+      trace.flush(signal).catch((err: unknown) => {
+        console.error(JSON.stringify({ level: "warn", msg: "span export failed", error: err instanceof Error ? err.message : String(err) }));
+      }),
+    );
   }
 
   /** Drops cached values (all of this object's, or those whose keys are given) and detaches loads in flight. */
@@ -93,12 +133,19 @@ export class Coalescer extends DurableObject<Env> {
     }
   }
 
-  #startLoad(key: string, entry: Entry, request: LoadRequest): Promise<Settled> {
+  /** `parent`: the span of the call that starts the load; the load's span and SQL spans go under it. */
+  #startLoad(key: string, entry: Entry, request: LoadRequest, parent: Span): Promise<Settled> {
     const generation = entry.generation;
     const config = loadConfig(this.env);
+    const span = parent.child("coalescer.run-load", SpanKind.internal, { "coalescer.loader": request.loader });
     const settled = (async (): Promise<Settled> => {
       const deadline = Deadline.start(config.coalescer.loadTimeoutMs);
-      const db = new RequestDb({ url: config.databaseUrl, ...config.db, applicationName: `clinic-edge:coalescer:${key}` });
+      const db = new RequestDb({
+        url: config.databaseUrl,
+        ...config.db,
+        applicationName: `clinic-edge:coalescer:${key}`,
+        span,
+      });
       try {
         const value = await runLoad(request, db, deadline);
         if (entry.generation === generation) {
@@ -110,9 +157,11 @@ export class Coalescer extends DurableObject<Env> {
         console.error(
           JSON.stringify({ level: "warn", msg: "coalesced load failed", key, error: err instanceof Error ? err.name : "unknown" }),
         );
+        span.fail(err instanceof Error ? err.name : "error");
         return { ok: false, reason: err instanceof DeadlineExceededError ? "deadline" : "failed" };
       } finally {
         if (entry.generation === generation) entry.inflight = undefined;
+        span.end();
         await db.end();
       }
     })();

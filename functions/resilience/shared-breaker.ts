@@ -6,6 +6,7 @@ import {
   type CircuitBreaker, type CircuitStateName,
 } from "./circuit.ts";
 import { LocalBreaker } from "./local-breaker.ts";
+import { SpanKind } from "../observability/tracing.ts";
 
 export interface SharedBreakerOptions {
   name: string;
@@ -100,13 +101,13 @@ export class SharedBreaker implements CircuitBreaker {
   }
 
   async #permit(call: BreakerCall): Promise<Permit> {
-    if (!this.#view) this.#learn(await this.#ask(call, (o, a) => o.sync(a)));
+    if (!this.#view) this.#learn(await this.#ask(call, "sync", (o, a) => o.sync(a)));
     const view = this.#view!;
     if (view.state === "closed") return {};
     const now = Date.now();
     if (now < view.until) return this.#refuse(view.until - now);
 
-    const grant = await this.#ask(call, (o, a) => o.acquireProbe(a, this.#options.probeLeaseMs));
+    const grant = await this.#ask(call, "acquireProbe", (o, a) => o.acquireProbe(a, this.#options.probeLeaseMs));
     this.#learn(grant.snapshot);
     if (grant.granted) return { probeId: grant.probeId };
     if (grant.snapshot.state === "closed") return {};
@@ -147,7 +148,7 @@ export class SharedBreaker implements CircuitBreaker {
   async #report(call: BreakerCall, outcome: { ok: boolean; probeId?: string | undefined }): Promise<void> {
     try {
       const o = outcome.probeId ? { ok: outcome.ok, probeId: outcome.probeId } : { ok: outcome.ok };
-      this.#learn(await this.#ask(call, (stub, a) => stub.report(a, o), false));
+      this.#learn(await this.#ask(call, "report", (stub, a) => stub.report(a, o), false));
     } catch (err) {
       if (err instanceof ObjectUnreachable) this.#degrade(err);
     }
@@ -162,7 +163,7 @@ export class SharedBreaker implements CircuitBreaker {
     this.#refreshStartedAt = now;
     call.background(`refresh breaker ${this.#options.name}`, async () => {
       try {
-        this.#learn(await this.#ask(call, (o, a) => o.sync(a), false));
+        this.#learn(await this.#ask(call, "sync", (o, a) => o.sync(a), false));
       } catch (err) {
         if (err instanceof ObjectUnreachable) this.#degrade(err);
       }
@@ -176,18 +177,31 @@ export class SharedBreaker implements CircuitBreaker {
    */
   async #ask<R>(
     call: BreakerCall,
+    method: string,
     fn: (stub: DurableObjectStub<Breaker>, args: BreakerArgs) => Promise<R>,
     withinDeadline = true,
   ): Promise<R> {
     this.#counters.objectCalls++;
     const { namespace, name } = this.#options;
+    // Only calls inside the request get a span: the request's spans are exported when it ends, and
+    // a background call would end after that.
+    const hop = withinDeadline && call.span ? call.span.child(`Breaker.${method}`, SpanKind.client, {
+      "rpc.system": "cloudflare_durable_object",
+      "rpc.service": "Breaker",
+      "rpc.method": method,
+      "breaker.name": name,
+    }) : undefined;
+    const traceparent = hop?.traceparent();
     try {
-      const reply = fn(namespace.get(namespace.idFromName(name)), this.#args);
+      const reply = fn(namespace.get(namespace.idFromName(name)), traceparent ? { ...this.#args, traceparent } : this.#args);
       return withinDeadline ? await call.deadline.race(reply, "upstream") : await reply;
     } catch (err) {
+      hop?.fail(err instanceof Error ? err.name : "error");
       if (err instanceof DeadlineExceededError || err instanceof ClientClosedError) throw err;
       this.#counters.objectErrors++;
       throw new ObjectUnreachable(err instanceof Error ? err.message : String(err), { cause: err });
+    } finally {
+      hop?.end();
     }
   }
 

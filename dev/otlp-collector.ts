@@ -1,0 +1,150 @@
+/**
+ * A minimal OTLP/HTTP trace receiver (JSON encoding): `POST /v1/traces` stores every span that
+ * arrives; `GET /spans?traceId=<hex>` lists the stored spans of one trace, flattened. The tests
+ * start it to assert on what clinic-edge actually sends over the wire; it also works as a local
+ * endpoint under `npm run dev` (OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:<port>).
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** One received span, with its attributes as plain values and the resource's service.name. */
+export interface ReceivedSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | undefined;
+  name: string;
+  kind: number;
+  service: string | undefined;
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
+  status: { code: number; message?: string };
+  attributes: Record<string, string | number | boolean>;
+}
+
+interface OtlpAnyValue {
+  stringValue?: string;
+  intValue?: string | number;
+  doubleValue?: number;
+  boolValue?: boolean;
+}
+interface OtlpKeyValue {
+  key: string;
+  value: OtlpAnyValue;
+}
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind?: number;
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
+  status?: { code?: number; message?: string };
+  attributes?: OtlpKeyValue[];
+}
+interface OtlpRequest {
+  resourceSpans?: Array<{
+    resource?: { attributes?: OtlpKeyValue[] };
+    scopeSpans?: Array<{ spans?: OtlpSpan[] }>;
+  }>;
+}
+
+function plain(value: OtlpAnyValue): string | number | boolean {
+  if (value.stringValue !== undefined) return value.stringValue;
+  if (value.boolValue !== undefined) return value.boolValue;
+  if (value.intValue !== undefined) return Number(value.intValue);
+  if (value.doubleValue !== undefined) return value.doubleValue;
+  return "";
+}
+
+function attributes(list: OtlpKeyValue[] | undefined): Record<string, string | number | boolean> {
+  return Object.fromEntries((list ?? []).map((kv) => [kv.key, plain(kv.value)]));
+}
+
+export interface RunningCollector {
+  url: string;
+  /** Export requests received, in order. */
+  readonly exports: number;
+  spans(traceId: string): ReceivedSpan[];
+  close(): Promise<void>;
+}
+
+/** Most traces kept: a long dev session must not grow without bound. */
+const MAX_TRACES = 10_000;
+
+export async function startCollector(options: { host?: string; port?: number } = {}): Promise<RunningCollector> {
+  const traces = new Map<string, ReceivedSpan[]>();
+  let exportsReceived = 0;
+
+  function store(body: OtlpRequest): void {
+    for (const rs of body.resourceSpans ?? []) {
+      const service = attributes(rs.resource?.attributes)["service.name"];
+      for (const ss of rs.scopeSpans ?? []) {
+        for (const span of ss.spans ?? []) {
+          let list = traces.get(span.traceId);
+          if (!list) {
+            if (traces.size >= MAX_TRACES) traces.delete(traces.keys().next().value!);
+            list = [];
+            traces.set(span.traceId, list);
+          }
+          list.push({
+            traceId: span.traceId,
+            spanId: span.spanId,
+            parentSpanId: span.parentSpanId || undefined,
+            name: span.name,
+            kind: span.kind ?? 0,
+            service: typeof service === "string" ? service : undefined,
+            startTimeUnixNano: span.startTimeUnixNano,
+            endTimeUnixNano: span.endTimeUnixNano,
+            status: { code: span.status?.code ?? 0, ...(span.status?.message ? { message: span.status.message } : {}) },
+            attributes: attributes(span.attributes),
+          });
+        }
+      }
+    }
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://collector");
+    if (req.method === "POST" && url.pathname === "/v1/traces") {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      if (!(req.headers["content-type"] ?? "").startsWith("application/json")) {
+        res.writeHead(415).end();
+        return;
+      }
+      store(JSON.parse(Buffer.concat(chunks).toString("utf8")) as OtlpRequest);
+      exportsReceived++;
+      // An empty ExportTraceServiceResponse: everything accepted.
+      res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      return;
+    }
+    if (req.method === "GET" && url.pathname === "/spans") {
+      const spans = traces.get(url.searchParams.get("traceId") ?? "") ?? [];
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(spans));
+      return;
+    }
+    res.writeHead(404).end();
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent) res.writeHead(400);
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get exports() {
+      return exportsReceived;
+    },
+    spans: (traceId) => traces.get(traceId) ?? [],
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((err) => (err ? reject(err) : resolve()));
+      }),
+  };
+}

@@ -1,0 +1,305 @@
+/**
+ * Tracing: W3C trace context in and out, spans exported as OTLP/HTTP JSON with fetch.
+ *
+ * Why not the OpenTelemetry JS SDK: the OTLP exporters' Node build sends with `http`, the browser
+ * build with XMLHttpRequest/sendBeacon, neither of which workerd has; the SDK's context manager
+ * needs zone/async hooks wiring per isolate, and otel-cf-workers (which solves both) loses the
+ * trace at the Durable Object hop (its issue #58), the one hop this service most needs to see.
+ * What a request needs is small: ids, parent links, attributes, one JSON POST after the response.
+ * Context is passed explicitly (a parent span), never ambient, so a span can never be attributed
+ * to another request sharing the isolate.
+ *
+ * Unset OTEL_EXPORTER_OTLP_ENDPOINT (or an unsampled trace): every span is NOOP_SPAN, which records
+ * nothing and allocates nothing.
+ */
+
+export type AttributeValue = string | number | boolean;
+export type Attributes = Record<string, AttributeValue | undefined>;
+
+/** OTLP SpanKind numbers. */
+export const SpanKind = { internal: 1, server: 2, client: 3 } as const;
+export type SpanKindValue = (typeof SpanKind)[keyof typeof SpanKind];
+
+export interface SpanContext {
+  traceId: string;
+  spanId: string;
+  sampled: boolean;
+}
+
+/** A span, or the no-op stand-in when nothing is recorded. */
+export interface Span {
+  readonly recording: boolean;
+  /** `00-<trace>-<span>-<flags>` to hand to the next hop; undefined when not recording. */
+  traceparent(): string | undefined;
+  setAttribute(key: string, value: AttributeValue | undefined): void;
+  /** Renames the span (the server span learns its route template only once routing is done). */
+  setName(name: string): void;
+  /** Marks the span failed (OTLP status ERROR) with a message that carries no personal data. */
+  fail(message: string): void;
+  child(name: string, kind?: SpanKindValue, attributes?: Attributes): Span;
+  end(): void;
+}
+
+export const NOOP_SPAN: Span = {
+  recording: false,
+  traceparent: () => undefined,
+  setAttribute: () => {},
+  setName: () => {},
+  fail: () => {},
+  child: () => NOOP_SPAN,
+  end: () => {},
+};
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/** Parses a W3C traceparent header; undefined when absent or malformed (a new trace starts). */
+export function parseTraceparent(header: string | null | undefined): SpanContext | undefined {
+  if (!header) return undefined;
+  const m = TRACEPARENT.exec(header.trim().toLowerCase());
+  if (!m || m[1] === "ff") return undefined;
+  const [, , traceId, spanId, flags] = m as unknown as [string, string, string, string, string];
+  if (/^0+$/.test(traceId) || /^0+$/.test(spanId)) return undefined;
+  return { traceId, spanId, sampled: (parseInt(flags, 16) & 1) === 1 };
+}
+
+function randomHex(bytes: number): string {
+  const buf = crypto.getRandomValues(new Uint8Array(bytes));
+  let out = "";
+  for (const b of buf) out += b.toString(16).padStart(2, "0");
+  return out;
+}
+
+/** Nanoseconds since the epoch as a decimal string (OTLP/JSON's fixed64 encoding). */
+function nowNanos(): string {
+  // Date.now() rather than performance.now(): on Workers both advance only with I/O, and span
+  // times from the Worker and its Durable Objects must share one clock.
+  return `${Date.now()}000000`;
+}
+
+interface FinishedSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | undefined;
+  name: string;
+  kind: SpanKindValue;
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
+  attributes: Attributes;
+  error: string | undefined;
+}
+
+class RecordingSpan implements Span {
+  readonly recording = true;
+  readonly #trace: Trace;
+  readonly #spanId = randomHex(8);
+  readonly #parentSpanId: string | undefined;
+  #name: string;
+  readonly #kind: SpanKindValue;
+  readonly #start = nowNanos();
+  readonly #attributes: Attributes;
+  #error: string | undefined;
+  #ended = false;
+
+  constructor(trace: Trace, name: string, kind: SpanKindValue, parentSpanId: string | undefined, attributes: Attributes) {
+    this.#trace = trace;
+    this.#name = name;
+    this.#kind = kind;
+    this.#parentSpanId = parentSpanId;
+    this.#attributes = { ...attributes };
+  }
+
+  get spanId(): string {
+    return this.#spanId;
+  }
+
+  traceparent(): string {
+    return `00-${this.#trace.traceId}-${this.#spanId}-01`;
+  }
+
+  setAttribute(key: string, value: AttributeValue | undefined): void {
+    this.#attributes[key] = value;
+  }
+
+  setName(name: string): void {
+    this.#name = name;
+  }
+
+  fail(message: string): void {
+    this.#error = message;
+  }
+
+  child(name: string, kind: SpanKindValue = SpanKind.internal, attributes: Attributes = {}): Span {
+    return new RecordingSpan(this.#trace, name, kind, this.#spanId, attributes);
+  }
+
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#trace.finished({
+      traceId: this.#trace.traceId,
+      spanId: this.#spanId,
+      parentSpanId: this.#parentSpanId,
+      name: this.#name,
+      kind: this.#kind,
+      startTimeUnixNano: this.#start,
+      endTimeUnixNano: nowNanos(),
+      attributes: this.#attributes,
+      error: this.#error,
+    });
+  }
+}
+
+/** Most spans one trace buffers: a runaway loop must not grow the isolate's memory. */
+const MAX_SPANS = 512;
+
+export interface TracingConfig {
+  /** OTLP/HTTP base URL (spans go to `<endpoint>/v1/traces`); undefined: tracing off. */
+  endpoint: string | undefined;
+  /** Share of new traces recorded, 0..1; an incoming traceparent's sampled flag decides for it. */
+  sampleRatio: number;
+  serviceName: string;
+}
+
+/**
+ * The spans of one trace recorded by one process (the Worker for a request, or a Durable Object for
+ * one call): collected in memory, sent in one POST by flush().
+ */
+export class Trace {
+  readonly traceId: string;
+  readonly #config: TracingConfig & { endpoint: string };
+  #spans: FinishedSpan[] = [];
+  #dropped = 0;
+
+  private constructor(config: TracingConfig & { endpoint: string }, traceId: string) {
+    this.#config = config;
+    this.traceId = traceId;
+  }
+
+  /**
+   * The root of this process's part of a trace: continues `parent` (a traceparent) when one is
+   * given, or starts a new trace subject to sampling. Returns NOOP_SPAN and no Trace when nothing
+   * is to be recorded.
+   */
+  static begin(
+    config: TracingConfig,
+    traceparent: string | null | undefined,
+    name: string,
+    kind: SpanKindValue,
+    attributes: Attributes = {},
+  ): { trace: Trace | undefined; span: Span } {
+    const endpoint = config.endpoint;
+    if (endpoint === undefined) return { trace: undefined, span: NOOP_SPAN };
+    const parent = parseTraceparent(traceparent);
+    // Parent-based: the caller already decided for the whole trace.
+    const sampled = parent ? parent.sampled : Math.random() < config.sampleRatio;
+    if (!sampled) return { trace: undefined, span: NOOP_SPAN };
+    const trace = new Trace({ ...config, endpoint }, parent?.traceId ?? randomHex(16));
+    return { trace, span: new RecordingSpan(trace, name, kind, parent?.spanId, attributes) };
+  }
+
+  finished(span: FinishedSpan): void {
+    if (this.#spans.length >= MAX_SPANS) this.#dropped++;
+    else this.#spans.push(span);
+  }
+
+  /** Sends the spans ended so far as one OTLP/HTTP JSON request; spans ending later go in the next flush. */
+  async flush(signal?: AbortSignal): Promise<void> {
+    const spans = this.#spans;
+    this.#spans = [];
+    if (spans.length === 0) return;
+    const res = await fetch(new URL("v1/traces", withSlash(this.#config.endpoint)), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(toOtlp(this.#config.serviceName, spans, this.#dropped)),
+      ...(signal ? { signal } : {}),
+    });
+    // The body must be read (or cancelled) for the connection to be reused.
+    await res.body?.cancel();
+    if (!res.ok) throw new Error(`OTLP collector answered ${res.status}`);
+  }
+}
+
+function withSlash(url: string): string {
+  return url.endsWith("/") ? url : `${url}/`;
+}
+
+type OtlpValue = { stringValue: string } | { intValue: string } | { doubleValue: number } | { boolValue: boolean };
+
+function otlpValue(value: AttributeValue): OtlpValue {
+  if (typeof value === "string") return { stringValue: value };
+  if (typeof value === "boolean") return { boolValue: value };
+  return Number.isInteger(value) ? { intValue: String(value) } : { doubleValue: value };
+}
+
+function otlpAttributes(attributes: Attributes): Array<{ key: string; value: OtlpValue }> {
+  const out: Array<{ key: string; value: OtlpValue }> = [];
+  for (const [key, value] of Object.entries(attributes)) if (value !== undefined) out.push({ key, value: otlpValue(value) });
+  return out;
+}
+
+/** ExportTraceServiceRequest in OTLP/JSON (ids as hex strings, times as decimal strings). */
+function toOtlp(serviceName: string, spans: FinishedSpan[], dropped: number) {
+  return {
+    resourceSpans: [
+      {
+        resource: { attributes: otlpAttributes({ "service.name": serviceName, "otel.dropped_spans": dropped || undefined }) },
+        scopeSpans: [
+          {
+            scope: { name: "clinic-edge" },
+            spans: spans.map((s) => ({
+              traceId: s.traceId,
+              spanId: s.spanId,
+              ...(s.parentSpanId ? { parentSpanId: s.parentSpanId } : {}),
+              name: s.name,
+              kind: s.kind,
+              startTimeUnixNano: s.startTimeUnixNano,
+              endTimeUnixNano: s.endTimeUnixNano,
+              attributes: otlpAttributes(s.attributes),
+              status: s.error === undefined ? { code: 0 } : { code: 2, message: s.error },
+            })),
+          },
+        ],
+      },
+    ],
+  };
+}
+
+/**
+ * db.operation and the tables from parameterised SQL text (Drizzle sends `$1` placeholders, never
+ * values): the statement's verb (for a WITH query, the data-changing verb it contains, else
+ * SELECT) and the names after FROM/JOIN/INTO/UPDATE (CTE names included). The text itself is not
+ * recorded: a hand-written statement could inline a literal.
+ */
+export function sqlAttributes(sql: string): Attributes {
+  let operation = /^\s*(\w+)/.exec(sql)?.[1]?.toUpperCase();
+  if (operation === "WITH") operation = /\b(insert|update|delete|merge)\b/i.exec(sql)?.[1]?.toUpperCase() ?? "SELECT";
+  const tables = new Set<string>();
+  for (const m of sql.matchAll(/\b(?:from|join|into|update)\s+"?([a-z_][\w.]*)"?/gi)) tables.add(m[1]!);
+  const [table] = tables;
+  return {
+    "db.system": "postgresql",
+    "db.operation": operation,
+    "db.sql.table": table,
+    "db.sql.tables": tables.size > 1 ? [...tables].join(",") : undefined,
+  };
+}
+
+/** Runs `work` inside a child span of `parent`, ending it however `work` ends. */
+export async function inSpan<T>(
+  parent: Span,
+  name: string,
+  kind: SpanKindValue,
+  attributes: Attributes,
+  work: (span: Span) => Promise<T>,
+): Promise<T> {
+  if (!parent.recording) return work(NOOP_SPAN);
+  const span = parent.child(name, kind, attributes);
+  try {
+    return await work(span);
+  } catch (err) {
+    span.fail(err instanceof Error ? err.name : "error");
+    throw err;
+  } finally {
+    span.end();
+  }
+}
