@@ -1,0 +1,169 @@
+/**
+ * pprof for the local Worker: attaches to the runtime's inspector that `npm run dev` (wrangler dev)
+ * exposes and speaks the Chrome DevTools Protocol to it — there is no in-process profiler on Workers.
+ *
+ *   npm run profile:cpu -- --seconds 10          CPU profile while you load the API  -> .cpuprofile
+ *   npm run profile:heap                         one heap snapshot                   -> .heapsnapshot
+ *   npm run profile:heap-growth -- --requests 2000 --path /doctors?limit=20
+ *                                                snapshot, N requests, snapshot: prints the growth
+ *
+ * Options: --inspector host:port (default 127.0.0.1:9229, wrangler dev's), --out FILE,
+ * --base http://127.0.0.1:8787 (heap-growth's target). Both file kinds open in Chrome DevTools
+ * (Performance / Memory tabs) or in VS Code.
+ */
+import { createRequire } from "node:module";
+import { writeFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import type { WebSocket as WsSocket } from "ws";
+
+// Node's resolver, not a bundler's: the same reason as in dev/bridge.ts.
+const { WebSocket } = createRequire(import.meta.url)("ws") as typeof import("ws");
+
+interface Target {
+  webSocketDebuggerUrl: string;
+}
+
+/** A minimal DevTools Protocol session: numbered requests, and listeners for events. */
+class Inspector {
+  readonly #ws: WsSocket;
+  readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  readonly #listeners = new Map<string, (params: unknown) => void>();
+  #next = 1;
+
+  private constructor(ws: WsSocket) {
+    this.#ws = ws;
+    ws.on("message", (data: Buffer) => {
+      const msg = JSON.parse(data.toString("utf8")) as { id?: number; result?: unknown; error?: { message: string }; method?: string; params?: unknown };
+      if (msg.id !== undefined) {
+        const pending = this.#pending.get(msg.id);
+        this.#pending.delete(msg.id);
+        if (msg.error) pending?.reject(new Error(msg.error.message));
+        else pending?.resolve(msg.result);
+      } else if (msg.method) {
+        this.#listeners.get(msg.method)?.(msg.params);
+      }
+    });
+  }
+
+  static async connect(address: string): Promise<Inspector> {
+    const res = await fetch(`http://${address}/json`).catch(() => undefined);
+    if (!res?.ok) throw new Error(`no inspector at ${address}: is \`npm run dev\` running? (wrangler dev's is on 9229)`);
+    const [target] = (await res.json()) as Target[];
+    if (!target) throw new Error(`the inspector at ${address} lists no Worker yet`);
+    const ws = new WebSocket(target.webSocketDebuggerUrl);
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+    });
+    return new Inspector(ws);
+  }
+
+  send<T = unknown>(method: string, params: Record<string, unknown> = {}): Promise<T> {
+    const id = this.#next++;
+    const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+    this.#pending.set(id, { resolve, reject });
+    this.#ws.send(JSON.stringify({ id, method, params }));
+    return promise as Promise<T>;
+  }
+
+  on(method: string, listener: (params: unknown) => void): void {
+    this.#listeners.set(method, listener);
+  }
+
+  close(): void {
+    this.#ws.close();
+  }
+}
+
+async function cpuProfile(inspector: Inspector, seconds: number): Promise<string> {
+  await inspector.send("Profiler.enable");
+  await inspector.send("Profiler.start");
+  console.log(`[profile] recording CPU for ${seconds} s: send the API some load now`);
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1_000));
+  const { profile } = await inspector.send<{ profile: unknown }>("Profiler.stop");
+  return JSON.stringify(profile);
+}
+
+async function heapSnapshot(inspector: Inspector): Promise<string> {
+  const chunks: string[] = [];
+  inspector.on("HeapProfiler.addHeapSnapshotChunk", (params) => chunks.push((params as { chunk: string }).chunk));
+  await inspector.send("HeapProfiler.enable");
+  // V8 collects garbage before it snapshots, so the file shows what is retained. (An explicit
+  // HeapProfiler.collectGarbage gets no answer through wrangler's inspector proxy.)
+  await inspector.send("HeapProfiler.takeHeapSnapshot", { reportProgress: false });
+  return chunks.join("");
+}
+
+/** Total self size of a snapshot's nodes: what the isolate retains. */
+function retainedBytes(snapshot: string): number {
+  const parsed = JSON.parse(snapshot) as { snapshot: { meta: { node_fields: string[] } }; nodes: number[] };
+  const fields = parsed.snapshot.meta.node_fields;
+  const selfSize = fields.indexOf("self_size");
+  let total = 0;
+  for (let i = selfSize; i < parsed.nodes.length; i += fields.length) total += parsed.nodes[i]!;
+  return total;
+}
+
+async function load(base: string, path: string, requests: number): Promise<number> {
+  let failed = 0;
+  const concurrency = 10;
+  let sent = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (sent < requests) {
+        sent++;
+        const res = await fetch(base + path).catch(() => undefined);
+        if (!res?.ok) failed++;
+        await res?.arrayBuffer();
+      }
+    }),
+  );
+  return failed;
+}
+
+async function main(): Promise<void> {
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: {
+      seconds: { type: "string", default: "10" },
+      inspector: { type: "string", default: "127.0.0.1:9229" },
+      out: { type: "string" },
+      base: { type: "string", default: "http://127.0.0.1:8787" },
+      path: { type: "string", default: "/doctors?limit=20" },
+      requests: { type: "string", default: "2000" },
+    },
+  });
+  const mode = positionals[0];
+  const host = new URL(values.base).hostname;
+  if (!["127.0.0.1", "localhost", "[::1]"].includes(host)) throw new Error("--base must be a local address");
+  const stamp = new Date().toISOString().replaceAll(":", "-").slice(0, 19);
+  const inspector = await Inspector.connect(values.inspector);
+  try {
+    if (mode === "cpu") {
+      const seconds = Math.min(600, Math.max(1, Number(values.seconds)));
+      const out = values.out ?? `clinic-edge-${stamp}.cpuprofile`;
+      await writeFile(out, await cpuProfile(inspector, seconds));
+      console.log(`[profile] wrote ${out} (open it in Chrome DevTools > Performance, or VS Code)`);
+    } else if (mode === "heap") {
+      const out = values.out ?? `clinic-edge-${stamp}.heapsnapshot`;
+      await writeFile(out, await heapSnapshot(inspector));
+      console.log(`[profile] wrote ${out} (open it in Chrome DevTools > Memory > Load)`);
+    } else if (mode === "heap-growth") {
+      const requests = Math.min(100_000, Math.max(1, Number(values.requests)));
+      await load(values.base, values.path, 200); // warm up: first-use allocations are not growth
+      const before = retainedBytes(await heapSnapshot(inspector));
+      const failed = await load(values.base, values.path, requests);
+      const after = retainedBytes(await heapSnapshot(inspector));
+      const growth = after - before;
+      console.log(`[profile] ${requests} × GET ${values.path} (${failed} failed)`);
+      console.log(`[profile] retained heap: ${(before / 1024).toFixed(0)} KiB -> ${(after / 1024).toFixed(0)} KiB`);
+      console.log(`[profile] growth: ${(growth / 1024).toFixed(1)} KiB, ${(growth / requests).toFixed(1)} bytes per request`);
+    } else {
+      throw new Error("usage: node dev/profile.ts cpu|heap|heap-growth [--seconds N] [--out FILE] [--inspector host:port]");
+    }
+  } finally {
+    inspector.close();
+  }
+}
+
+await main();
