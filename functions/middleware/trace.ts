@@ -35,7 +35,8 @@ export function trace(): MiddlewareHandler<AppEnv> {
       // W3C Trace Context level 2: tells the client (and support) which trace holds this request.
       c.header("traceresponse", span.traceparent());
       span.end();
-      inBackground(c, "export spans", (deadline) => trace.flush(deadline.signal));
+      const send = trace.flush();
+      if (send) inBackground(c, "export spans", (deadline) => send(deadline.signal));
     }
   };
 }

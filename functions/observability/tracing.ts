@@ -151,6 +151,99 @@ class RecordingSpan implements Span {
 
 /** Most spans one trace buffers: a runaway loop must not grow the isolate's memory. */
 const MAX_SPANS = 512;
+/** How long ended spans wait in the isolate for others to share their POST (OTEL_BSP_SCHEDULE_DELAY's role). */
+export const EXPORT_DELAY_MS = 500;
+/** A batch this large is sent at once (OTEL_BSP_MAX_EXPORT_BATCH_SIZE's role). */
+const MAX_BATCH = 512;
+/** Most spans waiting in one isolate; beyond it new ones are dropped and counted (OTEL_BSP_MAX_QUEUE_SIZE's role). */
+const MAX_QUEUE = 2_048;
+
+/**
+ * The isolate's batch of ended spans, per collector: one POST per EXPORT_DELAY_MS (or per MAX_BATCH
+ * spans) instead of one per request and per Durable Object call, which cost a third of the
+ * throughput when measured (bench/README.md). Spans are plain data, so one request's export task
+ * may carry another's: the first task to find the batch empty waits the delay and sends whatever
+ * has gathered; the others only add to it. The cost: spans of the last requests before an isolate
+ * is evicted mid-delay are lost, as with the SDK's BatchSpanProcessor.
+ */
+class Batcher {
+  readonly #endpoint: string;
+  readonly #serviceName: string;
+  #queue: FinishedSpan[] = [];
+  #dropped = 0;
+  #waiting = false;
+
+  constructor(endpoint: string, serviceName: string) {
+    this.#endpoint = endpoint;
+    this.#serviceName = serviceName;
+  }
+
+  /**
+   * Adds spans to the batch. Returns the work the caller must run in waitUntil (wait the delay,
+   * then send; or send now, the batch being full), or undefined when a task already waiting will
+   * take them: most requests then cost no background task at all.
+   */
+  enqueue(spans: FinishedSpan[]): ((signal: AbortSignal | undefined) => Promise<void>) | undefined {
+    const room = MAX_QUEUE - this.#queue.length;
+    if (spans.length > room) this.#dropped += spans.length - Math.max(0, room);
+    this.#queue.push(...spans.slice(0, Math.max(0, room)));
+    if (this.#queue.length >= MAX_BATCH) return (signal) => this.#send(signal);
+    if (this.#waiting) return undefined;
+    this.#waiting = true;
+    return async (signal) => {
+      try {
+        await sleep(EXPORT_DELAY_MS, signal);
+      } finally {
+        this.#waiting = false;
+      }
+      await this.#send(signal);
+    };
+  }
+
+  async #send(signal: AbortSignal | undefined): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, MAX_BATCH);
+      const dropped = this.#dropped;
+      this.#dropped = 0;
+      const res = await fetch(new URL("v1/traces", withSlash(this.#endpoint)), {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(toOtlp(this.#serviceName, batch, dropped)),
+        ...(signal ? { signal } : {}),
+      });
+      // The body must be read (or cancelled) for the connection to be reused.
+      await res.body?.cancel();
+      if (!res.ok) throw new Error(`OTLP collector answered ${res.status}`);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason as Error);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+const batchers = new Map<string, Batcher>();
+
+function batcherFor(endpoint: string, serviceName: string): Batcher {
+  const key = `${serviceName} ${endpoint}`;
+  let batcher = batchers.get(key);
+  if (!batcher) {
+    batcher = new Batcher(endpoint, serviceName);
+    batchers.set(key, batcher);
+  }
+  return batcher;
+}
 
 export interface TracingConfig {
   /** OTLP/HTTP base URL (spans go to `<endpoint>/v1/traces`); undefined: tracing off. */
@@ -162,13 +255,12 @@ export interface TracingConfig {
 
 /**
  * The spans of one trace recorded by one process (the Worker for a request, or a Durable Object for
- * one call): collected in memory, sent in one POST by flush().
+ * one call), collected in memory until flush() hands them to the isolate's batch.
  */
 export class Trace {
   readonly traceId: string;
   readonly #config: TracingConfig & { endpoint: string };
   #spans: FinishedSpan[] = [];
-  #dropped = 0;
 
   private constructor(config: TracingConfig & { endpoint: string }, traceId: string) {
     this.#config = config;
@@ -198,24 +290,19 @@ export class Trace {
   }
 
   finished(span: FinishedSpan): void {
-    if (this.#spans.length >= MAX_SPANS) this.#dropped++;
-    else this.#spans.push(span);
+    if (this.#spans.length < MAX_SPANS) this.#spans.push(span);
   }
 
-  /** Sends the spans ended so far as one OTLP/HTTP JSON request; spans ending later go in the next flush. */
-  async flush(signal?: AbortSignal): Promise<void> {
+  /**
+   * Hands the spans ended so far to the isolate's batch. Returns the export work to run in
+   * waitUntil (bounded by its signal), or undefined when a task already scheduled will send them.
+   * Spans ending later go with a later flush.
+   */
+  flush(): ((signal: AbortSignal | undefined) => Promise<void>) | undefined {
     const spans = this.#spans;
     this.#spans = [];
-    if (spans.length === 0) return;
-    const res = await fetch(new URL("v1/traces", withSlash(this.#config.endpoint)), {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(toOtlp(this.#config.serviceName, spans, this.#dropped)),
-      ...(signal ? { signal } : {}),
-    });
-    // The body must be read (or cancelled) for the connection to be reused.
-    await res.body?.cancel();
-    if (!res.ok) throw new Error(`OTLP collector answered ${res.status}`);
+    if (spans.length === 0) return undefined;
+    return batcherFor(this.#config.endpoint, this.#config.serviceName).enqueue(spans);
   }
 }
 

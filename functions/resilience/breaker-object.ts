@@ -217,9 +217,10 @@ export class Breaker extends DurableObject<Env> {
     } finally {
       if (this.#policy) span.setAttribute("breaker.state", this.#snapshot().state);
       span.end();
-      if (trace) {
+      const send = trace?.flush();
+      if (send) {
         this.ctx.waitUntil(
-          trace.flush(AbortSignal.timeout(config.budget.backgroundMs)).catch((err: unknown) => {
+          send(AbortSignal.timeout(config.budget.backgroundMs)).catch((err: unknown) => {
             console.error(JSON.stringify({ level: "warn", msg: "span export failed", error: err instanceof Error ? err.message : String(err) }));
           }),
         );

@@ -94,9 +94,10 @@ export class Coalescer extends DurableObject<Env> {
 
   /** Sends what the trace holds in waitUntil, bounded by the background budget; failures are logged only. */
   #export(trace: Trace): void {
-    const signal = AbortSignal.timeout(loadConfig(this.env).budget.backgroundMs);
+    const send = trace.flush();
+    if (!send) return;
     this.ctx.waitUntil(
-      trace.flush(signal).catch((err: unknown) => {
+      send(AbortSignal.timeout(loadConfig(this.env).budget.backgroundMs)).catch((err: unknown) => {
         console.error(JSON.stringify({ level: "warn", msg: "span export failed", error: err instanceof Error ? err.message : String(err) }));
       }),
     );

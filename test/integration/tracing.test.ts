@@ -5,6 +5,7 @@ import { createDoctor, createPatient, slot, type BookedAppointment, type Doctor 
 import { memberId, withOwnBreaker } from "../helpers/insurance.ts";
 import { settle } from "../helpers/wait.ts";
 import type { ReceivedSpan } from "../../dev/otlp-collector.ts";
+import { EXPORT_DELAY_MS } from "../../functions/observability/tracing.ts";
 
 /**
  * Traces as they arrive at an OTLP/HTTP collector (dev/otlp-collector.ts, started by
@@ -178,8 +179,8 @@ describe("tracing", () => {
     expect(unsampled.headers.get("traceresponse")).toBeNull();
     const fresh = await call("/doctors?limit=1");
     expect(fresh.headers.get("traceresponse")).toBeNull();
-    // Give a (wrong) export time to land before looking.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Give a (wrong) export time to land before looking: spans wait EXPORT_DELAY_MS for company.
+    await new Promise((resolve) => setTimeout(resolve, EXPORT_DELAY_MS + 300));
     expect(await spansOf(traceId)).toEqual([]);
   });
 
