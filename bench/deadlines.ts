@@ -37,7 +37,6 @@ import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { Agent, request, type IncomingMessage } from "node:http";
-import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -52,6 +51,8 @@ import { startBridge, type Bridge } from "../dev/bridge.ts";
 import { migrateDatabase } from "../dev/migrate.ts";
 import { ensureDatabase, startEmbeddedPostgres } from "../dev/postgres.ts";
 import { startSqlEndpoint, type SqlEndpoint } from "../dev/sql-endpoint.ts";
+import { freePort } from "../dev/ports.ts";
+import { percentile } from "./lib/stack.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BASELINE_ENTRY = fileURLToPath(new URL("./baseline-timeout-worker.ts", import.meta.url));
@@ -170,16 +171,6 @@ class Cleanups {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function withDatabase(url: string, database: string): string {
   const u = new URL(url);
@@ -659,10 +650,6 @@ export interface RoundResult {
   sampleBodies: Record<string, string>;
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
 
 const round1 = (n: number): number => Math.round(n * 10) / 10;
 
