@@ -23,6 +23,7 @@
  *   POST /__control {"down": true|false, "latencyMs": n, "errorRate": 0..1}   current settings back
  *   GET  /__control
  *   GET  /__stats[?memberId=...]   {"requests": n, ...}: eligibility requests that reached this server
+ *                                  (per member id also "lastTraceparent": the trace context it carried)
  *
  * "down" resets every eligibility request's connection, like a dead host behind a load balancer.
  */
@@ -53,6 +54,8 @@ export interface InsuranceStats {
   answered: number;
   /** Of which 5xx, resets and malformed answers. */
   failed: number;
+  /** Per member id only: the W3C traceparent header of the latest request, when it carried one. */
+  lastTraceparent?: string;
 }
 
 export interface InsuranceStandIn {
@@ -122,7 +125,10 @@ export async function startInsurance(options: InsuranceOptions): Promise<Insuran
       count(memberId, "failed");
       return send(res, 503, { error: "unavailable" });
     }
-    await byPrefix(query, req, res, statsOf(query.memberId));
+    const seen = statsOf(query.memberId);
+    const traceparent = req.headers.traceparent;
+    if (typeof traceparent === "string") seen.lastTraceparent = traceparent;
+    await byPrefix(query, req, res, seen);
   }
 
   async function byPrefix(query: Query, req: IncomingMessage, res: ServerResponse, seen: InsuranceStats): Promise<void> {

@@ -1,13 +1,13 @@
 /**
  * Tracing: W3C trace context in and out, spans exported as OTLP/HTTP JSON with fetch.
  *
- * Why not the OpenTelemetry JS SDK: the OTLP exporters' Node build sends with `http`, the browser
- * build with XMLHttpRequest/sendBeacon, neither of which workerd has; the SDK's context manager
- * needs zone/async hooks wiring per isolate, and otel-cf-workers (which solves both) loses the
- * trace at the Durable Object hop (its issue #58), the one hop this service most needs to see.
- * What a request needs is small: ids, parent links, attributes, one JSON POST after the response.
- * Context is passed explicitly (a parent span), never ambient, so a span can never be attributed
- * to another request sharing the isolate.
+ * Why not the OpenTelemetry JS SDK: its OTLP/HTTP exporter sends with Node's `http` (Node build)
+ * or XMLHttpRequest/sendBeacon (browser build), which workerd lacks (opentelemetry-js #4631; a
+ * fetch transport for browsers only came in 2026, #6391), and its context propagation expects an
+ * ambient context manager. otel-cf-workers solves both but loses the trace at the Durable Object
+ * hop (its issue #58), the one hop this service most needs to see. What is needed is small: ids,
+ * parent links, attributes, a batched JSON POST. Context is passed explicitly (a parent span),
+ * never ambient, so a span can never be attributed to another request sharing the isolate.
  *
  * Unset OTEL_EXPORTER_OTLP_ENDPOINT (or an unsampled trace): every span is NOOP_SPAN, which records
  * nothing and allocates nothing.

@@ -19,6 +19,8 @@ export interface StandInStats {
   requests: number;
   answered: number;
   failed: number;
+  /** The traceparent header of the latest request for this member id, if it carried one. */
+  lastTraceparent?: string;
 }
 
 /** What reached the insurer's stand-in for one member id: counted there, not by the Worker. */

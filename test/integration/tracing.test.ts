@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import { call, json, postJson } from "../helpers/api.ts";
 import { createDoctor, createPatient, slot, type BookedAppointment, type Doctor } from "../helpers/factories.ts";
-import { memberId, withOwnBreaker } from "../helpers/insurance.ts";
+import { memberId, standInStats, withOwnBreaker } from "../helpers/insurance.ts";
 import { settle } from "../helpers/wait.ts";
 import type { ReceivedSpan } from "../../dev/otlp-collector.ts";
 import { EXPORT_DELAY_MS } from "../../functions/observability/tracing.ts";
@@ -118,7 +118,7 @@ describe("tracing", () => {
     expectNoneContain(spans, [doctor.id, date]);
   });
 
-  it("a booking of an insured patient is one new trace: server → breaker hop → object, upstream call, SQL", async () => {
+  it("a booking of an insured patient is one new trace: server → breaker hop → object, upstream call carrying traceparent, SQL", async () => {
     const doctor = await doctorWithSchedule();
     const member = memberId("OK");
     const patient = await createPatient({ insuranceMemberId: member });
@@ -163,6 +163,8 @@ describe("tracing", () => {
       parentSpanId: server.spanId,
       attributes: { "http.request.method": "POST", "http.response.status_code": 200 },
     });
+    // What reached the insurer's stand-in: the upstream span's own context.
+    expect((await standInStats(member)).lastTraceparent).toBe(`00-${traceId}-${upstream.spanId}-01`);
 
     const sql = spans.filter((s) => s.name === "db.query");
     expect(sql.length).toBeGreaterThan(0);
