@@ -77,9 +77,16 @@ export async function coalesced<R extends LoadRequest>(c: Context<AppEnv>, reque
  * cannot be reached, the failure is logged and the stale window is the TTL (COALESCER_TTL_MS).
  */
 export async function invalidateDoctor(c: Context<AppEnv>, doctorId: string, keys?: string[]): Promise<void> {
+  // A hop span only: invalidating is a few map deletions, nothing inside the object worth a span.
+  const hop = c.var.span.child("Coalescer.invalidate", SpanKind.client, {
+    "rpc.system": "cloudflare_durable_object",
+    "rpc.service": "Coalescer",
+    "rpc.method": "invalidate",
+  });
   try {
     await c.var.deadline.race(coalescerOf(c, doctorId).invalidate(keys), "coalescer");
   } catch (err) {
+    hop.fail(err instanceof Error ? err.name : "error");
     if (err instanceof ClientClosedError) return;
     console.error(
       JSON.stringify({
@@ -90,6 +97,8 @@ export async function invalidateDoctor(c: Context<AppEnv>, doctorId: string, key
         error: err instanceof Error ? err.message : String(err),
       }),
     );
+  } finally {
+    hop.end();
   }
 }
 

@@ -166,6 +166,9 @@ describe("tracing", () => {
     // What reached the insurer's stand-in: the upstream span's own context.
     expect((await standInStats(member)).lastTraceparent).toBe(`00-${traceId}-${upstream.spanId}-01`);
 
+    // The booking drops the doctor's cached availability: a hop to the Coalescer too.
+    expect(one(spans, (s) => s.name === "Coalescer.invalidate", "invalidation hop")).toMatchObject({ kind: CLIENT, parentSpanId: server.spanId });
+
     const sql = spans.filter((s) => s.name === "db.query");
     expect(sql.length).toBeGreaterThan(0);
     for (const s of sql) expect(s.parentSpanId).toBe(server.spanId);
