@@ -1,5 +1,5 @@
 import { expect } from "vitest";
-import { json, postJson } from "./api.ts";
+import { call, json, postJson } from "./api.ts";
 
 export interface Doctor {
   id: string;
@@ -87,4 +87,21 @@ export async function book(doctorId: string, patientId: string, when: { startsAt
   expect(appointment.status).toBe("scheduled");
   expect(eligibilityReason === null || appointment.eligibility === "unknown").toBe(true);
   return appointment;
+}
+
+/** A weekday-independent schedule: every day 09:00-12:00 UTC in 30-minute slots (6 slots). */
+export const EVERY_MORNING = {
+  intervals: [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, startsAt: "09:00", endsAt: "12:00" })),
+};
+
+/** A doctor who works every morning, so any day has availability. */
+export async function doctorWithSchedule(): Promise<Doctor> {
+  const doctor = await createDoctor();
+  const res = await call(`/doctors/${doctor.id}/schedule`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(EVERY_MORNING),
+  });
+  expect(res.status).toBe(200);
+  return doctor;
 }

@@ -6,7 +6,7 @@ import worker from "../../functions/index.ts";
 import { newApp } from "../../functions/app.ts";
 import { ORIGIN, call, expectProblem, fieldsOf, json, postJson } from "../helpers/api.ts";
 import { count, withSql } from "../helpers/db.ts";
-import { book, createDoctor, createPatient, slot, type Doctor } from "../helpers/factories.ts";
+import { EVERY_MORNING, book, createDoctor, createPatient, doctorWithSchedule, slot, type Doctor } from "../helpers/factories.ts";
 import { settle } from "../helpers/wait.ts";
 
 interface Availability {
@@ -15,19 +15,6 @@ interface Availability {
   slots: Array<{ startsAt: string; endsAt: string }>;
 }
 
-/** A weekday-independent schedule: every day 09:00-12:00 UTC in 30-minute slots (6 slots). */
-const EVERY_MORNING = { intervals: [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, startsAt: "09:00", endsAt: "12:00" })) };
-
-async function doctorWithSchedule(): Promise<Doctor> {
-  const doctor = await createDoctor();
-  const res = await call(`/doctors/${doctor.id}/schedule`, {
-    method: "PUT",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(EVERY_MORNING),
-  });
-  expect(res.status).toBe(200);
-  return doctor;
-}
 
 /** A day `daysAhead` from now, as YYYY-MM-DD (UTC). */
 function day(daysAhead: number): string {

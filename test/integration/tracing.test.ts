@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import { call, json, postJson } from "../helpers/api.ts";
-import { createDoctor, createPatient, slot, type BookedAppointment, type Doctor } from "../helpers/factories.ts";
+import { createPatient, doctorWithSchedule, slot, type BookedAppointment } from "../helpers/factories.ts";
 import { memberId, standInStats, withOwnBreaker } from "../helpers/insurance.ts";
 import { settle } from "../helpers/wait.ts";
 import type { ReceivedSpan } from "../../dev/otlp-collector.ts";
@@ -45,18 +45,6 @@ function expectNoneContain(spans: ReceivedSpan[], secrets: string[]): void {
   }
 }
 
-const EVERY_MORNING = { intervals: [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, startsAt: "09:00", endsAt: "12:00" })) };
-
-async function doctorWithSchedule(): Promise<Doctor> {
-  const doctor = await createDoctor();
-  const res = await call(`/doctors/${doctor.id}/schedule`, {
-    method: "PUT",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(EVERY_MORNING),
-  });
-  expect(res.status).toBe(200);
-  return doctor;
-}
 
 describe("tracing", () => {
   it("a coalesced read on a cold key is one trace, continued from the incoming traceparent: server → DO hop → object → SQL", async () => {
