@@ -17,6 +17,8 @@ export default defineConfig({
                 INSURANCE_API_KEY: inject("insuranceKey"),
                 OTEL_EXPORTER_OTLP_ENDPOINT: inject("otlpEndpoint"),
                 OTEL_SAMPLE_RATIO: "0",
+                // A query loop anywhere in the suite fails the test that hit it.
+                N_PLUS_ONE_ACTION: "fail",
               },
             },
           })),

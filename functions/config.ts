@@ -15,6 +15,8 @@ const ConfigSchema = z.object({
   DB_QUERY_PATH: z.enum(["http", "ws"]).default("http"),
   DB_HTTP_ENDPOINT: z.union([z.literal(""), z.string().url().regex(/^https?:\/\//)]).default(""),
   MAX_BODY_BYTES: intFrom(1_024, 10_485_760).default(65_536),
+  N_PLUS_ONE_THRESHOLD: intFrom(2, 1_000).default(5),
+  N_PLUS_ONE_ACTION: z.enum(["warn", "fail"]).default("warn"),
   REQUEST_TIMEOUT_MS: intFrom(10, 300_000).default(10_000),
   REQUEST_TIMEOUT_MAX_MS: intFrom(10, 300_000).default(30_000),
   BACKGROUND_TIMEOUT_MS: intFrom(10, 300_000).default(10_000),
@@ -61,6 +63,8 @@ export interface Config {
     httpEndpoint: string | undefined;
   };
   maxBodyBytes: number;
+  /** The N+1 detector: how many runs of one SQL shape in a request trip it, and what it then does. */
+  nPlusOne: { threshold: number; action: "warn" | "fail" };
   budget: {
     /** A request's budget when neither the route nor the client says otherwise. */
     defaultMs: number;
@@ -127,6 +131,7 @@ export function loadConfig(env: Env): Config {
       httpEndpoint: v.DB_HTTP_ENDPOINT || undefined,
     },
     maxBodyBytes: v.MAX_BODY_BYTES,
+    nPlusOne: { threshold: v.N_PLUS_ONE_THRESHOLD, action: v.N_PLUS_ONE_ACTION },
     budget: {
       defaultMs: Math.min(v.REQUEST_TIMEOUT_MS, v.REQUEST_TIMEOUT_MAX_MS),
       maxMs: v.REQUEST_TIMEOUT_MAX_MS,

@@ -1,21 +1,22 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../env.ts";
+import { problemResponse } from "../errors.ts";
 import { metrics } from "../observability/metrics.ts";
 
 /**
- * How many times one SQL shape may run in one request before it looks like a query in a loop
- * (the N+1 pattern) rather than a deliberate few. Every endpoint is built to send one shape once.
+ * One SQL shape run `threshold` times in one request looks like a query in a loop (the N+1
+ * pattern) rather than a deliberate few: every endpoint is built to send one shape once. Returns
+ * whether it fired; it warns once per shape and counts the route.
  */
-export const N_PLUS_ONE_THRESHOLD = 5;
-
-function detectNPlusOne(db: AppEnv["Variables"]["requestDb"], route: string, requestId: string): void {
-  const repeated = db.repeatedShapes(N_PLUS_ONE_THRESHOLD);
-  if (repeated.length === 0) return;
+function detectNPlusOne(db: AppEnv["Variables"]["requestDb"], threshold: number, route: string, requestId: string): boolean {
+  const repeated = db.repeatedShapes(threshold);
+  if (repeated.length === 0) return false;
   metrics.nPlusOne.inc({ route });
   for (const { sql, count } of repeated) {
     // The SQL is parameterised: its text carries no values, so no personal data.
     console.warn(JSON.stringify({ level: "warn", msg: "possible N+1: one SQL shape ran many times in one request", requestId, route, count, sql: sql.slice(0, 300) }));
   }
+  return true;
 }
 
 /**
@@ -35,13 +36,19 @@ export function observe(): MiddlewareHandler<AppEnv> {
       const seconds = (performance.now() - started) / 1_000;
       // After next(), routePath names the handler that answered; "*" means no route matched.
       const route = c.req.routePath === "*" || c.req.routePath === "/*" ? "unmatched" : c.req.routePath;
+      const db = c.var.requestDb as AppEnv["Variables"]["requestDb"] | undefined;
+      const stats = db?.used ? db.stats : undefined;
+      // Unset only when the configuration itself failed to load (that request is a 500 already).
+      const nPlusOne = (c.var.config as AppEnv["Variables"]["config"] | undefined)?.nPlusOne;
+      if (db && stats && nPlusOne && detectNPlusOne(db, nPlusOne.threshold, route, c.var.requestId) && nPlusOne.action === "fail") {
+        // Tests run with N_PLUS_ONE_ACTION=fail, so a query loop cannot pass unnoticed.
+        c.res = problemResponse(c, "internal-error", `N+1 query pattern in ${route} (N_PLUS_ONE_ACTION=fail)`);
+      }
       const labels = { method: c.req.method, route, status: String(c.res.status) };
       metrics.requests.inc(labels);
       metrics.duration.observe(labels, seconds);
 
-      const db = c.var.requestDb as AppEnv["Variables"]["requestDb"] | undefined;
-      const stats = db?.used ? db.stats : undefined;
-      if (db && stats) {
+      if (stats) {
         metrics.queriesPerRequest.observe({}, stats.queries);
         metrics.dbConnectionsOpened.inc({}, stats.connectionsOpened);
         metrics.dbConnectSeconds.inc({}, stats.connectMs / 1_000);
@@ -49,7 +56,6 @@ export function observe(): MiddlewareHandler<AppEnv> {
         metrics.dbWaitSeconds.inc({}, stats.waitMs / 1_000);
         metrics.dbHttpRoundTrips.inc({}, stats.httpRoundTrips);
         metrics.dbPeakConnections.observe({}, stats.peakConnections);
-        detectNPlusOne(db, route, c.var.requestId);
       }
       console.log(
         JSON.stringify({

@@ -119,24 +119,49 @@ describe("request logs", () => {
 });
 
 describe("the N+1 detector", () => {
-  it("fires on a naive loop: one warning, counted by route", async () => {
+  /** The anti-pattern, on purpose: one query per item instead of one query for all of them. */
+  async function naiveApp() {
     const patients = await Promise.all(Array.from({ length: 6 }, () => createPatient()));
     const app = newApp();
-    // The anti-pattern, on purpose: one query per item instead of one query for all of them.
     app.get("/naive", async (c) => {
       for (const p of patients) await findPatient(c.var.requestDb, c.var.deadline, p.id);
       return c.json({ ok: true });
     });
+    return app;
+  }
+
+  async function naiveRequest(overrides: Record<string, string>): Promise<{ status: number; warnings: string[] }> {
+    const app = await naiveApp();
     const warn = vi.spyOn(console, "warn");
-    const before = sample(await scrape(), "db_n_plus_one_total", { route: "/naive" });
     const ctx = createExecutionContext();
-    expect((await app.fetch(new Request(`${ORIGIN}/naive`), env, ctx)).status).toBe(200);
+    const res = await app.fetch(new Request(`${ORIGIN}/naive`), { ...env, ...overrides }, ctx);
+    await res.arrayBuffer();
     await waitOnExecutionContext(ctx);
     const warnings = warn.mock.calls.map((args) => String(args[0])).filter((l) => l.includes("possible N+1"));
     warn.mockRestore();
+    return { status: res.status, warnings };
+  }
+
+  it("warns once and counts the route when one SQL shape runs in a loop", async () => {
+    const before = sample(await scrape(), "db_n_plus_one_total", { route: "/naive" });
+    const { status, warnings } = await naiveRequest({ N_PLUS_ONE_ACTION: "warn" });
+    expect(status).toBe(200);
     expect(warnings).toHaveLength(1);
     expect(JSON.parse(warnings[0]!)).toMatchObject({ route: "/naive", count: 6, sql: expect.stringContaining('from "patients"') as string });
     expect(sample(await scrape(), "db_n_plus_one_total", { route: "/naive" }) - before).toBe(1);
+  });
+
+  it("fails the request loudly with N_PLUS_ONE_ACTION=fail, as the test suite runs", async () => {
+    expect(env.N_PLUS_ONE_ACTION).toBe("fail");
+    const { status, warnings } = await naiveRequest({});
+    expect(status).toBe(500);
+    expect(warnings).toHaveLength(1);
+  });
+
+  it("respects N_PLUS_ONE_THRESHOLD", async () => {
+    const { status, warnings } = await naiveRequest({ N_PLUS_ONE_THRESHOLD: "7" });
+    expect(status).toBe(200);
+    expect(warnings).toEqual([]);
   });
 
   it("stays silent on the real endpoints, lists included", async () => {
