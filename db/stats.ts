@@ -1,3 +1,5 @@
+import { track } from "../functions/observability/inflight.ts";
+
 /**
  * What one request's database work cost: Go's sql.DBStats, per request. Plain data, so the
  * Server-Timing header shows it today and the metrics layer can export it later.
@@ -34,6 +36,8 @@ export class DbStatsRecorder {
     peakConnections: 0,
   };
   #open = 0;
+  /** One entry per held socket in the isolate's in-flight list (they are interchangeable). */
+  readonly #untrack: Array<() => void> = [];
   /** Statements sent, by SQL text (parameterised, so one text is one shape): the N+1 detector's input. */
   readonly #shapes = new Map<string, number>();
 
@@ -76,11 +80,13 @@ export class DbStatsRecorder {
 
   /** A socket (WebSocket or HTTP request) is now held. */
   held(): void {
+    this.#untrack.push(track("db-connection", "postgres"));
     this.#open++;
     if (this.#open > this.#stats.peakConnections) this.#stats.peakConnections = this.#open;
   }
 
   released(): void {
+    this.#untrack.pop()?.();
     this.#open--;
   }
 }

@@ -13,7 +13,7 @@ import { onError, problemResponse } from "./errors.ts";
 import { healthApp } from "./health.ts";
 import { database } from "./middleware/database.ts";
 import { observe } from "./middleware/observe.ts";
-import { metricsApp } from "./observability/app.ts";
+import { debugApp, metricsApp } from "./observability/app.ts";
 import { deadline } from "./middleware/deadline.ts";
 import { trace } from "./middleware/trace.ts";
 import { patientsApp } from "./patients/app.ts";
@@ -50,6 +50,7 @@ export function newApp(): OpenAPIHono<AppEnv> {
 
   app.route("/", healthApp);
   app.route("/", metricsApp);
+  app.route("/", debugApp);
   app.route("/doctors", doctorsApp);
   app.route("/doctors", scheduleApp);
   app.route("/patients", patientsApp);

@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { Deadline } from "./deadline.ts";
 import type { AppEnv } from "./env.ts";
+import { track } from "./observability/inflight.ts";
 
 /**
  * Hands post-response work to ctx.waitUntil with a budget of its own (BACKGROUND_TIMEOUT_MS): the
@@ -10,8 +11,9 @@ import type { AppEnv } from "./env.ts";
 export function inBackground(c: Context<AppEnv>, name: string, task: (deadline: Deadline) => Promise<unknown>): void {
   const deadline = Deadline.start(c.var.config.budget.backgroundMs);
   const requestId = c.var.requestId;
+  const done = track("background", name);
   c.executionCtx.waitUntil(
-    deadline.race(task(deadline), "background").then(
+    deadline.race(task(deadline), "background").finally(done).then(
       () => undefined,
       (err: unknown) => {
         console.error(

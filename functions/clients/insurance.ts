@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { DeadlineExceededError, type Deadline } from "../deadline.ts";
 import { NOOP_SPAN, SpanKind, type Span } from "../observability/tracing.ts";
+import { track } from "../observability/inflight.ts";
 
 export interface InsuranceOptions {
   baseUrl: string;
@@ -147,6 +148,7 @@ async function attemptOnce(
   const signal = attemptTimeout ? AbortSignal.any([deadline.signal, attemptTimeout]) : deadline.signal;
   let status: number;
   let body: string;
+  const done = track("upstream", "insurance POST v1/eligibility");
   try {
     const res = await deadline.race(
       fetch(new URL("v1/eligibility", withSlash(options.baseUrl)), {
@@ -171,6 +173,8 @@ async function attemptOnce(
       throw new UpstreamError("timeout", `no answer within ${options.timeoutMs} ms`, { retriable: true, cause: err });
     }
     throw new UpstreamError("network", err instanceof Error ? err.message : String(err), { retriable: true, cause: err });
+  } finally {
+    done();
   }
   return interpret(status, body, query);
 }

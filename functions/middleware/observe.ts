@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../env.ts";
 import { problemResponse } from "../errors.ts";
+import { track } from "../observability/inflight.ts";
 import { metrics } from "../observability/metrics.ts";
 
 /**
@@ -29,9 +30,11 @@ export function observe(): MiddlewareHandler<AppEnv> {
     const started = performance.now();
     c.set("outcomes", {});
     metrics.inFlight.add({}, 1);
+    const done = track("request", `${c.req.method} ${new URL(c.req.url).pathname}`);
     try {
       await next();
     } finally {
+      done();
       metrics.inFlight.add({}, -1);
       const seconds = (performance.now() - started) / 1_000;
       // After next(), routePath names the handler that answered; "*" means no route matched.

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError } from "../errors.ts";
 import { ProblemSchema, resourceApp } from "../openapi.ts";
+import { countsByKind, inflight } from "./inflight.ts";
 import { registry } from "./metrics.ts";
 
 const metricsRoute = createRoute({
@@ -25,4 +26,35 @@ export const metricsApp = resourceApp().openapi(metricsRoute, (c) => {
     throw new ApiError("unauthorized", "A valid metrics token is required");
   }
   return c.text(registry.render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+});
+
+const InflightSchema = z
+  .object({
+    counts: z.record(z.string(), z.number().int()),
+    items: z.array(z.object({ kind: z.string(), label: z.string(), ageMs: z.number() })),
+  })
+  .openapi("Inflight");
+
+const inflightRoute = createRoute({
+  method: "get",
+  path: "/debug/inflight",
+  tags: ["operations"],
+  summary: "What this isolate has started and not finished (pprof's goroutine page)",
+  description:
+    "Requests, database connections, upstream calls, Durable Object waits and waitUntil tasks in flight, " +
+    "oldest first, with their age. Served only when DEBUG_ENDPOINTS is \"true\" (404 otherwise) until " +
+    "authentication restricts it to admins.",
+  responses: {
+    200: { description: "In flight now", content: { "application/json": { schema: InflightSchema } } },
+    404: { description: "Debug endpoints are off", content: { "application/problem+json": { schema: ProblemSchema } } },
+  },
+});
+
+export const debugApp = resourceApp().openapi(inflightRoute, (c) => {
+  if (c.env.DEBUG_ENDPOINTS !== "true") throw new ApiError("not-found", "No route for GET /debug/inflight");
+  const now = Date.now();
+  return c.json(
+    { counts: countsByKind(), items: inflight().map((i) => ({ kind: i.kind, label: i.label, ageMs: now - i.startedAt })) },
+    200,
+  );
 });

@@ -1,4 +1,5 @@
 import { allBreakerCounters, type BreakerCounters } from "../resilience/circuit.ts";
+import { countsByKind } from "./inflight.ts";
 import { Collected, Counter, Gauge, Histogram, Registry } from "./registry.ts";
 
 /**
@@ -25,6 +26,11 @@ export const metrics = {
     new Histogram("http_request_duration_seconds", `Time to the response, by route template, method and status ${SCOPE}`, LATENCY_BUCKETS),
   ),
   inFlight: registry.register(new Gauge("http_requests_in_flight", `Requests being handled right now ${SCOPE}`)),
+  inflightByKind: registry.register(
+    new Collected("inflight", `Work started and not finished, by kind (request, db-connection, upstream, do-wait, background) ${SCOPE}`, "gauge", () =>
+      Object.entries(countsByKind()).map(([kind, value]) => ({ labels: { kind }, value })),
+    ),
+  ),
   backgroundInFlight: registry.register(
     new Gauge("background_tasks_in_flight", `Tasks handed to ctx.waitUntil not finished yet ${SCOPE}`),
   ),

@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { ApiError } from "../errors.ts";
 import { ClientClosedError, DeadlineExceededError } from "../deadline.ts";
 import type { AppEnv } from "../env.ts";
+import { track } from "../observability/inflight.ts";
 import { metrics } from "../observability/metrics.ts";
 import { SpanKind } from "../observability/tracing.ts";
 import type { CoalescedOutcome, CoalescedReply } from "./coalescer.ts";
@@ -34,8 +35,13 @@ export async function coalesced<R extends LoadRequest>(c: Context<AppEnv>, reque
     "coalescer.loader": request.loader,
   });
   let reply: CoalescedReply;
+  const waiting = track("do-wait", `Coalescer.load ${request.loader}`);
   try {
-    reply = await deadline.race(coalescerOf(c, request.doctorId).load(request, deadline.remaining(), hop.traceparent()), "coalescer");
+    try {
+      reply = await deadline.race(coalescerOf(c, request.doctorId).load(request, deadline.remaining(), hop.traceparent()), "coalescer");
+    } finally {
+      waiting();
+    }
     hop.setAttribute("coalescer.outcome", reply.kind === "value" || reply.kind === "error" ? (reply.outcome ?? "load") : reply.kind);
     if (reply.kind !== "value") hop.fail(reply.kind);
   } catch (err) {

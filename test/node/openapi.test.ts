@@ -43,6 +43,7 @@ const EXPECTED_OPERATIONS = [
   "GET /healthz",
   "GET /readyz",
   "GET /metrics",
+  "GET /debug/inflight",
   "POST /doctors",
   "GET /doctors",
   "GET /doctors/{id}",
