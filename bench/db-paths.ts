@@ -18,7 +18,6 @@
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -34,6 +33,7 @@ import { ensureDatabase, startEmbeddedPostgres } from "../dev/postgres.ts";
 import { seedIfEmpty } from "../dev/seed.ts";
 import { startSqlEndpoint } from "../dev/sql-endpoint.ts";
 import { freePort } from "../dev/ports.ts";
+import { closedLoop } from "./lib/closed-loop.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BUILT_WORKER = join(ROOT, "dist", "index.js");
@@ -181,45 +181,12 @@ function cpuSnapshot(counted: Counted): { worker: number; postgres: number | und
   };
 }
 
-function get(agent: Agent, url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent }, (res) => {
-      res.resume();
-      res.on("end", () => resolve(res.statusCode ?? 0));
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
 
 function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-/** Closed loop: every worker keeps one request in flight until the time is up. */
-async function load(urls: string[], opts: Options, seconds: number): Promise<{ latencies: number[]; errors: number; elapsedS: number }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency });
-  const latencies: number[] = [];
-  let errors = 0;
-  let next = 0;
-  const started = performance.now();
-  const until = started + seconds * 1_000;
-  await Promise.all(
-    Array.from({ length: opts.concurrency }, async () => {
-      while (performance.now() < until) {
-        const url = urls[next++ % urls.length]!;
-        const t0 = performance.now();
-        const status = await get(agent, url).catch(() => 0);
-        if (status >= 200 && status < 300) latencies.push(performance.now() - t0);
-        else errors++;
-      }
-    }),
-  );
-  const elapsedS = (performance.now() - started) / 1_000;
-  agent.destroy();
-  return { latencies, errors, elapsedS };
-}
+const load = (urls: string[], opts: Options, seconds: number) => closedLoop(urls, opts.concurrency, seconds);
 
 async function phase(label: string, urls: string[], opts: Options, monitor: pg.Client, counted: Counted): Promise<Phase> {
   console.error(`[bench] ${label}`);

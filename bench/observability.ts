@@ -13,12 +13,12 @@
  *   GET /doctors/:id/availability?date=…   a Coalescer hop (mostly cache hits): server + hop + object span
  */
 import { existsSync } from "node:fs";
-import { Agent, request } from "node:http";
 import { parseArgs } from "node:util";
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions, type V4MiniflareOptions } from "miniflare";
 import pg from "pg";
 import { startCollector } from "../dev/otlp-collector.ts";
 import { seedIfEmpty } from "../dev/seed.ts";
+import { closedLoop } from "./lib/closed-loop.ts";
 import { BUILT_WORKER, freePort, localServices, percentile, scratchDatabase, wranglerSettings } from "./lib/stack.ts";
 
 interface Options {
@@ -50,47 +50,7 @@ function options(): Options {
   };
 }
 
-function get(agent: Agent, url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent }, (res) => {
-      res.resume();
-      res.on("end", () => resolve(res.statusCode ?? 0));
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
-
-interface Sample {
-  latencies: number[];
-  errors: number;
-  elapsedS: number;
-}
-
-/** Closed loop: `concurrency` requests in flight until the time is up. */
-async function load(urls: string[], concurrency: number, seconds: number): Promise<Sample> {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  const latencies: number[] = [];
-  let errors = 0;
-  let next = 0;
-  const started = performance.now();
-  const until = started + seconds * 1_000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < until) {
-        const url = urls[next++ % urls.length]!;
-        const t0 = performance.now();
-        const status = await get(agent, url).catch(() => 0);
-        if (status >= 200 && status < 300) latencies.push(performance.now() - t0);
-        else errors++;
-      }
-    }),
-  );
-  const elapsedS = (performance.now() - started) / 1_000;
-  agent.destroy();
-  return { latencies, errors, elapsedS };
-}
+const load = closedLoop;
 
 interface Totals {
   ok: number;

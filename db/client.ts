@@ -5,7 +5,7 @@ import { NOOP_SPAN, SpanKind, sqlAttributes, type Span } from "../functions/obse
 import { HttpPath, type Statement, type Statements } from "./http.ts";
 import type * as schema from "./schema/index.ts";
 import { DbStatsRecorder, type DbStats } from "./stats.ts";
-import { WsPath, type Database, type StatementLogger } from "./ws.ts";
+import { WsPath, type Database, type StatementLogger, type WsOptions } from "./ws.ts";
 
 export type { Database } from "./ws.ts";
 export type { DbStats } from "./stats.ts";
@@ -14,20 +14,12 @@ export type { Statement, Statements } from "./http.ts";
 /** Where single statements and batches go; interactive transactions always use the WebSocket pool. */
 export type QueryPath = "http" | "ws";
 
-export interface DbOptions {
-  url: string;
-  poolMax: number;
-  connectTimeoutMs: number;
-  idleTimeoutMs: number;
-  statementTimeoutMs: number;
-  /** host:port of a WebSocket->TCP bridge in front of a plain Postgres (local development, tests). */
-  wsProxy?: string | undefined;
+/** The WebSocket pool's settings (see WsOptions) plus the choice of path. */
+export interface DbOptions extends WsOptions {
   /** Default "http". */
   queryPath?: QueryPath | undefined;
   /** A Neon-compatible /sql endpoint (local development, tests); undefined: Neon's own. */
   httpEndpoint?: string | undefined;
-  /** Shows up in pg_stat_activity, so a backend can be traced to the request that opened it. */
-  applicationName: string;
   /** The parent of one span per SQL statement; NOOP_SPAN (the default) when not traced. */
   span?: Span | undefined;
 }

@@ -22,6 +22,7 @@ export interface WsOptions {
   statementTimeoutMs: number;
   /** host:port of a WebSocket->TCP bridge in front of a plain Postgres (local development, tests). */
   wsProxy?: string | undefined;
+  /** Shows up in pg_stat_activity, so a backend can be traced to the request that opened it. */
   applicationName: string;
 }
 

@@ -21,15 +21,9 @@ export function patchJson(path: string, body: unknown): Promise<Response> {
   return postJson(path, body, { method: "PATCH" });
 }
 
-export interface ProblemBody {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  instance?: string;
-  requestId?: string;
-  errors?: Array<{ field: string; in: string; message: string }>;
-}
+/** The body every error answer has (functions/errors.ts defines it for both sides). */
+export type { Problem as ProblemBody } from "../../functions/errors.ts";
+import type { Problem as ProblemBody } from "../../functions/errors.ts";
 
 /** Asserts an RFC 9457 answer with the given status; returns its body. */
 export async function expectProblem(res: Response, status: number): Promise<ProblemBody> {

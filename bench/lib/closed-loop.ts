@@ -1,0 +1,45 @@
+import { Agent, request } from "node:http";
+
+function get(agent: Agent, url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+export interface LoadSample {
+  /** Latencies of the 2xx answers, ms, in arrival order. */
+  latencies: number[];
+  /** Non-2xx answers and network errors. */
+  errors: number;
+  elapsedS: number;
+}
+
+/** Closed loop: `concurrency` requests in flight, round-robin over `urls`, until the time is up. */
+export async function closedLoop(urls: string[], concurrency: number, seconds: number): Promise<LoadSample> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const latencies: number[] = [];
+  let errors = 0;
+  let next = 0;
+  const started = performance.now();
+  const until = started + seconds * 1_000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < until) {
+        const url = urls[next++ % urls.length]!;
+        const t0 = performance.now();
+        const status = await get(agent, url).catch(() => 0);
+        if (status >= 200 && status < 300) latencies.push(performance.now() - t0);
+        else errors++;
+      }
+    }),
+  );
+  const elapsedS = (performance.now() - started) / 1_000;
+  agent.destroy();
+  return { latencies, errors, elapsedS };
+}
