@@ -556,7 +556,7 @@ function patch(agent: Agent, url: string, headers: Record<string, string>, body:
   return new Promise((resolve) => {
     const req = request(
       url,
-      { agent, method: "PATCH", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...headers } },
+      { agent, method: "PATCH", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), "if-match": "*", ...headers } },
       (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         res.on("data", (chunk: Buffer) => chunks.push(chunk));

@@ -56,6 +56,41 @@ class CountingLogger implements StatementLogger {
 }
 
 /**
+ * What query functions need from a database: RequestDb for a request, TransactionDb inside a
+ * transaction that a caller already opened (so the same query functions compose into one).
+ */
+export interface Queries {
+  query<S extends Statement>(deadline: Deadline, build: (db: QueryBuilder) => S): Promise<Awaited<S>>;
+  batch<T extends Statements>(deadline: Deadline, build: (db: QueryBuilder) => T): Promise<BatchResponse<T>>;
+  run<T>(deadline: Deadline, work: (tx: Database) => Promise<T>): Promise<T>;
+}
+
+/**
+ * Everything on one open transaction (from RequestDb.run): statements run one after another on its
+ * connection, and run() joins it instead of opening another. The enclosing run() holds the deadline.
+ */
+export class TransactionDb implements Queries {
+  readonly #tx: Database;
+  constructor(tx: Database) {
+    this.#tx = tx;
+  }
+
+  async query<S extends Statement>(_deadline: Deadline, build: (db: QueryBuilder) => S): Promise<Awaited<S>> {
+    return await build(this.#tx);
+  }
+
+  async batch<T extends Statements>(_deadline: Deadline, build: (db: QueryBuilder) => T): Promise<BatchResponse<T>> {
+    const results: unknown[] = [];
+    for (const statement of build(this.#tx)) results.push(await statement);
+    return results as BatchResponse<T>;
+  }
+
+  async run<T>(_deadline: Deadline, work: (tx: Database) => Promise<T>): Promise<T> {
+    return work(this.#tx);
+  }
+}
+
+/**
  * One request's database, with two ways in, chosen per call:
  * - query() and batch(): statements that need no answer from Postgres before the next one is
  *   sent. On the HTTP path (the default) they cost one round trip and no connection setup.
@@ -65,7 +100,7 @@ class CountingLogger implements StatementLogger {
  *
  * The owner ends it with ctx.waitUntil(end()) once the response is on its way.
  */
-export class RequestDb {
+export class RequestDb implements Queries {
   readonly #stats = new DbStatsRecorder();
   readonly #queryPath: QueryPath;
   readonly #ws: WsPath;
@@ -117,11 +152,7 @@ export class RequestDb {
   async batch<T extends Statements>(deadline: Deadline, build: (db: QueryBuilder) => T): Promise<BatchResponse<T>> {
     this.#used = true;
     if (this.#queryPath === "http") return this.#http.batch(deadline, build);
-    return this.#ws.transaction(deadline, async (tx) => {
-      const results: unknown[] = [];
-      for (const statement of build(tx)) results.push(await statement);
-      return results as BatchResponse<T>;
-    });
+    return this.#ws.transaction(deadline, (tx) => new TransactionDb(tx).batch(deadline, build));
   }
 
   /** An interactive transaction on the WebSocket pool, bounded by the deadline (see WsPath). */

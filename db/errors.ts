@@ -1,10 +1,53 @@
 /**
- * SQLSTATE 57014: statement_timeout fired or the statement was cancelled. Drizzle wraps the
- * driver's error (DrizzleQueryError), the HTTP path's batches do not: look a few causes deep.
+ * The SQLSTATE of a database error. Drizzle wraps the driver's error (DrizzleQueryError), the HTTP
+ * path's batches do not: look a few causes deep.
  */
-export function isQueryCanceled(err: unknown): boolean {
+export function sqlStateOf(err: unknown): string | undefined {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
-    if ((e as { code?: unknown }).code === "57014") return true;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return code;
+  }
+  return undefined;
+}
+
+/** SQLSTATE 57014: statement_timeout fired or the statement was cancelled. */
+export function isQueryCanceled(err: unknown): boolean {
+  return sqlStateOf(err) === "57014";
+}
+
+/** SQLSTATE 55P03: lock_timeout fired while waiting for a lock. */
+export function isLockTimeout(err: unknown): boolean {
+  return sqlStateOf(err) === "55P03";
+}
+
+/** SQLSTATEs that mean the connection, not the statement, failed: the server went away or refused us. */
+const CONNECTION_STATES = new Set([
+  "57P01", // admin_shutdown: the backend was terminated (pg_terminate_backend, restart, Neon scale-to-zero)
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now: starting up or shutting down
+  "53300", // too_many_connections
+]);
+
+/**
+ * What the drivers say when there is no usable connection, on either path: the WebSocket path's
+ * pg client ("Connection terminated unexpectedly", connect timeouts, socket errors) and the HTTP
+ * path's NeonDbError for a failed fetch or a 5xx from the endpoint (a SQL error is a 400 with a
+ * SQLSTATE instead, and never matches).
+ */
+const CONNECTION_MESSAGES =
+  /connection terminated|timeout exceeded when trying to connect|error connecting to database|server error \(http status 5\d\d\)|network connection lost|websocket|econnrefused|econnreset|socket hang up/i;
+
+/**
+ * True when a database call failed because the connection could not be made or was lost (the
+ * server is down, restarting, or killed our backend). Nothing the transaction did is committed then
+ * (unless the loss hit between COMMIT and its answer, which an Idempotency-Key retry resolves), so
+ * the request may be retried: 503 + Retry-After, not 500.
+ */
+export function isConnectionFailure(err: unknown): boolean {
+  const state = sqlStateOf(err);
+  if (state !== undefined) return state.startsWith("08") || CONNECTION_STATES.has(state);
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (CONNECTION_MESSAGES.test(e.message)) return true;
   }
   return false;
 }

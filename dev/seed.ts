@@ -19,7 +19,7 @@ export async function seedIfEmpty(url: string, reset = false): Promise<{ seeded:
     return await db.transaction(async (tx) => {
       // Two dev starts racing on a fresh database must not both seed.
       await tx.execute(sql`SELECT pg_advisory_xact_lock(727275)`);
-      if (reset) await tx.execute(sql`TRUNCATE appointments, doctor_schedules, patients, doctors`);
+      if (reset) await tx.execute(sql`TRUNCATE appointment_events, appointments, doctor_schedules, patients, doctors, idempotency_keys`);
       const [row] = await tx.select({ n: sql<number>`count(*)::int` }).from(doctors);
       if ((row?.n ?? 0) > 0) return { seeded: false };
       const data = seedData();

@@ -36,6 +36,8 @@ const ConfigSchema = z.object({
   BREAKER_VIEW_TTL_MS: intFrom(10, 600_000).default(5_000),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.union([z.literal(""), z.string().url().regex(/^https?:\/\//)]).default(""),
   OTEL_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
+  IDEMPOTENCY_TTL_SECONDS: intFrom(60, 30 * 86_400).default(86_400),
+  IDEMPOTENCY_WAIT_MS: intFrom(0, 60_000).default(2_000),
 });
 
 /** How one dependency's circuit breaker behaves; the same settings drive the shared object and the isolates. */
@@ -101,6 +103,12 @@ export interface Config {
   };
   /** Spans over OTLP/HTTP; endpoint undefined: nothing recorded, nothing sent. */
   tracing: TracingConfig;
+  idempotency: {
+    /** How long a stored outcome is replayed for its key; the key may be used afresh after that. */
+    ttlSeconds: number;
+    /** How long a retry waits for the first request with its key to finish before answering 409. */
+    waitMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -161,6 +169,7 @@ export function loadConfig(env: Env): Config {
       sampleRatio: v.OTEL_SAMPLE_RATIO,
       serviceName: "clinic-edge",
     },
+    idempotency: { ttlSeconds: v.IDEMPOTENCY_TTL_SECONDS, waitMs: v.IDEMPOTENCY_WAIT_MS },
   };
   cache.set(env, config);
   return config;

@@ -1,4 +1,5 @@
 import { DrizzleQueryError } from "drizzle-orm/errors";
+import { isConnectionFailure } from "../db/errors.ts";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -37,9 +38,11 @@ const KINDS = {
   "not-found": { status: 404, title: "Resource not found" },
   "method-not-allowed": { status: 405, title: "Method not allowed" },
   conflict: { status: 409, title: "The request conflicts with the current state" },
+  "precondition-failed": { status: 412, title: "The resource has changed" },
   "payload-too-large": { status: 413, title: "Request body too large" },
   "unsupported-media-type": { status: 415, title: "Unsupported media type" },
   "unprocessable": { status: 422, title: "The request cannot be carried out" },
+  "precondition-required": { status: 428, title: "If-Match required" },
   "client-closed-request": { status: 499, title: "Client closed the request" },
   "service-unavailable": { status: 503, title: "Service unavailable" },
   "deadline-exceeded": { status: 504, title: "Deadline exceeded" },
@@ -51,6 +54,8 @@ export type ProblemKind = keyof typeof KINDS;
 export class ApiError extends Error {
   readonly kind: ProblemKind;
   readonly errors: FieldError[] | undefined;
+  /** Sent as Retry-After (seconds) when set: the same request may succeed then. */
+  retryAfterSeconds: number | undefined;
 
   constructor(kind: ProblemKind, detail: string, errors?: FieldError[], options?: ErrorOptions) {
     super(detail, options);
@@ -94,13 +99,37 @@ export class UnprocessableError extends ApiError {
   }
 }
 
-/** A dependency cannot serve the request now (503); `Retry-After` says when it may (seconds, at least 1). */
+/** Seconds for a Retry-After header: at least 1. */
+export function retryAfterSeconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1_000));
+}
+
+/** A dependency cannot serve the request now (503); `Retry-After` says when it may. */
 export class UnavailableError extends ApiError {
-  readonly retryAfterSeconds: number;
   constructor(detail: string, retryAfterMs: number, options?: ErrorOptions) {
     super("service-unavailable", detail, undefined, options);
     this.name = "UnavailableError";
-    this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1_000));
+    this.retryAfterSeconds = retryAfterSeconds(retryAfterMs);
+  }
+}
+
+/** If-Match named a version the resource no longer has (412): someone else changed it first. */
+export class PreconditionFailedError extends ApiError {
+  constructor(resource: string, id: string) {
+    super("precondition-failed", `${resource} ${id} has changed since the version in If-Match; fetch it again`, [
+      { field: "if-match", in: "header", message: "does not match the current version" },
+    ]);
+    this.name = "PreconditionFailedError";
+  }
+}
+
+/** An update sent without If-Match (428): blind overwrites would lose concurrent changes. */
+export class PreconditionRequiredError extends ApiError {
+  constructor(resource: string) {
+    super("precondition-required", `Updating a ${resource} requires an If-Match header with its ETag`, [
+      { field: "if-match", in: "header", message: "is required" },
+    ]);
+    this.name = "PreconditionRequiredError";
   }
 }
 
@@ -153,8 +182,22 @@ const CONSTRAINT_ERRORS: Record<string, () => ApiError> = {
     new UnprocessableError("The patient does not exist", [{ field: "patientId", in: "body", message: "no such patient" }]),
 };
 
-/** Maps the database's refusals (constraints, bad values) to the client's errors; undefined otherwise. */
+/** How long a client should wait before retrying after the database connection failed. */
+const DATABASE_RETRY_AFTER_MS = 1_000;
+
+/**
+ * Maps the database's refusals (constraints, bad values) to the client's errors, and a failed or
+ * lost connection to 503 + Retry-After (the transaction did not commit; the request may be retried,
+ * with the same Idempotency-Key for a create); undefined otherwise.
+ */
 export function fromDatabaseError(err: unknown): ApiError | undefined {
+  if (isConnectionFailure(err)) {
+    return new UnavailableError(
+      "The database connection failed before the request completed; retry shortly (with the same Idempotency-Key for a create)",
+      DATABASE_RETRY_AFTER_MS,
+      { cause: err },
+    );
+  }
   const pg = pgError(err);
   if (!pg) return undefined;
   const byConstraint = pg.constraint ? CONSTRAINT_ERRORS[pg.constraint] : undefined;
@@ -200,9 +243,13 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
     return problemResponse(c, "client-closed-request", err.message);
   }
   const apiError = err instanceof ApiError ? err : fromDatabaseError(err);
+  if (apiError?.kind === "service-unavailable" && !(err instanceof ApiError)) {
+    // The database went away: not the client's doing, not a bug, worth an operator's eye.
+    console.warn(JSON.stringify({ level: "warn", msg: "database unavailable", requestId: c.get("requestId"), detail: loggableMessage(err) }));
+  }
   if (apiError) {
     const res = problemResponse(c, apiError.kind, apiError.message, apiError.errors);
-    if (apiError instanceof UnavailableError) res.headers.set("Retry-After", String(apiError.retryAfterSeconds));
+    if (apiError.retryAfterSeconds !== undefined) res.headers.set("Retry-After", String(apiError.retryAfterSeconds));
     return res;
   }
 

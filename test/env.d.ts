@@ -14,6 +14,11 @@ declare module "vitest" {
     insuranceKey: string;
     /** URL of the in-process OTLP/HTTP collector (dev/otlp-collector.ts); GET /spans?traceId= lists what arrived. */
     otlpEndpoint: string;
+    /**
+     * The same database behind a switch the fault tests turn off and on (dev/outage-switch.ts:
+     * POST <controlUrl>/down|/up), with its own bridge and /sql endpoint.
+     */
+    outage: { controlUrl: string; databaseUrl: string; wsProxy: string; sqlEndpoint: string };
   }
 }
 

@@ -14,6 +14,7 @@ import { startInsurance } from "../dev/insurance.ts";
 import { startCollector } from "../dev/otlp-collector.ts";
 import { startSqlEndpoint } from "../dev/sql-endpoint.ts";
 import { migrateDatabase } from "../dev/migrate.ts";
+import { startOutageSwitch } from "../dev/outage-switch.ts";
 import { ensureDatabase, startEmbeddedPostgres, type RunningPostgres } from "../dev/postgres.ts";
 import { freePort } from "../dev/ports.ts";
 
@@ -116,6 +117,23 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const collector = await startCollector();
   cleanups.unshift(() => collector.close());
   project.provide("otlpEndpoint", collector.url);
+
+  // The database as the fault tests see it: Postgres behind a switch they can turn off and on,
+  // reached through a bridge and a /sql endpoint of its own so other test files never notice.
+  const outage = await startOutageSwitch({ host: hostname, port: Number(port || "5432") });
+  cleanups.unshift(() => outage.close());
+  const outageUrl = new URL(url);
+  outageUrl.host = outage.address;
+  const outageBridge = await startBridge({ allowedTargets: [outage.address] });
+  cleanups.unshift(() => outageBridge.close());
+  const outageSqlEndpoint = await startSqlEndpoint({ databaseUrl: outageUrl.toString(), idleTimeoutMs: 200 });
+  cleanups.unshift(() => outageSqlEndpoint.close());
+  project.provide("outage", {
+    controlUrl: outage.controlUrl,
+    databaseUrl: outageUrl.toString(),
+    wsProxy: outageBridge.address,
+    sqlEndpoint: outageSqlEndpoint.url,
+  });
 
   project.provide("databaseUrl", url);
   project.provide("wsProxy", bridge.address);

@@ -1,7 +1,9 @@
 import { and, asc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
 import type { Deadline } from "../../functions/deadline.ts";
-import type { RequestDb } from "../client.ts";
+import type { Precondition } from "../../functions/preconditions.ts";
+import type { Queries, RequestDb } from "../client.ts";
 import { appointments, doctors, type AppointmentRow, type DoctorRow } from "../schema/index.ts";
+import { updatedOf, versionIs, type Updated } from "./versions.ts";
 
 export interface DoctorFilter {
   specialty?: string | undefined;
@@ -67,25 +69,24 @@ export interface NewDoctor {
   active?: boolean | undefined;
 }
 
-export async function insertDoctor(db: RequestDb, deadline: Deadline, input: NewDoctor): Promise<DoctorRow> {
+export async function insertDoctor(db: Queries, deadline: Deadline, input: NewDoctor): Promise<DoctorRow> {
   const [row] = await db.query(deadline, (q) => q.insert(doctors).values(input).returning());
   return row!;
 }
 
 export type DoctorChanges = Partial<Pick<DoctorRow, "name" | "specialty" | "active">>;
 
+/** Applies the changes if the doctor is at a version the precondition accepts (version and updated_at: trigger). */
 export async function updateDoctor(
   db: RequestDb,
   deadline: Deadline,
   id: string,
   changes: DoctorChanges,
-): Promise<DoctorRow | undefined> {
-  const [row] = await db.query(deadline, (q) =>
-    q
-      .update(doctors)
-      .set({ ...changes, updatedAt: sql`now()` })
-      .where(eq(doctors.id, id))
-      .returning(),
-  );
-  return row;
+  precondition?: Precondition,
+): Promise<Updated<DoctorRow>> {
+  const [[updated], [current]] = await db.batch(deadline, (q) => [
+    q.update(doctors).set(changes).where(and(eq(doctors.id, id), versionIs(doctors.version, precondition))).returning(),
+    q.select({ id: doctors.id }).from(doctors).where(eq(doctors.id, id)),
+  ] as const);
+  return updatedOf(updated, current);
 }

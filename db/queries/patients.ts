@@ -1,7 +1,9 @@
 import { and, asc, eq, sql, type SQL } from "drizzle-orm";
 import type { Deadline } from "../../functions/deadline.ts";
-import type { RequestDb } from "../client.ts";
+import type { Precondition } from "../../functions/preconditions.ts";
+import type { Queries, RequestDb } from "../client.ts";
 import { patients, type PatientRow } from "../schema/index.ts";
+import { updatedOf, versionIs, type Updated } from "./versions.ts";
 
 export interface PatientFilter {
   /** Exact match, case-insensitive (served by the lower(email) unique index). */
@@ -38,25 +40,24 @@ export interface NewPatient {
   insuranceMemberId?: string | null | undefined;
 }
 
-export async function insertPatient(db: RequestDb, deadline: Deadline, input: NewPatient): Promise<PatientRow> {
+export async function insertPatient(db: Queries, deadline: Deadline, input: NewPatient): Promise<PatientRow> {
   const [row] = await db.query(deadline, (q) => q.insert(patients).values(input).returning());
   return row!;
 }
 
 export type PatientChanges = Partial<Pick<PatientRow, "name" | "email" | "phone" | "birthDate" | "insuranceMemberId">>;
 
+/** Applies the changes if the patient is at a version the precondition accepts (version and updated_at: trigger). */
 export async function updatePatient(
   db: RequestDb,
   deadline: Deadline,
   id: string,
   changes: PatientChanges,
-): Promise<PatientRow | undefined> {
-  const [row] = await db.query(deadline, (q) =>
-    q
-      .update(patients)
-      .set({ ...changes, updatedAt: sql`now()` })
-      .where(eq(patients.id, id))
-      .returning(),
-  );
-  return row;
+  precondition: Precondition,
+): Promise<Updated<PatientRow>> {
+  const [[updated], [current]] = await db.batch(deadline, (q) => [
+    q.update(patients).set(changes).where(and(eq(patients.id, id), versionIs(patients.version, precondition))).returning(),
+    q.select({ id: patients.id }).from(patients).where(eq(patients.id, id)),
+  ] as const);
+  return updatedOf(updated, current);
 }

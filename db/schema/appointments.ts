@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { check, index, pgEnum, pgTable, timestamp, uuid } from "drizzle-orm/pg-core";
-import { id, timestamps } from "./columns.ts";
+import { id, timestamps, version } from "./columns.ts";
 import { doctors } from "./doctors.ts";
 import { patients } from "./patients.ts";
 
@@ -30,6 +30,7 @@ export const appointments = pgTable(
     // Null when the patient had no insurance member id at booking time: nothing was asked.
     eligibility: eligibility("eligibility"),
     ...timestamps(),
+    ...version(),
   },
   (t) => [
     check("appointments_ends_after_starts", sql`${t.endsAt} > ${t.startsAt}`),

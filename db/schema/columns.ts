@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { timestamp, uuid } from "drizzle-orm/pg-core";
+import { integer, timestamp, uuid } from "drizzle-orm/pg-core";
 
 export const id = () => uuid("id").primaryKey().default(sql`gen_random_uuid()`);
 
@@ -7,4 +7,12 @@ export const id = () => uuid("id").primaryKey().default(sql`gen_random_uuid()`);
 export const timestamps = () => ({
   createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
   updatedAt: timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+});
+
+/**
+ * The row's version, the ETag of its representation: 1 on insert, raised by one on every update by
+ * a trigger (migration 0005), so no code path can change a row without changing its version.
+ */
+export const version = () => ({
+  version: integer("version").notNull().default(1),
 });

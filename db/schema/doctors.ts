@@ -1,5 +1,5 @@
 import { boolean, index, pgTable, text } from "drizzle-orm/pg-core";
-import { id, timestamps } from "./columns.ts";
+import { id, timestamps, version } from "./columns.ts";
 
 export const doctors = pgTable(
   "doctors",
@@ -9,6 +9,7 @@ export const doctors = pgTable(
     specialty: text("specialty").notNull(),
     active: boolean("active").notNull().default(true),
     ...timestamps(),
+    ...version(),
   },
   (t) => [
     // The list endpoint pages by (name, id) and filters by specialty/active.

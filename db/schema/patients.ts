@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { date, index, pgTable, text, uniqueIndex } from "drizzle-orm/pg-core";
-import { id, timestamps } from "./columns.ts";
+import { id, timestamps, version } from "./columns.ts";
 
 export const patients = pgTable(
   "patients",
@@ -14,6 +14,7 @@ export const patients = pgTable(
     // The patient's id at their insurer; null: uninsured or not given (no eligibility checks).
     insuranceMemberId: text("insurance_member_id"),
     ...timestamps(),
+    ...version(),
   },
   (t) => [
     uniqueIndex("patients_email_lower_key").on(sql`lower(${t.email})`),

@@ -1,18 +1,28 @@
 import { createRoute } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import {
-  bookAppointment, cancelAppointment, findAppointment, findBookingParties, listAppointments, type BookingRefusal,
+  appointmentHistory, bookAppointment, cancelAppointment, completeAppointment, findAppointment, findBookingParties,
+  listAppointments, rescheduleAppointment, type BookingRefusal, type RescheduleRefusal, type TransitionResult,
 } from "../../db/queries/appointments.ts";
+import type { AppointmentRow } from "../../db/schema/index.ts";
 import { Deadline } from "../deadline.ts";
 import { checkEligibility, type EligibilityOutcome } from "../eligibility/check.ts";
-import { ConflictError, NotFoundError, UnprocessableError, type ApiError } from "../errors.ts";
+import type { AppEnv } from "../env.ts";
 import {
-  IdParam, bodyErrors, commonErrors, conflict, jsonBody, jsonResponse, notFound, resourceApp, unprocessable,
+  ConflictError, NotFoundError, PreconditionFailedError, UnprocessableError, type ApiError,
+} from "../errors.ts";
+import { Idempotency } from "../idempotency.ts";
+import {
+  IdParam, IdempotencyHeaders, IfMatchHeaders, bodyErrors, commonErrors, conflict, idempotencyErrors, jsonBody, jsonResponse,
+  notFound, preconditionErrors, resourceApp, staleVersion, unprocessable, versionedResponse,
 } from "../openapi.ts";
 import { InstantCursor, decodeCursor, paginate } from "../pagination.ts";
+import { etagOf, ifMatchOf, requireIfMatch } from "../preconditions.ts";
 import { availabilityKeys, invalidateDoctor } from "../resilience/coalesce.ts";
 import {
-  AppointmentPage, AppointmentSchema, BookAppointmentSchema, BookedAppointmentSchema, ListAppointmentsQuery, MAX_LEAD_MS,
-  toAppointment, toBookedAppointment,
+  AppointmentHistorySchema, AppointmentPage, AppointmentSchema, BookAppointmentSchema, BookedAppointmentSchema,
+  ListAppointmentsQuery, MAX_LEAD_MS, RescheduleAppointmentSchema, toAppointment, toBookedAppointment, toHistory,
+  type BookedAppointment,
 } from "./schemas.ts";
 
 const tags = ["appointments"];
@@ -28,13 +38,15 @@ const book = createRoute({
     "When the patient has an insurance member id, the insurer is asked whether the visit's date is covered " +
     "before the booking is written, with at most half of the request's remaining budget; if it cannot " +
     "answer (circuit breaker open, failure, too slow) the booking is still made, with `eligibility: unknown` " +
-    "and `eligibilityReason` saying why. `Server-Timing: breaker;desc=…, insurance;dur=…` reports the check.",
-  request: { body: jsonBody(BookAppointmentSchema) },
+    "and `eligibilityReason` saying why. `Server-Timing: breaker;desc=…, insurance;dur=…` reports the check. " +
+    "When the doctor has a weekly schedule, the slot must lie inside one of its working intervals (422). " +
+    "Send an Idempotency-Key to make retries safe: the booking, its history entry and the stored answer " +
+    "commit together, so a retry after a timeout or a lost connection books at most once.",
+  request: { headers: IdempotencyHeaders, body: jsonBody(BookAppointmentSchema) },
   responses: {
-    201: jsonResponse(BookedAppointmentSchema, "The booked appointment"),
+    201: versionedResponse(BookedAppointmentSchema, "The booked appointment"),
     ...commonErrors,
-    ...conflict,
-    ...unprocessable,
+    ...idempotencyErrors,
     ...bodyErrors,
   },
 });
@@ -55,7 +67,58 @@ const get = createRoute({
   tags,
   summary: "Get an appointment",
   request: { params: IdParam },
-  responses: { 200: jsonResponse(AppointmentSchema, "The appointment"), ...commonErrors, ...notFound },
+  responses: { 200: versionedResponse(AppointmentSchema, "The appointment"), ...commonErrors, ...notFound },
+});
+
+const reschedule = createRoute({
+  method: "patch",
+  path: "/{id}",
+  tags,
+  summary: "Reschedule an appointment",
+  description:
+    "Moves a scheduled appointment to a new slot under the booking's rules (future, inside the doctor's " +
+    "working hours, no overlap: 409). Requires If-Match with the appointment's ETag (412 when it changed " +
+    "meanwhile, 428 without it). The old slot is free again once this succeeds.",
+  request: { params: IdParam, headers: IfMatchHeaders, body: jsonBody(RescheduleAppointmentSchema) },
+  responses: {
+    200: versionedResponse(AppointmentSchema, "The rescheduled appointment"),
+    ...commonErrors,
+    ...notFound,
+    ...conflict,
+    ...preconditionErrors,
+    ...unprocessable,
+    ...bodyErrors,
+  },
+});
+
+const complete = createRoute({
+  method: "post",
+  path: "/{id}/complete",
+  tags,
+  summary: "Mark an appointment as completed",
+  description:
+    "Only a scheduled appointment that has begun can be completed (409 otherwise); completing a completed one " +
+    "returns it unchanged. If-Match is optional; when sent, it must match (412).",
+  request: { params: IdParam, headers: IfMatchHeaders },
+  responses: {
+    200: versionedResponse(AppointmentSchema, "The completed appointment"),
+    ...commonErrors,
+    ...notFound,
+    ...conflict,
+    ...staleVersion,
+  },
+});
+
+const history = createRoute({
+  method: "get",
+  path: "/{id}/history",
+  tags,
+  summary: "An appointment's history",
+  description:
+    "Every booking, reschedule, cancellation and completion, oldest first, each with the appointment's state " +
+    "right after it. Written by the database in the same transaction as the change; never edited.",
+  request: { params: IdParam },
+  responses: { 200: jsonResponse(AppointmentHistorySchema, "The history"), ...commonErrors, ...notFound },
 });
 
 const cancel = createRoute({
@@ -63,13 +126,16 @@ const cancel = createRoute({
   path: "/{id}/cancel",
   tags,
   summary: "Cancel an appointment",
-  description: "Frees the slot. Cancelling a cancelled appointment returns it unchanged; a completed one is 409.",
-  request: { params: IdParam },
+  description:
+    "Frees the slot. Cancelling a cancelled appointment returns it unchanged; a completed one is 409. " +
+    "If-Match is optional; when sent, it must match (412).",
+  request: { params: IdParam, headers: IfMatchHeaders },
   responses: {
-    200: jsonResponse(AppointmentSchema, "The cancelled appointment"),
+    200: versionedResponse(AppointmentSchema, "The cancelled appointment"),
     ...commonErrors,
     ...notFound,
     ...conflict,
+    ...staleVersion,
   },
 });
 
@@ -82,23 +148,62 @@ const BOOKING_REFUSALS: Record<BookingRefusal, () => ApiError> = {
     ]),
   "patient-not-found": () =>
     new UnprocessableError("The patient does not exist", [{ field: "patientId", in: "body", message: "no such patient" }]),
+  "outside-hours": outsideHours,
 };
+
+function outsideHours(): ApiError {
+  return new UnprocessableError("The slot is outside the doctor's working hours", [
+    { field: "startsAt", in: "body", message: "is outside the doctor's working hours (GET /doctors/{id}/schedule)" },
+  ]);
+}
+
+const RESCHEDULE_REFUSALS: Record<Exclude<RescheduleRefusal, "not-found" | "stale">, () => ApiError> = {
+  "not-scheduled": () =>
+    new ConflictError("Only a scheduled appointment can be rescheduled", [
+      { field: "id", in: "path", message: "appointment is cancelled or completed" },
+    ]),
+  "doctor-inactive": () =>
+    new UnprocessableError("The doctor is not taking appointments", [{ field: "id", in: "path", message: "doctor is inactive" }]),
+  "outside-hours": outsideHours,
+};
+
+/** A new slot must be in the future and at most two years ahead (booking and rescheduling alike). */
+function checkLead(startsAt: Date): void {
+  const lead = startsAt.getTime() - Date.now();
+  if (lead <= 0) {
+    throw new UnprocessableError("Appointments can only be booked in the future", [
+      { field: "startsAt", in: "body", message: "is in the past" },
+    ]);
+  }
+  if (lead > MAX_LEAD_MS) {
+    throw new UnprocessableError("Appointments can be booked at most two years ahead", [
+      { field: "startsAt", in: "body", message: "is too far in the future" },
+    ]);
+  }
+}
+
+/** The transition's appointment, or the error saying why there is none; `conflict` explains a 409. */
+function transitioned(id: string, result: TransitionResult, conflictDetail: (a: AppointmentRow) => ApiError): AppointmentRow {
+  if (result.ok) return result.appointment;
+  if (result.reason === "not-found") throw new NotFoundError("Appointment", id);
+  if (result.reason === "stale") throw new PreconditionFailedError("Appointment", id);
+  throw conflictDetail(result.appointment!);
+}
+
+/** The appointment's answer (with its ETag), after the doctor's cached reads of the touched days are dropped. */
+async function answerChanged(c: Context<AppEnv>, appointment: AppointmentRow, touched: AppointmentRow[]) {
+  const keys = touched.flatMap((a) => availabilityKeys(a.startsAt, a.endsAt));
+  await invalidateDoctor(c, appointment.doctorId, keys);
+  return c.json(toAppointment(appointment), 200, { ETag: etagOf(appointment.version) });
+}
 
 export const appointmentsApp = resourceApp()
   .openapi(book, async (c) => {
     const body = c.req.valid("json");
+    const once = await Idempotency.begin<BookedAppointment, 201>(c, "POST /appointments", body);
+    if (once.replay) return once.replay;
     const startsAt = new Date(body.startsAt);
-    const lead = startsAt.getTime() - Date.now();
-    if (lead <= 0) {
-      throw new UnprocessableError("Appointments can only be booked in the future", [
-        { field: "startsAt", in: "body", message: "is in the past" },
-      ]);
-    }
-    if (lead > MAX_LEAD_MS) {
-      throw new UnprocessableError("Appointments can be booked at most two years ahead", [
-        { field: "startsAt", in: "body", message: "is too far in the future" },
-      ]);
-    }
+    checkLead(startsAt);
     const parties = await findBookingParties(c.var.requestDb, c.var.deadline, body.doctorId, body.patientId);
     if (!parties.ok) throw BOOKING_REFUSALS[parties.reason]();
     let eligibility: EligibilityOutcome | undefined;
@@ -107,17 +212,25 @@ export const appointmentsApp = resourceApp()
       const check = Deadline.start(Math.floor(c.var.deadline.remaining() / 2), c.var.deadline.signal);
       eligibility = await checkEligibility(c, parties.insuranceMemberId, startsAt.toISOString().slice(0, 10), check);
     }
-    const result = await bookAppointment(c.var.requestDb, c.var.deadline, {
-      doctorId: body.doctorId,
-      patientId: body.patientId,
-      startsAt,
-      endsAt: new Date(body.endsAt),
-      eligibility: eligibility?.eligibility ?? null,
-    });
-    if (!result.ok) throw BOOKING_REFUSALS[result.reason]();
-    await invalidateDoctor(c, body.doctorId, availabilityKeys(startsAt, result.appointment.endsAt));
     const reason = eligibility?.eligibility === "unknown" ? eligibility.reason : null;
-    return c.json(toBookedAppointment(result.appointment, reason), 201, { Location: `/appointments/${result.appointment.id}` });
+    const answer = await once.create(async (db) => {
+      const result = await bookAppointment(db, c.var.deadline, {
+        doctorId: body.doctorId,
+        patientId: body.patientId,
+        startsAt,
+        endsAt: new Date(body.endsAt),
+        eligibility: eligibility?.eligibility ?? null,
+      });
+      if (!result.ok) throw BOOKING_REFUSALS[result.reason]();
+      const { appointment } = result;
+      return {
+        status: 201,
+        body: toBookedAppointment(appointment, reason),
+        headers: { Location: `/appointments/${appointment.id}`, ETag: etagOf(appointment.version) },
+      };
+    });
+    await invalidateDoctor(c, body.doctorId, availabilityKeys(startsAt, new Date(body.endsAt)));
+    return answer;
   })
   .openapi(list, async (c) => {
     const q = c.req.valid("query");
@@ -137,18 +250,47 @@ export const appointmentsApp = resourceApp()
     const { id } = c.req.valid("param");
     const row = await findAppointment(c.var.requestDb, c.var.deadline, id);
     if (!row) throw new NotFoundError("Appointment", id);
-    return c.json(toAppointment(row), 200);
+    return c.json(toAppointment(row), 200, { ETag: etagOf(row.version) });
+  })
+  .openapi(reschedule, async (c) => {
+    const { id } = c.req.valid("param");
+    const precondition = requireIfMatch(c, "appointment");
+    const body = c.req.valid("json");
+    const slot = { startsAt: new Date(body.startsAt), endsAt: new Date(body.endsAt) };
+    checkLead(slot.startsAt);
+    const result = await rescheduleAppointment(c.var.requestDb, c.var.deadline, id, slot, precondition);
+    if (result.ok) return answerChanged(c, result.appointment, [result.previous, result.appointment]);
+    if (result.reason === "not-found") throw new NotFoundError("Appointment", id);
+    if (result.reason === "stale") throw new PreconditionFailedError("Appointment", id);
+    throw RESCHEDULE_REFUSALS[result.reason]();
+  })
+  .openapi(complete, async (c) => {
+    const { id } = c.req.valid("param");
+    const result = await completeAppointment(c.var.requestDb, c.var.deadline, id, ifMatchOf(c));
+    const appointment = transitioned(id, result, (a) =>
+      a.status === "cancelled"
+        ? new ConflictError("A cancelled appointment cannot be completed", [
+            { field: "id", in: "path", message: "appointment is cancelled" },
+          ])
+        : new ConflictError("The appointment has not begun yet", [
+            { field: "id", in: "path", message: `appointment starts at ${a.startsAt.toISOString()}` },
+          ]),
+    );
+    return answerChanged(c, appointment, [appointment]);
+  })
+  .openapi(history, async (c) => {
+    const { id } = c.req.valid("param");
+    const events = await appointmentHistory(c.var.requestDb, c.var.deadline, id);
+    if (!events) throw new NotFoundError("Appointment", id);
+    return c.json(toHistory(id, events), 200);
   })
   .openapi(cancel, async (c) => {
     const { id } = c.req.valid("param");
-    const result = await cancelAppointment(c.var.requestDb, c.var.deadline, id);
-    if (result.ok) {
-      const { doctorId, startsAt, endsAt } = result.appointment;
-      await invalidateDoctor(c, doctorId, availabilityKeys(startsAt, endsAt));
-      return c.json(toAppointment(result.appointment), 200);
-    }
-    if (result.reason === "not-found") throw new NotFoundError("Appointment", id);
-    throw new ConflictError("A completed appointment cannot be cancelled", [
-      { field: "id", in: "path", message: "appointment is completed" },
-    ]);
+    const result = await cancelAppointment(c.var.requestDb, c.var.deadline, id, ifMatchOf(c));
+    const appointment = transitioned(id, result, () =>
+      new ConflictError("A completed appointment cannot be cancelled", [
+        { field: "id", in: "path", message: "appointment is completed" },
+      ]),
+    );
+    return answerChanged(c, appointment, [appointment]);
   });

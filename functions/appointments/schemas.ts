@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import type { AppointmentRow } from "../../db/schema/index.ts";
+import type { AppointmentEventRow, AppointmentRow } from "../../db/schema/index.ts";
 import { iso } from "../dates.ts";
 import { UNKNOWN_REASONS, type UnknownReason } from "../eligibility/check.ts";
 import { CursorQuery, Instant, LimitQuery, page } from "../openapi.ts";
@@ -20,6 +20,7 @@ export const AppointmentSchema = z
         "The insurer's answer at booking time for the visit's date: `unknown` when it could not be asked " +
         "(circuit breaker open, call failed or too slow); null when the patient had no insurance member id.",
     }),
+    version: z.number().int().openapi({ description: "Raised by every change; the ETag is this number in quotes" }),
     createdAt: z.string().openapi({ format: "date-time" }),
     updatedAt: z.string().openapi({ format: "date-time" }),
   })
@@ -40,6 +41,7 @@ export function toAppointment(row: AppointmentLike): Appointment {
     endsAt: iso(row.endsAt),
     status: row.status,
     eligibility: row.eligibility,
+    version: row.version,
     createdAt: iso(row.createdAt),
     updatedAt: iso(row.updatedAt),
   };
@@ -66,6 +68,14 @@ const MAX_DURATION_MS = 8 * 3_600_000;
 /** How far ahead a slot may be booked. */
 export const MAX_LEAD_MS = 2 * 366 * 86_400_000;
 
+/** Duration rules shared by booking and rescheduling; reported on endsAt. */
+function checkDuration(v: { startsAt: string; endsAt: string }, ctx: z.RefinementCtx): void {
+  const duration = Date.parse(v.endsAt) - Date.parse(v.startsAt);
+  if (duration <= 0) ctx.addIssue({ code: "custom", path: ["endsAt"], message: "must be after startsAt" });
+  else if (duration < MIN_DURATION_MS) ctx.addIssue({ code: "custom", path: ["endsAt"], message: "appointments last at least 5 minutes" });
+  else if (duration > MAX_DURATION_MS) ctx.addIssue({ code: "custom", path: ["endsAt"], message: "appointments last at most 8 hours" });
+}
+
 export const BookAppointmentSchema = z
   .object({
     doctorId: z.uuid(),
@@ -73,12 +83,8 @@ export const BookAppointmentSchema = z
     startsAt: Instant,
     endsAt: Instant,
   })
-  .superRefine((v, ctx) => {
-    const duration = Date.parse(v.endsAt) - Date.parse(v.startsAt);
-    if (duration <= 0) ctx.addIssue({ code: "custom", path: ["endsAt"], message: "must be after startsAt" });
-    else if (duration < MIN_DURATION_MS) ctx.addIssue({ code: "custom", path: ["endsAt"], message: "appointments last at least 5 minutes" });
-    else if (duration > MAX_DURATION_MS) ctx.addIssue({ code: "custom", path: ["endsAt"], message: "appointments last at most 8 hours" });
-  })
+  .strict()
+  .superRefine(checkDuration)
   .openapi("BookAppointment", {
     example: {
       doctorId: "3f0c7a52-6a8f-4c56-9d43-1b7f5a0e8e21",
@@ -87,6 +93,45 @@ export const BookAppointmentSchema = z
       endsAt: "2026-12-01T10:00:00Z",
     },
   });
+
+export const RescheduleAppointmentSchema = z
+  .object({ startsAt: Instant, endsAt: Instant })
+  .strict()
+  .superRefine(checkDuration)
+  .openapi("RescheduleAppointment", { example: { startsAt: "2026-12-02T14:00:00Z", endsAt: "2026-12-02T14:30:00Z" } });
+
+export const AppointmentEventSchema = z
+  .object({
+    event: z.enum(["booked", "rescheduled", "cancelled", "completed"]),
+    status: z.enum(STATUSES),
+    startsAt: z.string().openapi({ format: "date-time" }),
+    endsAt: z.string().openapi({ format: "date-time" }),
+    version: z.number().int().openapi({ description: "The appointment's version after this change" }),
+    requestId: z.string().nullable().openapi({ description: "X-Request-Id of the request that made the change" }),
+    at: z.string().openapi({ format: "date-time" }),
+  })
+  .openapi("AppointmentEvent");
+
+export const AppointmentHistorySchema = z
+  .object({ appointmentId: z.uuid(), events: z.array(AppointmentEventSchema) })
+  .openapi("AppointmentHistory");
+
+export type AppointmentHistory = z.infer<typeof AppointmentHistorySchema>;
+
+export function toHistory(appointmentId: string, rows: AppointmentEventRow[]): AppointmentHistory {
+  return {
+    appointmentId,
+    events: rows.map((r) => ({
+      event: r.event,
+      status: r.status,
+      startsAt: iso(r.startsAt),
+      endsAt: iso(r.endsAt),
+      version: r.version,
+      requestId: r.requestId,
+      at: iso(r.at),
+    })),
+  };
+}
 
 export const ListAppointmentsQuery = z
   .object({

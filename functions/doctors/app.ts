@@ -2,14 +2,19 @@ import { createRoute } from "@hono/zod-openapi";
 import {
   insertDoctor, listDoctors, listDoctorsWithAppointments, updateDoctor,
 } from "../../db/queries/doctors.ts";
-import { NotFoundError } from "../errors.ts";
+import type { DoctorRow } from "../../db/schema/index.ts";
+import type { Updated } from "../../db/queries/versions.ts";
+import { NotFoundError, PreconditionFailedError } from "../errors.ts";
+import { Idempotency } from "../idempotency.ts";
 import {
-  IdParam, bodyErrors, commonErrors, jsonBody, jsonResponse, notFound, resourceApp,
+  IdParam, IdempotencyHeaders, IfMatchHeaders, bodyErrors, commonErrors, idempotencyErrors, jsonBody, jsonResponse, notFound,
+  preconditionErrors, resourceApp, staleVersion, versionedResponse,
 } from "../openapi.ts";
+import { etagOf, ifMatchOf, requireIfMatch } from "../preconditions.ts";
 import { NameCursor, decodeCursor, paginate } from "../pagination.ts";
 import { coalesced, invalidateDoctor } from "../resilience/coalesce.ts";
 import {
-  CreateDoctorSchema, DoctorPage, DoctorSchema, ListDoctorsQuery, UpdateDoctorSchema,
+  CreateDoctorSchema, DoctorPage, type Doctor, DoctorSchema, ListDoctorsQuery, UpdateDoctorSchema,
   toDoctor, toDoctorWithAppointments,
 } from "./schemas.ts";
 
@@ -20,8 +25,13 @@ const create = createRoute({
   path: "/",
   tags,
   summary: "Register a doctor",
-  request: { body: jsonBody(CreateDoctorSchema) },
-  responses: { 201: jsonResponse(DoctorSchema, "The new doctor"), ...commonErrors, ...bodyErrors },
+  request: { headers: IdempotencyHeaders, body: jsonBody(CreateDoctorSchema) },
+  responses: {
+    201: versionedResponse(DoctorSchema, "The new doctor"),
+    ...commonErrors,
+    ...idempotencyErrors,
+    ...bodyErrors,
+  },
 });
 
 const list = createRoute({
@@ -43,7 +53,7 @@ const get = createRoute({
   summary: "Get a doctor",
   description: "Served through the doctor's coalescer (see /doctors/{id}/availability).",
   request: { params: IdParam },
-  responses: { 200: jsonResponse(DoctorSchema, "The doctor"), ...commonErrors, ...notFound },
+  responses: { 200: versionedResponse(DoctorSchema, "The doctor"), ...commonErrors, ...notFound },
 });
 
 const update = createRoute({
@@ -51,8 +61,15 @@ const update = createRoute({
   path: "/{id}",
   tags,
   summary: "Change a doctor's name, specialty or active flag",
-  request: { params: IdParam, body: jsonBody(UpdateDoctorSchema) },
-  responses: { 200: jsonResponse(DoctorSchema, "The updated doctor"), ...commonErrors, ...notFound, ...bodyErrors },
+  description: "Requires If-Match with the doctor's ETag: a change made meanwhile by someone else is never overwritten (412).",
+  request: { params: IdParam, headers: IfMatchHeaders, body: jsonBody(UpdateDoctorSchema) },
+  responses: {
+    200: versionedResponse(DoctorSchema, "The updated doctor"),
+    ...commonErrors,
+    ...notFound,
+    ...preconditionErrors,
+    ...bodyErrors,
+  },
 });
 
 const deactivate = createRoute({
@@ -60,15 +77,33 @@ const deactivate = createRoute({
   path: "/{id}/deactivate",
   tags,
   summary: "Deactivate a doctor",
-  description: "The doctor stays listed (active=false) with their history; new bookings are refused.",
-  request: { params: IdParam },
-  responses: { 200: jsonResponse(DoctorSchema, "The deactivated doctor"), ...commonErrors, ...notFound },
+  description:
+    "The doctor stays listed (active=false) with their history; new bookings are refused. " +
+    "If-Match is optional here (deactivating twice changes nothing); when sent, it must match (412).",
+  request: { params: IdParam, headers: IfMatchHeaders },
+  responses: {
+    200: versionedResponse(DoctorSchema, "The deactivated doctor"),
+    ...commonErrors,
+    ...notFound,
+    ...staleVersion,
+  },
 });
+
+/** The updated doctor, or the error saying why there is none. */
+function updatedDoctor(id: string, result: Updated<DoctorRow>): DoctorRow {
+  if (result.ok) return result.row;
+  throw result.reason === "not-found" ? new NotFoundError("Doctor", id) : new PreconditionFailedError("Doctor", id);
+}
 
 export const doctorsApp = resourceApp()
   .openapi(create, async (c) => {
-    const row = await insertDoctor(c.var.requestDb, c.var.deadline, c.req.valid("json"));
-    return c.json(toDoctor(row), 201, { Location: `/doctors/${row.id}` });
+    const input = c.req.valid("json");
+    const once = await Idempotency.begin<Doctor, 201>(c, "POST /doctors", input);
+    if (once.replay) return once.replay;
+    return once.create(async (db) => {
+      const row = await insertDoctor(db, c.var.deadline, input);
+      return { status: 201, body: toDoctor(row), headers: { Location: `/doctors/${row.id}`, ETag: etagOf(row.version) } };
+    });
   })
   .openapi(list, async (c) => {
     const q = c.req.valid("query");
@@ -91,19 +126,19 @@ export const doctorsApp = resourceApp()
     const { id } = c.req.valid("param");
     const doctor = await coalesced(c, { loader: "doctor", doctorId: id });
     if (!doctor) throw new NotFoundError("Doctor", id);
-    return c.json(doctor, 200);
+    return c.json(doctor, 200, { ETag: etagOf(doctor.version) });
   })
   .openapi(update, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await updateDoctor(c.var.requestDb, c.var.deadline, id, c.req.valid("json"));
-    if (!row) throw new NotFoundError("Doctor", id);
+    const precondition = requireIfMatch(c, "doctor");
+    const row = updatedDoctor(id, await updateDoctor(c.var.requestDb, c.var.deadline, id, c.req.valid("json"), precondition));
     await invalidateDoctor(c, id);
-    return c.json(toDoctor(row), 200);
+    return c.json(toDoctor(row), 200, { ETag: etagOf(row.version) });
   })
   .openapi(deactivate, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await updateDoctor(c.var.requestDb, c.var.deadline, id, { active: false });
-    if (!row) throw new NotFoundError("Doctor", id);
+    const result = await updateDoctor(c.var.requestDb, c.var.deadline, id, { active: false }, ifMatchOf(c));
+    const row = updatedDoctor(id, result);
     await invalidateDoctor(c, id);
-    return c.json(toDoctor(row), 200);
+    return c.json(toDoctor(row), 200, { ETag: etagOf(row.version) });
   });

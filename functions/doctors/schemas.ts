@@ -14,6 +14,7 @@ export const DoctorSchema = z
     name: z.string(),
     specialty: z.string(),
     active: z.boolean(),
+    version: z.number().int().openapi({ description: "Raised by every change; the ETag is this number in quotes" }),
     createdAt: z.string().openapi({ format: "date-time" }),
     updatedAt: z.string().openapi({ format: "date-time" }),
   })
@@ -33,6 +34,7 @@ export function toDoctor(row: DoctorRow): Doctor {
     name: row.name,
     specialty: row.specialty,
     active: row.active,
+    version: row.version,
     createdAt: iso(row.createdAt),
     updatedAt: iso(row.updatedAt),
   };

@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { RequestDb, type DbStats } from "../../db/client.ts";
 import { inBackground } from "../background.ts";
 import type { AppEnv } from "../env.ts";
@@ -22,6 +22,20 @@ export function serverTiming(s: DbStats): string {
 }
 
 /**
+ * A database for this request's work; `purpose` tells its connections apart in pg_stat_activity
+ * (application_name) when a background task needs its own.
+ */
+export function openRequestDb(c: Context<AppEnv>, purpose?: string): RequestDb {
+  const { db } = c.var.config;
+  return new RequestDb({
+    url: c.var.config.databaseUrl,
+    ...db,
+    applicationName: `clinic-edge:${c.var.requestId}${purpose ? `:${purpose}` : ""}`,
+    span: c.var.span,
+  });
+}
+
+/**
  * Gives the request its own database (connections opened on first use) and ends it after the
  * response in the background (ctx.waitUntil, bounded), so the client's sockets close without
  * delaying the answer and nothing is left for a later request to touch. Reports what the database
@@ -29,13 +43,7 @@ export function serverTiming(s: DbStats): string {
  */
 export function database(): MiddlewareHandler<AppEnv> {
   return async function database(c, next) {
-    const { db } = c.var.config;
-    const requestDb = new RequestDb({
-      url: c.var.config.databaseUrl,
-      ...db,
-      applicationName: `clinic-edge:${c.var.requestId}`,
-      span: c.var.span,
-    });
+    const requestDb = openRequestDb(c);
     c.set("requestDb", requestDb);
     try {
       await next();

@@ -1,12 +1,15 @@
 import { createRoute } from "@hono/zod-openapi";
 import { findPatient, insertPatient, listPatients, updatePatient } from "../../db/queries/patients.ts";
-import { NotFoundError } from "../errors.ts";
+import { NotFoundError, PreconditionFailedError } from "../errors.ts";
+import { Idempotency } from "../idempotency.ts";
 import {
-  IdParam, bodyErrors, commonErrors, conflict, jsonBody, jsonResponse, notFound, resourceApp,
+  IdParam, IdempotencyHeaders, IfMatchHeaders, bodyErrors, commonErrors, conflict, idempotencyErrors, jsonBody, jsonResponse,
+  notFound, preconditionErrors, resourceApp, versionedResponse,
 } from "../openapi.ts";
+import { etagOf, requireIfMatch } from "../preconditions.ts";
 import { NameCursor, decodeCursor, paginate } from "../pagination.ts";
 import {
-  CreatePatientSchema, ListPatientsQuery, PatientPage, PatientSchema, UpdatePatientSchema, toPatient,
+  CreatePatientSchema, ListPatientsQuery, PatientPage, PatientSchema, UpdatePatientSchema, toPatient, type Patient,
 } from "./schemas.ts";
 
 const tags = ["patients"];
@@ -16,11 +19,11 @@ const create = createRoute({
   path: "/",
   tags,
   summary: "Register a patient",
-  request: { body: jsonBody(CreatePatientSchema) },
+  request: { headers: IdempotencyHeaders, body: jsonBody(CreatePatientSchema) },
   responses: {
-    201: jsonResponse(PatientSchema, "The new patient"),
+    201: versionedResponse(PatientSchema, "The new patient"),
     ...commonErrors,
-    ...conflict,
+    ...idempotencyErrors,
     ...bodyErrors,
   },
 });
@@ -41,7 +44,7 @@ const get = createRoute({
   tags,
   summary: "Get a patient",
   request: { params: IdParam },
-  responses: { 200: jsonResponse(PatientSchema, "The patient"), ...commonErrors, ...notFound },
+  responses: { 200: versionedResponse(PatientSchema, "The patient"), ...commonErrors, ...notFound },
 });
 
 const update = createRoute({
@@ -49,20 +52,27 @@ const update = createRoute({
   path: "/{id}",
   tags,
   summary: "Change a patient's details",
-  request: { params: IdParam, body: jsonBody(UpdatePatientSchema) },
+  description: "Requires If-Match with the patient's ETag: a change made meanwhile by someone else is never overwritten (412).",
+  request: { params: IdParam, headers: IfMatchHeaders, body: jsonBody(UpdatePatientSchema) },
   responses: {
-    200: jsonResponse(PatientSchema, "The updated patient"),
+    200: versionedResponse(PatientSchema, "The updated patient"),
     ...commonErrors,
     ...notFound,
     ...conflict,
+    ...preconditionErrors,
     ...bodyErrors,
   },
 });
 
 export const patientsApp = resourceApp()
   .openapi(create, async (c) => {
-    const row = await insertPatient(c.var.requestDb, c.var.deadline, c.req.valid("json"));
-    return c.json(toPatient(row), 201, { Location: `/patients/${row.id}` });
+    const input = c.req.valid("json");
+    const once = await Idempotency.begin<Patient, 201>(c, "POST /patients", input);
+    if (once.replay) return once.replay;
+    return once.create(async (db) => {
+      const row = await insertPatient(db, c.var.deadline, input);
+      return { status: 201, body: toPatient(row), headers: { Location: `/patients/${row.id}`, ETag: etagOf(row.version) } };
+    });
   })
   .openapi(list, async (c) => {
     const q = c.req.valid("query");
@@ -73,11 +83,12 @@ export const patientsApp = resourceApp()
     const { id } = c.req.valid("param");
     const row = await findPatient(c.var.requestDb, c.var.deadline, id);
     if (!row) throw new NotFoundError("Patient", id);
-    return c.json(toPatient(row), 200);
+    return c.json(toPatient(row), 200, { ETag: etagOf(row.version) });
   })
   .openapi(update, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await updatePatient(c.var.requestDb, c.var.deadline, id, c.req.valid("json"));
-    if (!row) throw new NotFoundError("Patient", id);
-    return c.json(toPatient(row), 200);
+    const precondition = requireIfMatch(c, "patient");
+    const result = await updatePatient(c.var.requestDb, c.var.deadline, id, c.req.valid("json"), precondition);
+    if (!result.ok) throw result.reason === "not-found" ? new NotFoundError("Patient", id) : new PreconditionFailedError("Patient", id);
+    return c.json(toPatient(result.row), 200, { ETag: etagOf(result.row.version) });
   });

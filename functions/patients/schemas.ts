@@ -36,6 +36,7 @@ export const PatientSchema = z
     insuranceMemberId: z.string().nullable().openapi({
       description: "The patient's member id at their insurer; null when uninsured. Bookings then ask the insurer about coverage.",
     }),
+    version: z.number().int().openapi({ description: "Raised by every change; the ETag is this number in quotes" }),
     createdAt: z.string().openapi({ format: "date-time" }),
     updatedAt: z.string().openapi({ format: "date-time" }),
   })
@@ -51,6 +52,7 @@ export function toPatient(row: PatientRow): Patient {
     phone: row.phone,
     birthDate: row.birthDate,
     insuranceMemberId: row.insuranceMemberId,
+    version: row.version,
     createdAt: iso(row.createdAt),
     updatedAt: iso(row.updatedAt),
   };

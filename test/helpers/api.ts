@@ -17,8 +17,12 @@ export function postJson(path: string, body: unknown, init: RequestInit = {}): P
   });
 }
 
-export function patchJson(path: string, body: unknown): Promise<Response> {
-  return postJson(path, body, { method: "PATCH" });
+/**
+ * A PATCH; updates require If-Match, and tests that are not about concurrency send `*` (whatever
+ * version is current). Pass an ETag to test the precondition, or null to send none.
+ */
+export function patchJson(path: string, body: unknown, ifMatch: string | null = "*"): Promise<Response> {
+  return postJson(path, body, { method: "PATCH", headers: ifMatch === null ? {} : { "if-match": ifMatch } });
 }
 
 /** The body every error answer has (functions/errors.ts defines it for both sides). */

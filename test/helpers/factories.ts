@@ -6,6 +6,7 @@ export interface Doctor {
   name: string;
   specialty: string;
   active: boolean;
+  version: number;
   createdAt: string;
   updatedAt: string;
   appointments?: Appointment[];
@@ -18,6 +19,7 @@ export interface Patient {
   phone: string | null;
   birthDate: string;
   insuranceMemberId: string | null;
+  version: number;
   createdAt: string;
   updatedAt: string;
 }
@@ -30,6 +32,7 @@ export interface Appointment {
   endsAt: string;
   status: "scheduled" | "cancelled" | "completed";
   eligibility: "covered" | "not_covered" | "unknown" | null;
+  version: number;
   createdAt: string;
   updatedAt: string;
 }

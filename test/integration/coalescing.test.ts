@@ -241,7 +241,7 @@ describe("the coalescer (one Durable Object per doctor)", () => {
     expect((await json<Doctor>(await call(`/doctors/${doctor.id}`), 200)).specialty).toBe("cardiology");
     const patch = await call(`/doctors/${doctor.id}`, {
       method: "PATCH",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", "if-match": "*" },
       body: JSON.stringify({ specialty: "oncology" }),
     });
     expect(patch.status).toBe(200);

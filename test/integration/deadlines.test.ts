@@ -31,7 +31,7 @@ async function withDoctorLocked<T>(doctorId: string, fn: (holder: Client) => Pro
 function patchDoctor(id: string, headers: Record<string, string>, signal?: AbortSignal): Request {
   return new Request(`${ORIGIN}/doctors/${id}`, {
     method: "PATCH",
-    headers: { "content-type": "application/json", ...headers },
+    headers: { "content-type": "application/json", "if-match": "*", ...headers },
     body: JSON.stringify({ specialty: "neurology" }),
     signal,
   });
@@ -45,7 +45,7 @@ describe("a request's deadline reaches Postgres", () => {
       const started = Date.now();
       const res = await call(`/doctors/${doctor.id}`, {
         method: "PATCH",
-        headers: { "content-type": "application/json", "x-request-timeout-ms": "300", "x-request-id": requestId },
+        headers: { "content-type": "application/json", "if-match": "*", "x-request-timeout-ms": "300", "x-request-id": requestId },
         body: JSON.stringify({ specialty: "neurology" }),
       });
       const elapsed = Date.now() - started;
@@ -61,7 +61,7 @@ describe("a request's deadline reaches Postgres", () => {
     const after = await json<Doctor>(
       await call(`/doctors/${doctor.id}`, {
         method: "PATCH",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", "if-match": "*" },
         body: JSON.stringify({ specialty: "neurology" }),
       }),
       200,

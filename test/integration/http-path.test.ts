@@ -120,7 +120,7 @@ async function withDoctorLocked<T>(doctorId: string, fn: () => Promise<T>): Prom
 function patchDoctor(id: string, requestId: string): Request {
   return new Request(`${ORIGIN}/doctors/${id}`, {
     method: "PATCH",
-    headers: { "content-type": "application/json", "x-request-timeout-ms": "300", "x-request-id": requestId },
+    headers: { "content-type": "application/json", "if-match": "*", "x-request-timeout-ms": "300", "x-request-id": requestId },
     body: JSON.stringify({ specialty: "neurology" }),
   });
 }

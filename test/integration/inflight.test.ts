@@ -23,7 +23,7 @@ describe("leak detection", () => {
         const ctx = createExecutionContext();
         const hangUp = new AbortController();
         const requests = Array.from({ length: 12 }, async (_, i) => {
-          const headers = { "x-request-id": `leak-${round}-${i}`, "content-type": "application/json" };
+          const headers = { "x-request-id": `leak-${round}-${i}`, "content-type": "application/json", "if-match": "*" };
           const req =
             i % 3 === 0
               ? new Request(`${ORIGIN}/doctors/${locked.id}`, {

@@ -244,7 +244,7 @@ describe("npm run dev", () => {
       const id = patients.data[0]!.id;
       const patched = await fetch(`${origin}/patients/${id}`, {
         method: "PATCH",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", "if-match": "*" },
         body: JSON.stringify({ insuranceMemberId: "ACME-0001" }),
       });
       expect(patched.status, dev!.output()).toBe(200);

@@ -60,7 +60,10 @@ const EXPECTED_OPERATIONS = [
   "POST /appointments",
   "GET /appointments",
   "GET /appointments/{id}",
+  "PATCH /appointments/{id}",
   "POST /appointments/{id}/cancel",
+  "POST /appointments/{id}/complete",
+  "GET /appointments/{id}/history",
 ].sort();
 
 /** The operations that take a request body (the rest take only path and query parameters). */
@@ -71,6 +74,7 @@ const OPERATIONS_WITH_BODY = [
   "POST /patients",
   "PATCH /patients/{id}",
   "POST /appointments",
+  "PATCH /appointments/{id}",
 ].sort();
 
 /** Routes that serve the documentation itself rather than the API. */

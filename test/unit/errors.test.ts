@@ -50,7 +50,22 @@ describe("fromDatabaseError", () => {
   });
 
   it("leaves server-side failures unmapped", () => {
-    expect(fromDatabaseError(drizzleError("53300"))).toBeUndefined();
+    expect(fromDatabaseError(drizzleError("XX000"))).toBeUndefined();
     expect(fromDatabaseError(new Error("plain"))).toBeUndefined();
+  });
+
+  it("maps a lost or refused connection to 503 with Retry-After, on either path", () => {
+    for (const err of [
+      drizzleError("57P01"), // the backend was terminated
+      drizzleError("53300"), // too many connections
+      drizzleError("08006"), // connection failure
+      new Error("Connection terminated unexpectedly"), // WebSocket path, socket closed
+      new Error("Server error (HTTP status 502): bad gateway"), // HTTP path, endpoint failed
+      new Error("Error connecting to database: TypeError: Network connection lost."),
+    ]) {
+      const mapped = fromDatabaseError(err);
+      expect(mapped?.status, err.message).toBe(503);
+      expect(mapped?.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    }
   });
 });

@@ -1,0 +1,34 @@
+import { index, jsonb, pgTable, primaryKey, smallint, text, timestamp } from "drizzle-orm/pg-core";
+
+/**
+ * The outcome of each create request sent with an Idempotency-Key (IETF
+ * draft-ietf-httpapi-idempotency-key-header). A row is inserted in the same transaction as the
+ * write it guards, so it exists if and only if the write committed: a retry either finds it (and
+ * gets the stored response back) or runs the request anew. A retry that arrives while the first
+ * is still running waits on the row's uniqueness (Postgres makes the second INSERT wait for the
+ * first transaction), bounded by IDEMPOTENCY_WAIT_MS.
+ */
+export const idempotencyKeys = pgTable(
+  "idempotency_keys",
+  {
+    /** Who sent it ("" until requests are authenticated): one client's key never matches another's. */
+    caller: text("caller").notNull(),
+    /** The operation, e.g. "POST /appointments": a key is only meaningful for the route it was sent to. */
+    scope: text("scope").notNull(),
+    key: text("key").notNull(),
+    /** SHA-256 of the request's canonical JSON body: the same key with another body is refused. */
+    requestHash: text("request_hash").notNull(),
+    responseStatus: smallint("response_status").notNull(),
+    /** Kept as text, not jsonb: a replay must be byte-for-byte the first answer. */
+    responseBody: text("response_body").notNull(),
+    responseHeaders: jsonb("response_headers").$type<Record<string, string>>().notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }).notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "idempotency_keys_pkey", columns: [t.caller, t.scope, t.key] }),
+    index("idempotency_keys_expires_at_idx").on(t.expiresAt),
+  ],
+);
+
+export type IdempotencyKeyRow = typeof idempotencyKeys.$inferSelect;
