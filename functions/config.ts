@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { QueryPath } from "../db/client.ts";
+import type { MetricsExportConfig } from "./observability/otlp-metrics.ts";
 import type { TracingConfig } from "./observability/tracing.ts";
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -36,6 +37,7 @@ const ConfigSchema = z.object({
   BREAKER_VIEW_TTL_MS: intFrom(10, 600_000).default(5_000),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.union([z.literal(""), z.string().url().regex(/^https?:\/\//)]).default(""),
   OTEL_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
+  OTEL_METRICS_EXPORT_INTERVAL_MS: intFrom(0, 3_600_000).default(10_000),
 });
 
 /** How one dependency's circuit breaker behaves; the same settings drive the shared object and the isolates. */
@@ -101,6 +103,8 @@ export interface Config {
   };
   /** Spans over OTLP/HTTP; endpoint undefined: nothing recorded, nothing sent. */
   tracing: TracingConfig;
+  /** This isolate's registry pushed over OTLP/HTTP (same endpoint); endpoint undefined: nothing sent. */
+  metrics: MetricsExportConfig;
 }
 
 export class ConfigError extends Error {
@@ -159,6 +163,11 @@ export function loadConfig(env: Env): Config {
     tracing: {
       endpoint: v.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
       sampleRatio: v.OTEL_SAMPLE_RATIO,
+      serviceName: "clinic-edge",
+    },
+    metrics: {
+      endpoint: v.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
+      intervalMs: v.OTEL_METRICS_EXPORT_INTERVAL_MS,
       serviceName: "clinic-edge",
     },
   };
