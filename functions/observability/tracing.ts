@@ -39,6 +39,12 @@ export interface Span {
   fail(message: string): void;
   child(name: string, kind?: SpanKindValue, attributes?: Attributes): Span;
   end(): void;
+  /**
+   * Hands the spans of this span's trace that ended since its last flush to the isolate's batch,
+   * for work that ends after its request's spans left (waitUntil tasks). Returns the export work
+   * (as Trace.flush does), or undefined when there is nothing to send or a scheduled task takes them.
+   */
+  flushTrace(): ((signal: AbortSignal | undefined) => Promise<void>) | undefined;
 }
 
 export const NOOP_SPAN: Span = {
@@ -49,6 +55,7 @@ export const NOOP_SPAN: Span = {
   fail: () => {},
   child: () => NOOP_SPAN,
   end: () => {},
+  flushTrace: () => undefined,
 };
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -124,6 +131,10 @@ class RecordingSpan implements Span {
 
   child(name: string, kind: SpanKindValue = SpanKind.internal, attributes: Attributes = {}): Span {
     return new RecordingSpan(this.#trace, name, kind, this.#spanId, attributes);
+  }
+
+  flushTrace(): ((signal: AbortSignal | undefined) => Promise<void>) | undefined {
+    return this.#trace.flush();
   }
 
   end(): void {
