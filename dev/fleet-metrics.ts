@@ -1,8 +1,9 @@
 /**
  * The metrics half of the local OTLP collector (dev/otlp-collector.ts): keeps the latest cumulative
  * point of every series per instance (service.instance.id) and renders the fleet in Prometheus
- * text, counters and histograms summed across instances. The local stand-in for what Prometheus'
- * OTLP receiver or Grafana Cloud does with `sum without (service_instance_id) (...)`.
+ * text, counters and histograms summed across instances. The local stand-in for a Prometheus or
+ * Grafana Cloud fed over OTLP, queried with `sum without (instance) (...)` (service.instance.id
+ * becomes the `instance` label there).
  */
 
 interface OtlpAnyValue {
