@@ -31,7 +31,8 @@ const CUMULATIVE = 2;
 
 /**
  * This isolate's identity and start, fixed on first use (random values cannot be drawn at a
- * Worker's global scope). The start is the first request's time: the registry is empty before it.
+ * Worker's global scope): the first push, made at the end of the isolate's first request, so the
+ * start is that request's time; the registry held nothing before it.
  */
 let isolate: { instanceId: string; startTimeUnixNano: string } | undefined;
 
