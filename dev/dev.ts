@@ -2,6 +2,8 @@
  * `npm run dev`: the whole local stack in one command.
  *   embedded Postgres (or DATABASE_URL) -> migrations -> seed on first start -> WebSocket bridge
  *   and HTTP /sql endpoint -> the insurer's stand-in -> wrangler dev
+ * With DEV_OTLP=1, also a local OTLP collector (dev/otlp-collector.ts) the Worker exports spans and
+ * metrics to: fleet-wide metrics at its GET /metrics.
  * Ctrl-C stops all of it; a second instance while one runs is refused with a clear message.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -11,9 +13,10 @@ import { dirname, isAbsolute, relative } from "node:path";
 import { startBridge, type Bridge } from "./bridge.ts";
 import { startInsurance, type InsuranceStandIn } from "./insurance.ts";
 import {
-  DATA_DIR, DEV_BRIDGE_PORT, DEV_DATABASE, DEV_INSURANCE_KEY, DEV_INSURANCE_PORT, DEV_PG_PORT, DEV_SQL_PORT,
+  DATA_DIR, DEV_BRIDGE_PORT, DEV_DATABASE, DEV_INSURANCE_KEY, DEV_INSURANCE_PORT, DEV_OTLP_PORT, DEV_PG_PORT, DEV_SQL_PORT,
   DEV_WORKER_PORT, LOCK_FILE, ROOT,
 } from "./local.ts";
+import { startCollector, type RunningCollector } from "./otlp-collector.ts";
 import { migrateDatabase } from "./migrate.ts";
 import { startEmbeddedPostgres, type RunningPostgres } from "./postgres.ts";
 import { seedIfEmpty } from "./seed.ts";
@@ -61,6 +64,7 @@ async function main(): Promise<void> {
   let bridge: Bridge | undefined;
   let sqlEndpoint: SqlEndpoint | undefined;
   let insurance: InsuranceStandIn | undefined;
+  let collector: RunningCollector | undefined;
   let wrangler: ChildProcess | undefined;
   let stopping = false;
 
@@ -77,6 +81,7 @@ async function main(): Promise<void> {
     await bridge?.close();
     await sqlEndpoint?.close();
     await insurance?.close();
+    await collector?.close();
     await postgres?.stop();
     process.exit(code);
   };
@@ -109,6 +114,13 @@ async function main(): Promise<void> {
     insurance = await startInsurance({ apiKey: DEV_INSURANCE_KEY, port: DEV_INSURANCE_PORT });
     say(`insurer's stand-in on ${insurance.url} (switches: POST ${insurance.url}/__control, counts: GET /__stats)`);
 
+    const otlp: string[] = [];
+    if (process.env.DEV_OTLP === "1") {
+      collector = await startCollector({ port: DEV_OTLP_PORT });
+      say(`OTLP collector on ${collector.url} (fleet metrics: GET ${collector.url}/metrics; spans: GET /spans?traceId=<id>)`);
+      otlp.push("--var", `OTEL_EXPORTER_OTLP_ENDPOINT:${collector.url}`);
+    }
+
     wrangler = spawn(
       "wrangler",
       [
@@ -120,6 +132,7 @@ async function main(): Promise<void> {
         "--var", `DB_HTTP_ENDPOINT:${sqlEndpoint.url}`,
         "--var", `INSURANCE_API_URL:${insurance.url}`,
         "--var", `INSURANCE_API_KEY:${DEV_INSURANCE_KEY}`,
+        ...otlp,
         ...process.argv.slice(2),
       ],
       { cwd: ROOT, stdio: "inherit", env: process.env },

@@ -13,6 +13,8 @@ export const DEV_BRIDGE_PORT = Number(process.env.DEV_BRIDGE_PORT ?? 54330);
 export const DEV_SQL_PORT = Number(process.env.DEV_SQL_PORT ?? 54331);
 /** The insurer's stand-in (dev/insurance.ts); the port matches INSURANCE_API_URL in wrangler.toml. */
 export const DEV_INSURANCE_PORT = Number(process.env.DEV_INSURANCE_PORT ?? 54332);
+/** The local OTLP collector `DEV_OTLP=1 npm run dev` starts (dev/otlp-collector.ts). */
+export const DEV_OTLP_PORT = Number(process.env.DEV_OTLP_PORT ?? 54333);
 /** The stand-in's API key; the same value as .dev.vars.example's INSURANCE_API_KEY. */
 export const DEV_INSURANCE_KEY = "dev-insurance-key";
 export const DEV_WORKER_PORT = Number(process.env.PORT ?? 8787);

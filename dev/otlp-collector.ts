@@ -1,11 +1,16 @@
 /**
- * A minimal OTLP/HTTP trace receiver (JSON encoding): `POST /v1/traces` stores every span that
- * arrives; `GET /spans?traceId=<hex>` lists the stored spans of one trace, flattened. The tests
- * start it to assert on what clinic-edge actually sends over the wire; it also works as a local
- * endpoint under `npm run dev` (OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:<port>).
+ * A minimal OTLP/HTTP receiver (JSON encoding), for traces and metrics:
+ *   POST /v1/traces                  stores every span that arrives
+ *   GET  /spans?traceId=<hex>        the stored spans of one trace, flattened
+ *   POST /v1/metrics                 keeps each instance's latest cumulative points (dev/fleet-metrics.ts)
+ *   GET  /metrics                    the fleet in Prometheus text: counters and histograms summed over instances
+ *   GET  /v1/metrics/instance?id=<service.instance.id>   exports received from one instance, and its latest as sent
+ * The tests start it to assert on what clinic-edge actually sends over the wire; it also works as a
+ * local endpoint (`DEV_OTLP=1 npm run dev`, or OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:<port>).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { FleetMetrics, type OtlpMetricsRequest } from "./fleet-metrics.ts";
 
 /** One received span, with its attributes as plain values and the resource's service.name. */
 export interface ReceivedSpan {
@@ -63,9 +68,13 @@ function attributes(list: OtlpKeyValue[] | undefined): Record<string, string | n
 
 export interface RunningCollector {
   url: string;
-  /** Export requests received, in order. */
+  /** Trace export requests received. */
   readonly exports: number;
+  /** Metric export requests received. */
+  readonly metricExports: number;
   spans(traceId: string): ReceivedSpan[];
+  /** The fleet-wide Prometheus text (what GET /metrics serves). */
+  fleetMetrics(): string;
   close(): Promise<void>;
 }
 
@@ -74,7 +83,9 @@ const MAX_TRACES = 10_000;
 
 export async function startCollector(options: { host?: string; port?: number } = {}): Promise<RunningCollector> {
   const traces = new Map<string, ReceivedSpan[]>();
+  const fleet = new FleetMetrics();
   let exportsReceived = 0;
+  let metricExportsReceived = 0;
 
   function store(body: OtlpRequest): void {
     for (const rs of body.resourceSpans ?? []) {
@@ -104,24 +115,45 @@ export async function startCollector(options: { host?: string; port?: number } =
     }
   }
 
+  /** An OTLP/JSON request body, or undefined (answered 415) when it is not JSON. */
+  async function jsonBody<T>(req: IncomingMessage, res: ServerResponse): Promise<T | undefined> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    if (!(req.headers["content-type"] ?? "").startsWith("application/json")) {
+      res.writeHead(415).end();
+      return undefined;
+    }
+    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as T;
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://collector");
-    if (req.method === "POST" && url.pathname === "/v1/traces") {
-      const chunks: Buffer[] = [];
-      for await (const chunk of req) chunks.push(chunk as Buffer);
-      if (!(req.headers["content-type"] ?? "").startsWith("application/json")) {
-        res.writeHead(415).end();
-        return;
+    const route = `${req.method} ${url.pathname}`;
+    if (route === "POST /v1/traces" || route === "POST /v1/metrics") {
+      const body = await jsonBody<OtlpRequest & OtlpMetricsRequest>(req, res);
+      if (!body) return;
+      if (route === "POST /v1/traces") {
+        store(body);
+        exportsReceived++;
+      } else {
+        fleet.receive(body);
+        metricExportsReceived++;
       }
-      store(JSON.parse(Buffer.concat(chunks).toString("utf8")) as OtlpRequest);
-      exportsReceived++;
-      // An empty ExportTraceServiceResponse: everything accepted.
+      // An empty Export*ServiceResponse: everything accepted.
       res.writeHead(200, { "content-type": "application/json" }).end("{}");
       return;
     }
-    if (req.method === "GET" && url.pathname === "/spans") {
+    if (route === "GET /spans") {
       const spans = traces.get(url.searchParams.get("traceId") ?? "") ?? [];
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(spans));
+      return;
+    }
+    if (route === "GET /metrics") {
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(fleet.render());
+      return;
+    }
+    if (route === "GET /v1/metrics/instance") {
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(fleet.instance(url.searchParams.get("id") ?? "")));
       return;
     }
     res.writeHead(404).end();
@@ -140,7 +172,11 @@ export async function startCollector(options: { host?: string; port?: number } =
     get exports() {
       return exportsReceived;
     },
+    get metricExports() {
+      return metricExportsReceived;
+    },
     spans: (traceId) => traces.get(traceId) ?? [],
+    fleetMetrics: () => fleet.render(),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();

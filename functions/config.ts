@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { QueryPath } from "../db/client.ts";
+import type { MetricsExportConfig } from "./observability/otlp-metrics.ts";
 import type { TracingConfig } from "./observability/tracing.ts";
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -38,6 +39,7 @@ const ConfigSchema = z.object({
   OTEL_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
   IDEMPOTENCY_TTL_SECONDS: intFrom(60, 30 * 86_400).default(86_400),
   IDEMPOTENCY_WAIT_MS: intFrom(0, 60_000).default(2_000),
+  OTEL_METRICS_EXPORT_INTERVAL_MS: intFrom(0, 3_600_000).default(10_000),
 });
 
 /** How one dependency's circuit breaker behaves; the same settings drive the shared object and the isolates. */
@@ -109,6 +111,8 @@ export interface Config {
     /** How long a retry waits for the first request with its key to finish before answering 409. */
     waitMs: number;
   };
+  /** This isolate's registry pushed over OTLP/HTTP (same endpoint); endpoint undefined: nothing sent. */
+  metrics: MetricsExportConfig;
 }
 
 export class ConfigError extends Error {
@@ -170,6 +174,11 @@ export function loadConfig(env: Env): Config {
       serviceName: "clinic-edge",
     },
     idempotency: { ttlSeconds: v.IDEMPOTENCY_TTL_SECONDS, waitMs: v.IDEMPOTENCY_WAIT_MS },
+    metrics: {
+      endpoint: v.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
+      intervalMs: v.OTEL_METRICS_EXPORT_INTERVAL_MS,
+      serviceName: "clinic-edge",
+    },
   };
   cache.set(env, config);
   return config;

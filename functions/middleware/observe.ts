@@ -1,8 +1,10 @@
 import type { MiddlewareHandler } from "hono";
+import { inBackground } from "../background.ts";
 import type { AppEnv } from "../env.ts";
 import { problemResponse } from "../errors.ts";
 import { track } from "../observability/inflight.ts";
-import { metrics } from "../observability/metrics.ts";
+import { metrics, registry } from "../observability/metrics.ts";
+import { metricsPush } from "../observability/otlp-metrics.ts";
 
 /**
  * One SQL shape run `threshold` times in one request looks like a query in a loop (the N+1
@@ -42,7 +44,8 @@ export function observe(): MiddlewareHandler<AppEnv> {
       const db = c.var.requestDb as AppEnv["Variables"]["requestDb"] | undefined;
       const stats = db?.used ? db.stats : undefined;
       // Unset only when the configuration itself failed to load (that request is a 500 already).
-      const nPlusOne = (c.var.config as AppEnv["Variables"]["config"] | undefined)?.nPlusOne;
+      const config = c.var.config as AppEnv["Variables"]["config"] | undefined;
+      const nPlusOne = config?.nPlusOne;
       if (db && stats && nPlusOne && detectNPlusOne(db, nPlusOne.threshold, route, c.var.requestId) && nPlusOne.action === "fail") {
         // Tests run with N_PLUS_ONE_ACTION=fail, so a query loop cannot pass unnoticed.
         c.res = problemResponse(c, "internal-error", `N+1 query pattern in ${route} (N_PLUS_ONE_ACTION=fail)`);
@@ -60,6 +63,9 @@ export function observe(): MiddlewareHandler<AppEnv> {
         metrics.dbHttpRoundTrips.inc({}, stats.httpRoundTrips);
         metrics.dbPeakConnections.observe({}, stats.peakConnections);
       }
+      // Fleet-wide numbers: this isolate's totals, this request included, pushed over OTLP when due.
+      const push = config && metricsPush(config.metrics, () => registry.collect());
+      if (push) inBackground(c, "export metrics", (deadline) => push(deadline.signal));
       console.log(
         JSON.stringify({
           level: "info",

@@ -41,7 +41,7 @@ const inflightRoute = createRoute({
   tags: ["operations"],
   summary: "What this isolate has started and not finished (pprof's goroutine page)",
   description:
-    "Requests, database connections, upstream calls, Durable Object waits and waitUntil tasks in flight, " +
+    "Requests, database connections, upstream calls, Durable Object waits (Coalescer, breaker hops) and waitUntil tasks in flight, " +
     "oldest first, with their age. Served only when DEBUG_ENDPOINTS is \"true\" (404 otherwise) until " +
     "authentication restricts it to admins.",
   responses: {

@@ -1,10 +1,10 @@
 /**
  * The goroutine-leak equivalent: everything this isolate has started and not finished, by kind,
  * with when it started. A request, a database connection, an outbound call, a wait on a Durable
- * Object or a waitUntil task that never ends shows up here (and in the `inflight` gauge) instead
+ * Object (Coalescer: do-wait; the breakers' object: breaker-hop) or a waitUntil task that never ends shows up here (and in the `inflight` gauge) instead
  * of silently holding memory or a socket.
  */
-export type InflightKind = "request" | "db-connection" | "upstream" | "do-wait" | "background";
+export type InflightKind = "request" | "db-connection" | "upstream" | "do-wait" | "breaker-hop" | "background";
 
 export interface InflightItem {
   kind: InflightKind;
@@ -29,7 +29,7 @@ export function inflight(): InflightItem[] {
 }
 
 export function countsByKind(): Record<InflightKind, number> {
-  const counts: Record<InflightKind, number> = { request: 0, "db-connection": 0, upstream: 0, "do-wait": 0, background: 0 };
+  const counts: Record<InflightKind, number> = { request: 0, "db-connection": 0, upstream: 0, "do-wait": 0, "breaker-hop": 0, background: 0 };
   for (const item of items) counts[item.kind]++;
   return counts;
 }

@@ -27,7 +27,7 @@ export const metrics = {
   ),
   inFlight: registry.register(new Gauge("http_requests_in_flight", `Requests being handled right now ${SCOPE}`)),
   inflightByKind: registry.register(
-    new Collected("inflight", `Work started and not finished, by kind (request, db-connection, upstream, do-wait, background) ${SCOPE}`, "gauge", () =>
+    new Collected("inflight", `Work started and not finished, by kind (request, db-connection, upstream, do-wait, breaker-hop, background) ${SCOPE}`, "gauge", () =>
       Object.entries(countsByKind()).map(([kind, value]) => ({ labels: { kind }, value })),
     ),
   ),

@@ -4,7 +4,29 @@
  * process/cluster/perf_hooks and does not run on Workers; the format itself is simple and stable.
  */
 
-type Labels = Readonly<Record<string, string>>;
+export type Labels = Readonly<Record<string, string>>;
+
+/** One series of a counter or gauge. */
+export interface ValuePoint {
+  labels: Labels;
+  value: number;
+}
+
+/** One series of a histogram; `cumulative[i]` counts observations <= bounds[i] (Prometheus' `le`). */
+export interface HistogramPoint {
+  labels: Labels;
+  cumulative: number[];
+  sum: number;
+  count: number;
+}
+
+/**
+ * A metric's current values as data: what /metrics renders as text and the OTLP exporter
+ * (otlp-metrics.ts) encodes, so both read the same series.
+ */
+export type MetricData =
+  | { name: string; help: string; type: "counter" | "gauge"; points: ValuePoint[] }
+  | { name: string; help: string; type: "histogram"; bounds: readonly number[]; points: HistogramPoint[] };
 
 function escapeLabel(value: string): string {
   return value.replaceAll("\\", "\\\\").replaceAll("\n", "\\n").replaceAll('"', '\\"');
@@ -31,10 +53,21 @@ abstract class Metric {
   }
 
   render(): string {
-    return [`# HELP ${this.name} ${this.help.replaceAll("\n", " ")}`, `# TYPE ${this.name} ${this.type}`, ...this.samples()].join("\n");
+    return [`# HELP ${this.name} ${this.help.replaceAll("\n", " ")}`, `# TYPE ${this.name} ${this.type}`, ...samples(this.collect())].join("\n");
   }
 
-  protected abstract samples(): string[];
+  abstract collect(): MetricData;
+}
+
+/** The text exposition lines of one metric's series. */
+function samples(data: MetricData): string[] {
+  if (data.type !== "histogram") return data.points.map(({ labels, value }) => `${data.name}${labelText(labels)} ${value}`);
+  return data.points.flatMap(({ labels, cumulative, sum, count }) => [
+    ...data.bounds.map((le, i) => `${data.name}_bucket${labelText(labels, ["le", String(le)])} ${cumulative[i]}`),
+    `${data.name}_bucket${labelText(labels, ["le", "+Inf"])} ${count}`,
+    `${data.name}_sum${labelText(labels)} ${sum}`,
+    `${data.name}_count${labelText(labels)} ${count}`,
+  ]);
 }
 
 export class Counter extends Metric {
@@ -52,8 +85,8 @@ export class Counter extends Metric {
     return this.#values.get(keyOf(labels))?.value ?? 0;
   }
 
-  protected samples(): string[] {
-    return [...this.#values.values()].map(({ labels, value }) => `${this.name}${labelText(labels)} ${value}`);
+  collect(): MetricData {
+    return { name: this.name, help: this.help, type: this.type, points: [...this.#values.values()].map(({ labels, value }) => ({ labels, value })) };
   }
 }
 
@@ -72,8 +105,8 @@ export class Gauge extends Metric {
     this.#values.set(keyOf(labels), { labels, value });
   }
 
-  protected samples(): string[] {
-    return [...this.#values.values()].map(({ labels, value }) => `${this.name}${labelText(labels)} ${value}`);
+  collect(): MetricData {
+    return { name: this.name, help: this.help, type: this.type, points: [...this.#values.values()].map(({ labels, value }) => ({ labels, value })) };
   }
 }
 
@@ -101,13 +134,14 @@ export class Histogram extends Metric {
     series.count++;
   }
 
-  protected samples(): string[] {
-    return [...this.#values.values()].flatMap(({ labels, counts, sum, count }) => [
-      ...this.#buckets.map((le, i) => `${this.name}_bucket${labelText(labels, ["le", String(le)])} ${counts[i]}`),
-      `${this.name}_bucket${labelText(labels, ["le", "+Inf"])} ${count}`,
-      `${this.name}_sum${labelText(labels)} ${sum}`,
-      `${this.name}_count${labelText(labels)} ${count}`,
-    ]);
+  collect(): MetricData {
+    return {
+      name: this.name,
+      help: this.help,
+      type: "histogram",
+      bounds: this.#buckets,
+      points: [...this.#values.values()].map(({ labels, counts, sum, count }) => ({ labels, cumulative: [...counts], sum, count })),
+    };
   }
 }
 
@@ -117,16 +151,16 @@ export class Histogram extends Metric {
  */
 export class Collected extends Metric {
   readonly type: "counter" | "gauge";
-  readonly #collect: () => Array<{ labels: Labels; value: number }>;
+  readonly #read: () => Array<{ labels: Labels; value: number }>;
 
   constructor(name: string, help: string, type: "counter" | "gauge", collect: () => Array<{ labels: Labels; value: number }>) {
     super(name, help);
     this.type = type;
-    this.#collect = collect;
+    this.#read = collect;
   }
 
-  protected samples(): string[] {
-    return this.#collect().map(({ labels, value }) => `${this.name}${labelText(labels)} ${value}`);
+  collect(): MetricData {
+    return { name: this.name, help: this.help, type: this.type, points: this.#read() };
   }
 }
 
@@ -140,5 +174,10 @@ export class Registry {
 
   render(): string {
     return `${this.#metrics.map((m) => m.render()).join("\n")}\n`;
+  }
+
+  /** Every metric's series as data, read now. */
+  collect(): MetricData[] {
+    return this.#metrics.map((m) => m.collect());
   }
 }

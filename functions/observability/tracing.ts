@@ -13,8 +13,9 @@
  * nothing and allocates nothing.
  */
 
-export type AttributeValue = string | number | boolean;
-export type Attributes = Record<string, AttributeValue | undefined>;
+import { nowNanos, otlpAttributes, postOtlp, type AttributeValue, type Attributes } from "./otlp.ts";
+
+export type { AttributeValue, Attributes } from "./otlp.ts";
 
 /** OTLP SpanKind numbers. */
 export const SpanKind = { internal: 1, server: 2, client: 3 } as const;
@@ -38,6 +39,12 @@ export interface Span {
   fail(message: string): void;
   child(name: string, kind?: SpanKindValue, attributes?: Attributes): Span;
   end(): void;
+  /**
+   * Hands the spans of this span's trace that ended since its last flush to the isolate's batch,
+   * for work that ends after its request's spans left (waitUntil tasks). Returns the export work
+   * (as Trace.flush does), or undefined when there is nothing to send or a scheduled task takes them.
+   */
+  flushTrace(): ((signal: AbortSignal | undefined) => Promise<void>) | undefined;
 }
 
 export const NOOP_SPAN: Span = {
@@ -48,6 +55,7 @@ export const NOOP_SPAN: Span = {
   fail: () => {},
   child: () => NOOP_SPAN,
   end: () => {},
+  flushTrace: () => undefined,
 };
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -67,13 +75,6 @@ function randomHex(bytes: number): string {
   let out = "";
   for (const b of buf) out += b.toString(16).padStart(2, "0");
   return out;
-}
-
-/** Nanoseconds since the epoch as a decimal string (OTLP/JSON's fixed64 encoding). */
-function nowNanos(): string {
-  // Date.now() rather than performance.now(): on Workers both advance only with I/O, and span
-  // times from the Worker and its Durable Objects must share one clock.
-  return `${Date.now()}000000`;
 }
 
 interface FinishedSpan {
@@ -130,6 +131,10 @@ class RecordingSpan implements Span {
 
   child(name: string, kind: SpanKindValue = SpanKind.internal, attributes: Attributes = {}): Span {
     return new RecordingSpan(this.#trace, name, kind, this.#spanId, attributes);
+  }
+
+  flushTrace(): ((signal: AbortSignal | undefined) => Promise<void>) | undefined {
+    return this.#trace.flush();
   }
 
   end(): void {
@@ -205,15 +210,7 @@ class Batcher {
       const batch = this.#queue.splice(0, MAX_BATCH);
       const dropped = this.#dropped;
       this.#dropped = 0;
-      const res = await fetch(new URL("v1/traces", withSlash(this.#endpoint)), {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(toOtlp(this.#serviceName, batch, dropped)),
-        ...(signal ? { signal } : {}),
-      });
-      // The body must be read (or cancelled) for the connection to be reused.
-      await res.body?.cancel();
-      if (!res.ok) throw new Error(`OTLP collector answered ${res.status}`);
+      await postOtlp(this.#endpoint, "v1/traces", toOtlp(this.#serviceName, batch, dropped), signal);
     }
   }
 }
@@ -304,24 +301,6 @@ export class Trace {
     if (spans.length === 0) return undefined;
     return batcherFor(this.#config.endpoint, this.#config.serviceName).enqueue(spans);
   }
-}
-
-function withSlash(url: string): string {
-  return url.endsWith("/") ? url : `${url}/`;
-}
-
-type OtlpValue = { stringValue: string } | { intValue: string } | { doubleValue: number } | { boolValue: boolean };
-
-function otlpValue(value: AttributeValue): OtlpValue {
-  if (typeof value === "string") return { stringValue: value };
-  if (typeof value === "boolean") return { boolValue: value };
-  return Number.isInteger(value) ? { intValue: String(value) } : { doubleValue: value };
-}
-
-function otlpAttributes(attributes: Attributes): Array<{ key: string; value: OtlpValue }> {
-  const out: Array<{ key: string; value: OtlpValue }> = [];
-  for (const [key, value] of Object.entries(attributes)) if (value !== undefined) out.push({ key, value: otlpValue(value) });
-  return out;
 }
 
 /** ExportTraceServiceRequest in OTLP/JSON (ids as hex strings, times as decimal strings). */

@@ -6,7 +6,8 @@ import {
   type CircuitBreaker, type CircuitStateName,
 } from "./circuit.ts";
 import { LocalBreaker } from "./local-breaker.ts";
-import { SpanKind } from "../observability/tracing.ts";
+import { track } from "../observability/inflight.ts";
+import { SpanKind, type Attributes } from "../observability/tracing.ts";
 
 export interface SharedBreakerOptions {
   name: string;
@@ -148,7 +149,7 @@ export class SharedBreaker implements CircuitBreaker {
   async #report(call: BreakerCall, outcome: { ok: boolean; probeId?: string | undefined }): Promise<void> {
     try {
       const o = outcome.probeId ? { ok: outcome.ok, probeId: outcome.probeId } : { ok: outcome.ok };
-      this.#learn(await this.#ask(call, "report", (stub, a) => stub.report(a, o), false));
+      this.#learn(await this.#ask(call, "report", (stub, a) => stub.report(a, o), false, { "breaker.report.ok": outcome.ok }));
     } catch (err) {
       if (err instanceof ObjectUnreachable) this.#degrade(err);
     }
@@ -180,18 +181,22 @@ export class SharedBreaker implements CircuitBreaker {
     method: string,
     fn: (stub: DurableObjectStub<Breaker>, args: BreakerArgs) => Promise<R>,
     withinDeadline = true,
+    attributes: Attributes = {},
   ): Promise<R> {
     this.#counters.objectCalls++;
     const { namespace, name } = this.#options;
-    // Only calls inside the request get a span: the request's spans are exported when it ends, and
-    // a background call would end after that.
-    const hop = withinDeadline && call.span ? call.span.child(`Breaker.${method}`, SpanKind.client, {
+    // Background hops (reports, refreshes) get a span too: the background task that runs them
+    // exports it under the request's trace when it ends (inBackground), after the request's own spans.
+    const hop = call.span?.child(`Breaker.${method}`, SpanKind.client, {
       "rpc.system": "cloudflare_durable_object",
       "rpc.service": "Breaker",
       "rpc.method": method,
       "breaker.name": name,
-    }) : undefined;
+      "breaker.background": withinDeadline ? undefined : true,
+      ...attributes,
+    });
     const traceparent = hop?.traceparent();
+    const waiting = track("breaker-hop", `Breaker.${method} ${name}`);
     try {
       const reply = fn(namespace.get(namespace.idFromName(name)), traceparent ? { ...this.#args, traceparent } : this.#args);
       return withinDeadline ? await call.deadline.race(reply, "upstream") : await reply;
@@ -201,6 +206,7 @@ export class SharedBreaker implements CircuitBreaker {
       this.#counters.objectErrors++;
       throw new ObjectUnreachable(err instanceof Error ? err.message : String(err), { cause: err });
     } finally {
+      waiting();
       hop?.end();
     }
   }

@@ -6,7 +6,8 @@ import worker from "../../functions/index.ts";
 import { countsByKind } from "../../functions/observability/inflight.ts";
 import { ORIGIN, expectProblem, json } from "../helpers/api.ts";
 import { count, withSql } from "../helpers/db.ts";
-import { createDoctor, doctorWithSchedule } from "../helpers/factories.ts";
+import { createDoctor, createPatient, doctorWithSchedule } from "../helpers/factories.ts";
+import { memberId, withOwnBreaker } from "../helpers/insurance.ts";
 import { settle } from "../helpers/wait.ts";
 
 const allZero = (counts: Record<string, number>) => Object.values(counts).every((n) => n === 0);
@@ -55,10 +56,25 @@ describe("leak detection", () => {
       "db-connection": 0,
       upstream: 0,
       "do-wait": 0,
+      "breaker-hop": 0,
       background: 0,
     });
     const backends = () => count("SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'clinic-edge:leak-%'");
     expect(await settle(backends, (n) => n === baseline, 2_000)).toBe(baseline);
+  });
+
+  it("sees breaker hops (sync, failure reports in and after the request) return to zero after insurer calls cut at their deadline", async () => {
+    const worker = withOwnBreaker({ BREAKER_FAILURE_THRESHOLD: "100", INSURANCE_MAX_ATTEMPTS: "1" });
+    const patient = await createPatient({ insuranceMemberId: memberId("SLOW3000") });
+    const statuses = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        worker.fetch(`/patients/${patient.id}/eligibility`, { headers: { "x-request-timeout-ms": "300" } }).then((r) => r.status),
+      ),
+    );
+    expect(statuses).toEqual([504, 504, 504, 504]);
+    // The hops did happen: the object counted every failure.
+    expect((await worker.objectStats()).failuresReported).toBe(4);
+    expect(await settle(() => Promise.resolve(countsByKind()), allZero, 2_000)).toMatchObject({ "breaker-hop": 0, background: 0 });
   });
 
   it("lists what is in flight on /debug/inflight when DEBUG_ENDPOINTS is on, 404 otherwise", async () => {

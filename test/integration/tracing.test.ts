@@ -165,6 +165,32 @@ describe("tracing", () => {
     expectNoneContain(spans, [doctor.id, patient.id, member, patient.email, when.startsAt, when.startsAt.slice(0, 10)]);
   });
 
+  it("a breaker report handed to the background is a span of the request's trace too, with the object's span under it", async () => {
+    const patient = await createPatient({ insuranceMemberId: memberId("FLAKY") });
+    // FLAKY fails once, then the retry succeeds: a failure report inside the request, then the
+    // first success after a failure, reported in the background.
+    const worker = withOwnBreaker({ OTEL_SAMPLE_RATIO: "1", INSURANCE_MAX_ATTEMPTS: "2" });
+    const res = await worker.fetch(`/patients/${patient.id}/eligibility`);
+    expect(res.status).toBe(200);
+    const [, traceId, serverSpanId] = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(res.headers.get("traceresponse") ?? "") ?? [];
+
+    const isReport = (ok: boolean) => (x: ReceivedSpan) => x.name === "Breaker.report" && x.kind === CLIENT && x.attributes["breaker.report.ok"] === ok;
+    const spans = await trace(
+      traceId!,
+      (s) => s.some((x) => x.spanId === serverSpanId),
+      (s) => s.some(isReport(true)),
+      (s) => s.filter((x) => x.name === "Breaker.report" && x.kind === SERVER).length === 2,
+    );
+    const failure = one(spans, isReport(false), "failure report hop");
+    const success = one(spans, isReport(true), "background success report hop");
+    for (const hop of [failure, success]) {
+      expect(hop).toMatchObject({ parentSpanId: serverSpanId, attributes: { "rpc.service": "Breaker", "breaker.name": worker.name } });
+      expect(one(spans, (s) => s.parentSpanId === hop.spanId, "span inside the Breaker")).toMatchObject({ kind: SERVER, name: "Breaker.report" });
+    }
+    expect(success.attributes["breaker.background"]).toBe(true);
+    expectNoneContain(spans, [patient.id]);
+  });
+
   it("records nothing for a traceparent whose sampled flag is off, nor for a new trace at ratio 0", async () => {
     const traceId = hex(16);
     const unsampled = await call("/doctors?limit=1", { headers: { traceparent: `00-${traceId}-${hex(8)}-00` } });

@@ -1,0 +1,44 @@
+/**
+ * What the span and metric exporters share: OTLP/JSON attribute encoding and the POST itself.
+ * OTLP/JSON (the protobuf messages' JSON mapping): 64-bit integers and times as decimal strings.
+ */
+
+export type AttributeValue = string | number | boolean;
+export type Attributes = Record<string, AttributeValue | undefined>;
+
+export type OtlpValue = { stringValue: string } | { intValue: string } | { doubleValue: number } | { boolValue: boolean };
+export type OtlpKeyValue = { key: string; value: OtlpValue };
+
+function otlpValue(value: AttributeValue): OtlpValue {
+  if (typeof value === "string") return { stringValue: value };
+  if (typeof value === "boolean") return { boolValue: value };
+  return Number.isInteger(value) ? { intValue: String(value) } : { doubleValue: value };
+}
+
+/** Attributes as OTLP KeyValues; undefined values are left out. */
+export function otlpAttributes(attributes: Attributes): OtlpKeyValue[] {
+  const out: OtlpKeyValue[] = [];
+  for (const [key, value] of Object.entries(attributes)) if (value !== undefined) out.push({ key, value: otlpValue(value) });
+  return out;
+}
+
+/** Nanoseconds since the epoch as a decimal string (OTLP/JSON's fixed64 encoding). */
+export function nowNanos(): string {
+  // Date.now() rather than performance.now(): on Workers both advance only with I/O, and times from
+  // the Worker and its Durable Objects must share one clock.
+  return `${Date.now()}000000`;
+}
+
+/** POSTs one OTLP/HTTP JSON export request to `<endpoint>/<signalPath>` (v1/traces, v1/metrics). */
+export async function postOtlp(endpoint: string, signalPath: string, body: unknown, signal: AbortSignal | undefined): Promise<void> {
+  const base = endpoint.endsWith("/") ? endpoint : `${endpoint}/`;
+  const res = await fetch(new URL(signalPath, base), {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+    ...(signal ? { signal } : {}),
+  });
+  // The body must be read (or cancelled) for the connection to be reused.
+  await res.body?.cancel();
+  if (!res.ok) throw new Error(`OTLP collector answered ${res.status} to ${signalPath}`);
+}
