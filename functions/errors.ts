@@ -40,6 +40,7 @@ const KINDS = {
   "payload-too-large": { status: 413, title: "Request body too large" },
   "unsupported-media-type": { status: 415, title: "Unsupported media type" },
   "unprocessable": { status: 422, title: "The request cannot be carried out" },
+  "too-many-requests": { status: 429, title: "Too many requests" },
   "client-closed-request": { status: 499, title: "Client closed the request" },
   "service-unavailable": { status: 503, title: "Service unavailable" },
   "deadline-exceeded": { status: 504, title: "Deadline exceeded" },
