@@ -19,6 +19,11 @@ export default defineConfig({
                 OTEL_SAMPLE_RATIO: "0",
                 // A query loop anywhere in the suite fails the test that hit it.
                 N_PLUS_ONE_ACTION: "fail",
+                // Every test request comes from one "anonymous" caller and many run at once: the
+                // limits tests turn these on for their own requests (test/integration/limits.test.ts).
+                RATE_LIMIT_REQUESTS: "0",
+                RATE_LIMIT_WRITE_REQUESTS: "0",
+                MAX_INFLIGHT_REQUESTS: "0",
               },
             },
           })),

@@ -17,6 +17,10 @@ import { debugApp, metricsApp } from "./observability/app.ts";
 import { deadline } from "./middleware/deadline.ts";
 import { trace } from "./middleware/trace.ts";
 import { patientsApp } from "./patients/app.ts";
+import { requireJson } from "./security/content-type.ts";
+import { corsFromConfig, securityHeaders } from "./security/headers.ts";
+import { rateLimit } from "./security/ratelimit.ts";
+import { shedLoad } from "./security/shedding.ts";
 
 function config(): MiddlewareHandler<AppEnv> {
   return async function config(c, next) {
@@ -42,9 +46,19 @@ export function newApp(): OpenAPIHono<AppEnv> {
 
   app.use("*", requestId({ limitLength: 64 }));
   app.use("*", observe());
+  // Outside everything that may answer early (429, 503, 415, errors), so every answer has them.
+  app.use("*", securityHeaders());
   app.use("*", config());
+  // Preflights are answered here: before shedding and rate limiting, as they do no work.
+  app.use("*", corsFromConfig());
+  // Before any work is spent on a request the isolate cannot take.
+  app.use("*", shedLoad());
   app.use("*", trace());
   app.use("*", deadline());
+  // After authentication (which goes right after deadline()), so callers are counted by principal.
+  app.use("*", rateLimit());
+  // Refuse what will not be read before reading it: wrong media type, then too large.
+  app.use("*", requireJson());
   app.use("*", limitBody());
   app.use("*", database());
 

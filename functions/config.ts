@@ -5,6 +5,9 @@ import type { TracingConfig } from "./observability/tracing.ts";
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+/** A web origin as browsers send it in `Origin`: scheme, host, optional port, nothing else. */
+const ORIGIN = /^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/i;
+
 /** Every tunable of the Worker, parsed once per env object; wrangler.toml [vars] holds the defaults. */
 const ConfigSchema = z.object({
   DATABASE_URL: z.string().url(),
@@ -40,6 +43,23 @@ const ConfigSchema = z.object({
   IDEMPOTENCY_TTL_SECONDS: intFrom(60, 30 * 86_400).default(86_400),
   IDEMPOTENCY_WAIT_MS: intFrom(0, 60_000).default(2_000),
   OTEL_METRICS_EXPORT_INTERVAL_MS: intFrom(0, 3_600_000).default(10_000),
+  RATE_LIMIT_REQUESTS: intFrom(0, 100_000).default(300),
+  RATE_LIMIT_WRITE_REQUESTS: intFrom(0, 100_000).default(60),
+  RATE_LIMIT_WINDOW_MS: intFrom(1_000, 3_600_000).default(60_000),
+  RATE_LIMIT_TIMEOUT_MS: intFrom(10, 10_000).default(250),
+  MAX_INFLIGHT_REQUESTS: intFrom(0, 100_000).default(500),
+  CORS_ALLOWED_ORIGINS: z
+    .string()
+    .default("")
+    .transform((v) => v.split(",").map((o) => o.trim()).filter((o) => o !== ""))
+    .pipe(z.array(z.union([z.literal("*"), z.string().regex(ORIGIN, "must be scheme://host[:port], no path")]))),
+  CORS_ALLOW_CREDENTIALS: z.enum(["true", "false"]).default("false"),
+  CORS_MAX_AGE_SECONDS: intFrom(0, 86_400).default(600),
+}).refine((v) => !(v.CORS_ALLOW_CREDENTIALS === "true" && v.CORS_ALLOWED_ORIGINS.includes("*")), {
+  // Browsers refuse "*" with credentials anyway; echoing any origin instead would hand every site the
+  // caller's cookies. Credentials need an explicit list.
+  path: ["CORS_ALLOWED_ORIGINS"],
+  message: "\"*\" cannot be combined with CORS_ALLOW_CREDENTIALS=true",
 });
 
 /** How one dependency's circuit breaker behaves; the same settings drive the shared object and the isolates. */
@@ -113,6 +133,25 @@ export interface Config {
   };
   /** This isolate's registry pushed over OTLP/HTTP (same endpoint); endpoint undefined: nothing sent. */
   metrics: MetricsExportConfig;
+  /** Per-caller limits (functions/security/ratelimit.ts); a limit of 0 is off. */
+  rateLimit: {
+    /** Requests one caller may make in any window of `windowMs`. */
+    requests: number;
+    /** Of those, writes (POST, PUT, PATCH, DELETE); 0: writes count only against `requests`. */
+    writeRequests: number;
+    windowMs: number;
+    /** How long a request waits for the limiter's answer before going on without it (fail open). */
+    timeoutMs: number;
+  };
+  /** Requests this isolate handles at once before it sheds new ones with 503; 0: no limit. */
+  maxInflightRequests: number;
+  cors: {
+    /** Origins allowed to call from a browser (exact match), or ["*"]; empty: no CORS headers at all. */
+    allowedOrigins: string[];
+    credentials: boolean;
+    /** How long a browser may cache a preflight's answer. */
+    maxAgeSeconds: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -178,6 +217,18 @@ export function loadConfig(env: Env): Config {
       endpoint: v.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
       intervalMs: v.OTEL_METRICS_EXPORT_INTERVAL_MS,
       serviceName: "clinic-edge",
+    },
+    rateLimit: {
+      requests: v.RATE_LIMIT_REQUESTS,
+      writeRequests: v.RATE_LIMIT_WRITE_REQUESTS,
+      windowMs: v.RATE_LIMIT_WINDOW_MS,
+      timeoutMs: v.RATE_LIMIT_TIMEOUT_MS,
+    },
+    maxInflightRequests: v.MAX_INFLIGHT_REQUESTS,
+    cors: {
+      allowedOrigins: v.CORS_ALLOWED_ORIGINS,
+      credentials: v.CORS_ALLOW_CREDENTIALS === "true",
+      maxAgeSeconds: v.CORS_MAX_AGE_SECONDS,
     },
   };
   cache.set(env, config);

@@ -21,5 +21,10 @@ export interface AppEnv {
     span: Span;
     /** Set when the request is traced, for the log line. */
     traceId: string | undefined;
+    /**
+     * Who is calling, once authenticated (set by the auth middleware; absent on anonymous requests).
+     * The rate limiter keys on it (functions/security/ratelimit.ts callerKey).
+     */
+    principal?: { sub: string; role: "admin" | "doctor" | "patient" };
   };
 }

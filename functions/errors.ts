@@ -43,6 +43,7 @@ const KINDS = {
   "unsupported-media-type": { status: 415, title: "Unsupported media type" },
   "unprocessable": { status: 422, title: "The request cannot be carried out" },
   "precondition-required": { status: 428, title: "If-Match required" },
+  "too-many-requests": { status: 429, title: "Too many requests" },
   "client-closed-request": { status: 499, title: "Client closed the request" },
   "service-unavailable": { status: 503, title: "Service unavailable" },
   "deadline-exceeded": { status: 504, title: "Deadline exceeded" },

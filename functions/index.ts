@@ -2,6 +2,7 @@ import { newApp } from "./app.ts";
 
 export { Breaker } from "./resilience/breaker-object.ts";
 export { Coalescer } from "./resilience/coalescer.ts";
+export { RateLimiter } from "./security/rate-limiter.ts";
 
 const app = newApp();
 

@@ -74,7 +74,17 @@ export async function localServices(url: string, options: { sqlIdleTimeoutMs?: n
   return {
     bridge,
     sqlEndpoint,
-    bindings: { DATABASE_URL: url, DB_WS_PROXY: bridge.address, DB_HTTP_ENDPOINT: sqlEndpoint.url },
+    bindings: {
+      DATABASE_URL: url,
+      DB_WS_PROXY: bridge.address,
+      DB_HTTP_ENDPOINT: sqlEndpoint.url,
+      // Every bench request comes from one "anonymous" caller, far above wrangler.toml's per-caller
+      // limits and, in bursts, its in-flight limit: the benches measure the rest of the Worker, so
+      // the abuse limits are off unless a bench (bench/ratelimit.ts) turns them on.
+      RATE_LIMIT_REQUESTS: "0",
+      RATE_LIMIT_WRITE_REQUESTS: "0",
+      MAX_INFLIGHT_REQUESTS: "0",
+    },
     close: async () => {
       await sqlEndpoint.close();
       await bridge.close();
