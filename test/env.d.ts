@@ -14,6 +14,10 @@ declare module "vitest" {
     insuranceKey: string;
     /** URL of the in-process OTLP/HTTP collector (dev/otlp-collector.ts); GET /spans?traceId= lists what arrived. */
     otlpEndpoint: string;
+    /** The HS256 secret the Worker under test verifies with (AUTH_JWT_SECRET). */
+    authSecret: string;
+    /** Base URL of the key server (dev/jwks-server.ts); the Worker's AUTH_JWKS_URL is its "default" set. */
+    jwksServer: string;
   }
 }
 
