@@ -2,6 +2,7 @@ import { createRoute } from "@hono/zod-openapi";
 import {
   bookAppointment, cancelAppointment, findAppointment, findBookingParties, listAppointments, type BookingRefusal,
 } from "../../db/queries/appointments.ts";
+import { assertActsAsSelf, ownedOrNotFound, ownershipApplies, scoped } from "../auth/policy.ts";
 import { Deadline } from "../deadline.ts";
 import { checkEligibility, type EligibilityOutcome } from "../eligibility/check.ts";
 import { ConflictError, NotFoundError, UnprocessableError, type ApiError } from "../errors.ts";
@@ -87,6 +88,7 @@ const BOOKING_REFUSALS: Record<BookingRefusal, () => ApiError> = {
 export const appointmentsApp = resourceApp()
   .openapi(book, async (c) => {
     const body = c.req.valid("json");
+    assertActsAsSelf(c, body.patientId, "patientId");
     const startsAt = new Date(body.startsAt);
     const lead = startsAt.getTime() - Date.now();
     if (lead <= 0) {
@@ -122,9 +124,11 @@ export const appointmentsApp = resourceApp()
   .openapi(list, async (c) => {
     const q = c.req.valid("query");
     const after = decodeCursor(q.cursor, InstantCursor);
+    // A patient or doctor lists their own, whatever the query says; asking for someone else's is an empty page.
+    const parties = scoped(c, { doctorId: q.doctorId, patientId: q.patientId });
+    if (!parties) return c.json({ data: [], nextCursor: null }, 200);
     const rows = await listAppointments(c.var.requestDb, c.var.deadline, {
-      doctorId: q.doctorId,
-      patientId: q.patientId,
+      ...parties,
       status: q.status,
       from: q.from ? new Date(q.from) : undefined,
       to: q.to ? new Date(q.to) : undefined,
@@ -135,12 +139,13 @@ export const appointmentsApp = resourceApp()
   })
   .openapi(get, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await findAppointment(c.var.requestDb, c.var.deadline, id);
-    if (!row) throw new NotFoundError("Appointment", id);
+    const row = ownedOrNotFound(c, await findAppointment(c.var.requestDb, c.var.deadline, id), "Appointment", id);
     return c.json(toAppointment(row), 200);
   })
   .openapi(cancel, async (c) => {
     const { id } = c.req.valid("param");
+    // Someone else's appointment must stay untouched: check before writing (admins skip the read).
+    if (ownershipApplies(c)) ownedOrNotFound(c, await findAppointment(c.var.requestDb, c.var.deadline, id), "Appointment", id);
     const result = await cancelAppointment(c.var.requestDb, c.var.deadline, id);
     if (result.ok) {
       const { doctorId, startsAt, endsAt } = result.appointment;

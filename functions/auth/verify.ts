@@ -1,6 +1,6 @@
 import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from "jose";
 import type { AuthConfig } from "../config.ts";
-import type { Deadline } from "../deadline.ts";
+import { ClientClosedError, DeadlineExceededError, type Deadline } from "../deadline.ts";
 import { UnauthorizedError, UnavailableError } from "../errors.ts";
 import { TOKEN_ROLES, type Principal, type TokenRole } from "./principal.ts";
 
@@ -75,23 +75,23 @@ export async function verifyToken(token: string, auth: AuthConfig, deadline: Dea
     ...(auth.audience ? { audience: auth.audience } : {}),
   };
   let payload: JWTPayload;
+  const fromKeySet = alg !== undefined && ASYMMETRIC.includes(alg) && auth.jwksUrl !== undefined;
   try {
     if (alg === "HS256" && auth.secret) {
       ({ payload } = await jwtVerify(token, auth.secret, { ...options, algorithms: ["HS256"] }));
-    } else if (alg !== undefined && ASYMMETRIC.includes(alg) && auth.jwksUrl) {
-      const keys = keySet(auth.jwksUrl, auth.jwksCooldownMs);
+    } else if (fromKeySet) {
+      const keys = keySet(auth.jwksUrl!, auth.jwksCooldownMs);
       ({ payload } = await deadline.race(jwtVerify(token, keys, { ...options, algorithms: ASYMMETRIC }), "upstream"));
     } else {
       throw new UnauthorizedError("The token's algorithm is not accepted", true);
     }
   } catch (err) {
-    if (err instanceof UnauthorizedError) throw err;
+    if (err instanceof UnauthorizedError || err instanceof DeadlineExceededError || err instanceof ClientClosedError) throw err;
     const problem = tokenProblem(err);
     if (problem) throw new UnauthorizedError(problem, true, { cause: err });
-    if (err instanceof errors.JOSEError || err instanceof TypeError) {
-      // The key set could not be downloaded or read: the token may be fine, we cannot tell.
-      throw new UnavailableError("The identity provider's keys cannot be fetched", JWKS_RETRY_AFTER_MS, { cause: err });
-    }
+    // The key set could not be downloaded or read (timeout, connection refused, not JSON...): the
+    // token may be fine, we cannot tell. Not the client's fault, and not a bug either.
+    if (fromKeySet) throw new UnavailableError("The identity provider's keys cannot be fetched", JWKS_RETRY_AFTER_MS, { cause: err });
     throw err;
   }
   // jwtVerify checked that sub is present; an empty one names nobody.

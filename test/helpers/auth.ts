@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { inject } from "vitest";
 import { SignJWT, type JWTPayload } from "jose";
+import { POLICY, type Policy } from "../../functions/auth/policy.ts";
 import type { TokenRole } from "../../functions/auth/principal.ts";
 
 /** Who a test calls as: a role and subject, or nobody. */
@@ -52,6 +53,11 @@ export async function authHeader(caller: Caller = ADMIN): Promise<Record<string,
     cache.set(key, token);
   }
   return { authorization: `Bearer ${await token}` };
+}
+
+/** The Worker's policy plus entries for routes a test adds to its own app (anything unlisted is refused). */
+export function policyWith(extra: Policy): Policy {
+  return { ...POLICY, ...extra };
 }
 
 /** The identity provider's stand-in (dev/jwks-server.ts): one named key set. */
