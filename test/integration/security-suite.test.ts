@@ -142,7 +142,8 @@ describe.each(OPERATIONS.filter((op) => op.rule))("$key", (op) => {
   });
 
   const refused = refusedRoles(rule);
-  it.runIf(refused.length > 0)(`answers 403 to the roles the policy does not admit (${refused.join(", ")})`, async () => {
+  // Public operations admit every role, and only owned resources have an owner to impersonate.
+  if (refused.length > 0) it(`answers 403 to the roles the policy does not admit (${refused.join(", ")})`, async () => {
     for (const role of refused) {
       const text = await expectBareProblem(await send(op, await tokenFor({ role, sub: crypto.randomUUID() })), 403);
       expect(text).toContain(role);
@@ -150,7 +151,7 @@ describe.each(OPERATIONS.filter((op) => op.rule))("$key", (op) => {
   });
 
   const owners = owningRoles(rule);
-  it.runIf(owners.length > 0)(`answers another ${owners.join(" or ")} as if A's resource did not exist, and changes nothing`, async () => {
+  if (owners.length > 0) it(`answers another ${owners.join(" or ")} as if A's resource did not exist, and changes nothing`, async () => {
     const secrets = [a.patient.name, a.patient.email, a.patient.phone!, a.appointment.startsAt];
     for (const role of owners) {
       const caller: As = { role, sub: role === "patient" ? b.patient.id : b.doctor.id };
