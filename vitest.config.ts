@@ -17,6 +17,13 @@ export default defineConfig({
                 INSURANCE_API_KEY: inject("insuranceKey"),
                 OTEL_EXPORTER_OTLP_ENDPOINT: inject("otlpEndpoint"),
                 OTEL_SAMPLE_RATIO: "0",
+                // Both token kinds at once: HS256 with the secret, ES256 from the key server.
+                AUTH_JWT_SECRET: inject("authSecret"),
+                AUTH_JWKS_URL: `${inject("jwksServer")}/sets/default/jwks.json`,
+                AUTH_ISSUER: "https://auth.clinic-edge.test/",
+                AUTH_AUDIENCE: "clinic-edge",
+                // A rotated key is picked up by the next token that names it.
+                AUTH_JWKS_COOLDOWN_MS: "0",
                 // A query loop anywhere in the suite fails the test that hit it.
                 N_PLUS_ONE_ACTION: "fail",
                 // Every test request comes from one "anonymous" caller and many run at once: the

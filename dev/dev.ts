@@ -9,12 +9,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
-import { dirname, isAbsolute, relative } from "node:path";
+import { dirname, isAbsolute, join, relative } from "node:path";
 import { startBridge, type Bridge } from "./bridge.ts";
 import { startInsurance, type InsuranceStandIn } from "./insurance.ts";
 import {
-  DATA_DIR, DEV_BRIDGE_PORT, DEV_DATABASE, DEV_INSURANCE_KEY, DEV_INSURANCE_PORT, DEV_OTLP_PORT, DEV_PG_PORT, DEV_SQL_PORT,
-  DEV_WORKER_PORT, LOCK_FILE, ROOT,
+  DATA_DIR, DEV_BRIDGE_PORT, DEV_DATA_DIR, DEV_DATABASE, DEV_INSURANCE_KEY, DEV_INSURANCE_PORT, DEV_OTLP_PORT, DEV_PG_PORT,
+  DEV_SQL_PORT, DEV_VARS_FILE, DEV_WORKER_PORT, LOCK_FILE, ROOT, localAuthSecret,
 } from "./local.ts";
 import { startCollector, type RunningCollector } from "./otlp-collector.ts";
 import { migrateDatabase } from "./migrate.ts";
@@ -46,6 +46,20 @@ function displayPath(path: string): string {
 function targetOf(url: string): string {
   const u = new URL(url);
   return `${u.hostname}:${u.port || "5432"}`;
+}
+
+/**
+ * wrangler's --env-file arguments that give the Worker the local AUTH_JWT_SECRET (localAuthSecret:
+ * the one `npm run token` signs with). As a secret in a 0600 file, not a --var: wrangler prints
+ * --var values and the command line is visible to other users. .dev.vars comes first so the
+ * developer's other secrets still load (an --env-file replaces wrangler's own .dev.vars loading).
+ */
+async function authSecretArgs(): Promise<string[]> {
+  const { secret, source } = localAuthSecret();
+  const file = join(DEV_DATA_DIR, "dev-secrets.env");
+  await writeFile(file, `AUTH_JWT_SECRET=${JSON.stringify(secret)}\n`, { mode: 0o600 });
+  say(`AUTH_JWT_SECRET from ${isAbsolute(source) ? displayPath(source) : source} (mint tokens with \`npm run token -- --role admin\`)`);
+  return [...(existsSync(DEV_VARS_FILE) ? ["--env-file", DEV_VARS_FILE] : []), "--env-file", file];
 }
 
 async function main(): Promise<void> {
@@ -133,6 +147,7 @@ async function main(): Promise<void> {
         "--var", `INSURANCE_API_URL:${insurance.url}`,
         "--var", `INSURANCE_API_KEY:${DEV_INSURANCE_KEY}`,
         ...otlp,
+        ...(await authSecretArgs()),
         ...process.argv.slice(2),
       ],
       { cwd: ROOT, stdio: "inherit", env: process.env },

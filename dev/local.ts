@@ -1,5 +1,8 @@
 /** Fixed addresses of the local development stack (`npm run dev`); tests pick free ports instead. */
-import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { parseEnv } from "node:util";
 import { fileURLToPath } from "node:url";
 import { EMBEDDED_PASSWORD, EMBEDDED_USER } from "./postgres.ts";
 
@@ -23,3 +26,27 @@ export const EMBEDDED_URL = `postgres://${EMBEDDED_USER}:${EMBEDDED_PASSWORD}@12
 
 /** The database the dev tools act on: DATABASE_URL when set, else the embedded one. */
 export const databaseUrl = (): string => process.env.DATABASE_URL || EMBEDDED_URL;
+
+/** The developer's own secrets for `wrangler dev` (git-ignored; see .dev.vars.example). */
+export const DEV_VARS_FILE = join(ROOT, ".dev.vars");
+/** The HS256 secret `npm run dev` makes up when none is given, kept so tokens survive restarts. */
+export const AUTH_SECRET_FILE = join(DEV_DATA_DIR, "auth-jwt-secret");
+
+/**
+ * The AUTH_JWT_SECRET of the local stack, the same for `npm run dev` (which hands it to the Worker)
+ * and `npm run token` (which signs with it): the environment's, else .dev.vars', else a random one
+ * made on first use and kept in .data/ (mode 0600). Returns where it came from, never printing it.
+ */
+export function localAuthSecret(): { secret: string; source: string } {
+  const fromEnv = process.env.AUTH_JWT_SECRET;
+  if (fromEnv) return { secret: fromEnv, source: "the AUTH_JWT_SECRET environment variable" };
+  if (existsSync(DEV_VARS_FILE)) {
+    const fromFile = parseEnv(readFileSync(DEV_VARS_FILE, "utf8")).AUTH_JWT_SECRET;
+    if (fromFile) return { secret: fromFile, source: ".dev.vars" };
+  }
+  if (!existsSync(AUTH_SECRET_FILE)) {
+    mkdirSync(dirname(AUTH_SECRET_FILE), { recursive: true });
+    writeFileSync(AUTH_SECRET_FILE, randomBytes(32).toString("base64url"), { mode: 0o600, flag: "wx" });
+  }
+  return { secret: readFileSync(AUTH_SECRET_FILE, "utf8").trim(), source: AUTH_SECRET_FILE };
+}

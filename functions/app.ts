@@ -1,9 +1,12 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { Scalar } from "@scalar/hono-api-reference";
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
 import { appointmentsApp } from "./appointments/app.ts";
+import { authenticate, authorize } from "./auth/middleware.ts";
+import { documentSecurity } from "./auth/openapi.ts";
+import { POLICY, type Policy } from "./auth/policy.ts";
 import { loadConfig } from "./config.ts";
 import { doctorsApp } from "./doctors/app.ts";
 import { scheduleApp } from "./doctors/schedule-app.ts";
@@ -40,8 +43,35 @@ function limitBody(): MiddlewareHandler<AppEnv> {
   };
 }
 
+/** The OpenAPI document's top: what the generator does not derive from the routes. */
+function documentHeader(c: Context<AppEnv>): Parameters<OpenAPIHono<AppEnv>["getOpenAPI31Document"]>[0] {
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "clinic-edge",
+      version: "0.1.0",
+      description:
+        "Clinic scheduling API (doctors, patients, appointments) on Cloudflare Workers and Postgres. " +
+        "Errors are RFC 9457 problem details (application/problem+json). Authentication: bearer JWTs " +
+        "(see each operation's `security`; operations without one are public).",
+    },
+    servers: [{ url: new URL(c.req.url).origin }],
+    tags: [
+      { name: "doctors" },
+      { name: "patients" },
+      { name: "appointments" },
+      { name: "operations" },
+    ],
+  };
+}
+
+export interface AppOptions {
+  /** The access policy (tests pass their own to add a test-only route or prove a route without an entry is closed). */
+  policy?: Policy;
+}
+
 /** The Worker's whole HTTP surface; shared by the entry point and the tests. */
-export function newApp(): OpenAPIHono<AppEnv> {
+export function newApp({ policy = POLICY }: AppOptions = {}): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>();
 
   app.use("*", requestId({ limitLength: 64 }));
@@ -55,8 +85,12 @@ export function newApp(): OpenAPIHono<AppEnv> {
   app.use("*", shedLoad());
   app.use("*", trace());
   app.use("*", deadline());
-  // After authentication (which goes right after deadline()), so callers are counted by principal.
+  // Before the body is read and the database opened: a refused request costs neither.
+  app.use("*", authenticate());
+  // After authentication, so callers are counted by principal; before authorization, so refused
+  // attempts count too. (An invalid token is refused by authenticate(), which costs no I/O.)
   app.use("*", rateLimit());
+  app.use("*", authorize(policy));
   // Refuse what will not be read before reading it: wrong media type, then too large.
   app.use("*", requireJson());
   app.use("*", limitBody());
@@ -71,23 +105,15 @@ export function newApp(): OpenAPIHono<AppEnv> {
   app.route("/patients", eligibilityApp);
   app.route("/appointments", appointmentsApp);
 
-  app.doc31("/openapi.json", (c) => ({
-    openapi: "3.1.0",
-    info: {
-      title: "clinic-edge",
-      version: "0.1.0",
-      description:
-        "Clinic scheduling API (doctors, patients, appointments) on Cloudflare Workers and Postgres. " +
-        "Errors are RFC 9457 problem details (application/problem+json).",
-    },
-    servers: [{ url: new URL(c.req.url).origin }],
-    tags: [
-      { name: "doctors" },
-      { name: "patients" },
-      { name: "appointments" },
-      { name: "operations" },
-    ],
-  }));
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+    description: "A JWT with `sub`, `role` (admin, doctor, patient) and `exp`; `npm run token` mints one locally.",
+  });
+  // Generated like doc31 does, then each operation's `security` and 401/403 answers come from the
+  // policy table, so the contract cannot disagree with what is enforced.
+  app.get("/openapi.json", (c) => c.json(documentSecurity(app.getOpenAPI31Document(documentHeader(c)), policy)));
   app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "clinic-edge API" }));
 
   app.notFound((c) => problemResponse(c, "not-found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`));

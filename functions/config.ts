@@ -38,6 +38,14 @@ const ConfigSchema = z.object({
   BREAKER_OPEN_MS: intFrom(10, 3_600_000).default(30_000),
   BREAKER_HALF_OPEN_PROBES: intFrom(1, 100).default(1),
   BREAKER_VIEW_TTL_MS: intFrom(10, 600_000).default(5_000),
+  // Secret (HS256). Empty: no locally signed token is accepted. 32+ characters: HMAC-SHA256 wants a
+  // key at least as long as its output, and a short one could be brute-forced offline from one token.
+  AUTH_JWT_SECRET: z.union([z.literal(""), z.string().min(32)]).default(""),
+  AUTH_JWKS_URL: z.union([z.literal(""), z.string().url().regex(/^https?:\/\//)]).default(""),
+  AUTH_ISSUER: z.string().default(""),
+  AUTH_AUDIENCE: z.string().default(""),
+  AUTH_ROLE_CLAIM: z.string().min(1).max(200).default("role"),
+  AUTH_JWKS_COOLDOWN_MS: intFrom(0, 3_600_000).default(30_000),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.union([z.literal(""), z.string().url().regex(/^https?:\/\//)]).default(""),
   OTEL_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
   IDEMPOTENCY_TTL_SECONDS: intFrom(60, 30 * 86_400).default(86_400),
@@ -152,6 +160,22 @@ export interface Config {
     /** How long a browser may cache a preflight's answer. */
     maxAgeSeconds: number;
   };
+  /** Bearer JWT verification (functions/auth/verify.ts). */
+  auth: AuthConfig;
+}
+
+export interface AuthConfig {
+  /** HS256 key (AUTH_JWT_SECRET, a secret); undefined: HS256 tokens are refused. */
+  secret: Uint8Array | undefined;
+  /** Where the identity provider publishes its public keys (RS256/ES256); undefined: none accepted. */
+  jwksUrl: string | undefined;
+  /** Checked against `iss` / `aud` when set. */
+  issuer: string | undefined;
+  audience: string | undefined;
+  /** The claim that carries the role ("role"; e.g. a namespaced claim with Auth0). */
+  roleClaim: string;
+  /** After a key set download, how long a token with an unknown `kid` waits before it may trigger another. */
+  jwksCooldownMs: number;
 }
 
 export class ConfigError extends Error {
@@ -229,6 +253,14 @@ export function loadConfig(env: Env): Config {
       allowedOrigins: v.CORS_ALLOWED_ORIGINS,
       credentials: v.CORS_ALLOW_CREDENTIALS === "true",
       maxAgeSeconds: v.CORS_MAX_AGE_SECONDS,
+    },
+    auth: {
+      secret: v.AUTH_JWT_SECRET ? new TextEncoder().encode(v.AUTH_JWT_SECRET) : undefined,
+      jwksUrl: v.AUTH_JWKS_URL || undefined,
+      issuer: v.AUTH_ISSUER || undefined,
+      audience: v.AUTH_AUDIENCE || undefined,
+      roleClaim: v.AUTH_ROLE_CLAIM,
+      jwksCooldownMs: v.AUTH_JWKS_COOLDOWN_MS,
     },
   };
   cache.set(env, config);

@@ -1,4 +1,5 @@
 import type { RequestDb } from "../db/client.ts";
+import type { Principal } from "./auth/principal.ts";
 import type { Config } from "./config.ts";
 import type { Deadline } from "./deadline.ts";
 import type { Span } from "./observability/tracing.ts";
@@ -19,12 +20,9 @@ export interface AppEnv {
     outcomes: Record<string, string>;
     /** This request's server span (NOOP_SPAN when not traced): the parent of its DB, DO and upstream spans. */
     span: Span;
+    /** The caller, from a valid bearer token; undefined: anonymous (the policy decides what that may do). */
+    principal: Principal | undefined;
     /** Set when the request is traced, for the log line. */
     traceId: string | undefined;
-    /**
-     * Who is calling, once authenticated (set by the auth middleware; absent on anonymous requests).
-     * The rate limiter keys on it (functions/security/ratelimit.ts callerKey).
-     */
-    principal?: { sub: string; role: "admin" | "doctor" | "patient" };
   };
 }

@@ -35,6 +35,7 @@ const KINDS = {
   "validation-error": { status: 400, title: "Your request is not valid" },
   "malformed-request": { status: 400, title: "The request could not be parsed" },
   unauthorized: { status: 401, title: "Authentication required" },
+  forbidden: { status: 403, title: "Not allowed for your role" },
   "not-found": { status: 404, title: "Resource not found" },
   "method-not-allowed": { status: 405, title: "Method not allowed" },
   conflict: { status: 409, title: "The request conflicts with the current state" },
@@ -131,6 +132,31 @@ export class PreconditionRequiredError extends ApiError {
       { field: "if-match", in: "header", message: "is required" },
     ]);
     this.name = "PreconditionRequiredError";
+  }
+}
+
+/**
+ * 401: no credentials where the route needs them, or credentials that do not verify. RFC 6750's
+ * `WWW-Authenticate` challenge rides on the error so onError can set it: `error` is omitted when
+ * the request carried no token at all (the RFC's rule), `invalid_token` otherwise.
+ */
+export class UnauthorizedError extends ApiError {
+  readonly challenge: string;
+  constructor(detail: string, tokenPresented: boolean, options?: ErrorOptions) {
+    super("unauthorized", detail, undefined, options);
+    this.name = "UnauthorizedError";
+    const description = detail.replace(/["\\]/g, "'");
+    this.challenge = tokenPresented
+      ? `Bearer realm="clinic-edge", error="invalid_token", error_description="${description}"`
+      : 'Bearer realm="clinic-edge"';
+  }
+}
+
+/** 403: an authenticated caller whose role may not do this (never for someone else's resource: that is a 404). */
+export class ForbiddenError extends ApiError {
+  constructor(detail: string, errors?: FieldError[]) {
+    super("forbidden", detail, errors);
+    this.name = "ForbiddenError";
   }
 }
 
@@ -251,6 +277,7 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
   if (apiError) {
     const res = problemResponse(c, apiError.kind, apiError.message, apiError.errors);
     if (apiError.retryAfterSeconds !== undefined) res.headers.set("Retry-After", String(apiError.retryAfterSeconds));
+    if (apiError instanceof UnauthorizedError) res.headers.set("WWW-Authenticate", apiError.challenge);
     return res;
   }
 

@@ -136,9 +136,10 @@ export class Idempotency<T, S extends 200 | 201> {
   }
 }
 
-/** Whose keys these are: one client's key never replays another's answer. Empty until requests are authenticated. */
-function callerOf(_c: Context<AppEnv>): string {
-  return "";
+/** Whose keys these are: one caller's key never replays another's answer (nor reveals it exists). */
+function callerOf(c: Context<AppEnv>): string {
+  const principal = c.var.principal;
+  return principal ? `${principal.role}:${principal.sub}` : "";
 }
 
 function replayOf<T, S extends 200 | 201>(c: Context<AppEnv>, row: IdempotencyKeyRow, hash: string): Answer<T, S> {

@@ -19,6 +19,10 @@ declare module "vitest" {
      * POST <controlUrl>/down|/up), with its own bridge and /sql endpoint.
      */
     outage: { controlUrl: string; databaseUrl: string; wsProxy: string; sqlEndpoint: string };
+    /** The HS256 secret the Worker under test verifies with (AUTH_JWT_SECRET). */
+    authSecret: string;
+    /** Base URL of the key server (dev/jwks-server.ts); the Worker's AUTH_JWKS_URL is its "default" set. */
+    jwksServer: string;
   }
 }
 

@@ -11,6 +11,7 @@ import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { startBridge } from "../dev/bridge.ts";
 import { startInsurance } from "../dev/insurance.ts";
+import { startJwksServer } from "../dev/jwks-server.ts";
 import { startCollector } from "../dev/otlp-collector.ts";
 import { startSqlEndpoint } from "../dev/sql-endpoint.ts";
 import { migrateDatabase } from "../dev/migrate.ts";
@@ -134,6 +135,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     wsProxy: outageBridge.address,
     sqlEndpoint: outageSqlEndpoint.url,
   });
+  // Bearer tokens: a random HS256 secret per run, and an identity provider's key endpoint whose keys
+  // the tests can rotate (dev/jwks-server.ts).
+  project.provide("authSecret", `test-${crypto.randomUUID()}-${crypto.randomUUID()}`);
+  const jwks = await startJwksServer();
+  cleanups.unshift(() => jwks.close());
+  project.provide("jwksServer", jwks.url);
 
   project.provide("databaseUrl", url);
   project.provide("wsProxy", bridge.address);

@@ -217,15 +217,15 @@ export async function completeAppointment(
   return transition(db, deadline, id, "completed", precondition, sql`${appointments.startsAt} <= now()`);
 }
 
-/** The appointment's history, oldest first; undefined when the appointment does not exist. */
+/** The appointment's parties and history, oldest first; undefined when the appointment does not exist. */
 export async function appointmentHistory(
   db: RequestDb,
   deadline: Deadline,
   id: string,
-): Promise<AppointmentEventRow[] | undefined> {
+): Promise<{ appointment: Pick<AppointmentRow, "patientId" | "doctorId">; events: AppointmentEventRow[] } | undefined> {
   const [[appointment], events] = await db.batch(deadline, (q) => [
-    q.select({ id: appointments.id }).from(appointments).where(eq(appointments.id, id)),
+    q.select({ patientId: appointments.patientId, doctorId: appointments.doctorId }).from(appointments).where(eq(appointments.id, id)),
     q.select().from(appointmentEvents).where(eq(appointmentEvents.appointmentId, id)).orderBy(asc(appointmentEvents.id)),
   ] as const);
-  return appointment ? events : undefined;
+  return appointment ? { appointment, events } : undefined;
 }

@@ -11,7 +11,7 @@ import { index, jsonb, pgTable, primaryKey, smallint, text, timestamp } from "dr
 export const idempotencyKeys = pgTable(
   "idempotency_keys",
   {
-    /** Who sent it ("" until requests are authenticated): one client's key never matches another's. */
+    /** Who sent it (the token's "role:sub"): one caller's key never matches another's. */
     caller: text("caller").notNull(),
     /** The operation, e.g. "POST /appointments": a key is only meaningful for the route it was sent to. */
     scope: text("scope").notNull(),

@@ -5,6 +5,7 @@ import {
   listAppointments, rescheduleAppointment, type BookingRefusal, type RescheduleRefusal, type TransitionResult,
 } from "../../db/queries/appointments.ts";
 import type { AppointmentRow } from "../../db/schema/index.ts";
+import { assertActsAsSelf, ownedOrNotFound, ownershipApplies, scoped } from "../auth/policy.ts";
 import { Deadline } from "../deadline.ts";
 import { checkEligibility, type EligibilityOutcome } from "../eligibility/check.ts";
 import type { AppEnv } from "../env.ts";
@@ -167,6 +168,14 @@ const RESCHEDULE_REFUSALS: Record<Exclude<RescheduleRefusal, "not-found" | "stal
   "outside-hours": outsideHours,
 };
 
+/**
+ * Someone else's appointment must stay untouched: a patient's or doctor's write loads the row and
+ * checks it is theirs first (404 otherwise, as if it did not exist); admins skip the read.
+ */
+async function assertOwnedBeforeWrite(c: Context<AppEnv>, id: string): Promise<void> {
+  if (ownershipApplies(c)) ownedOrNotFound(c, await findAppointment(c.var.requestDb, c.var.deadline, id), "Appointment", id);
+}
+
 /** A new slot must be in the future and at most two years ahead (booking and rescheduling alike). */
 function checkLead(startsAt: Date): void {
   const lead = startsAt.getTime() - Date.now();
@@ -200,6 +209,7 @@ async function answerChanged(c: Context<AppEnv>, appointment: AppointmentRow, to
 export const appointmentsApp = resourceApp()
   .openapi(book, async (c) => {
     const body = c.req.valid("json");
+    assertActsAsSelf(c, body.patientId, "patientId");
     const once = await Idempotency.begin<BookedAppointment, 201>(c, "POST /appointments", body);
     if (once.replay) return once.replay;
     const startsAt = new Date(body.startsAt);
@@ -235,9 +245,11 @@ export const appointmentsApp = resourceApp()
   .openapi(list, async (c) => {
     const q = c.req.valid("query");
     const after = decodeCursor(q.cursor, InstantCursor);
+    // A patient or doctor lists their own, whatever the query says; asking for someone else's is an empty page.
+    const parties = scoped(c, { doctorId: q.doctorId, patientId: q.patientId });
+    if (!parties) return c.json({ data: [], nextCursor: null }, 200);
     const rows = await listAppointments(c.var.requestDb, c.var.deadline, {
-      doctorId: q.doctorId,
-      patientId: q.patientId,
+      ...parties,
       status: q.status,
       from: q.from ? new Date(q.from) : undefined,
       to: q.to ? new Date(q.to) : undefined,
@@ -248,12 +260,13 @@ export const appointmentsApp = resourceApp()
   })
   .openapi(get, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await findAppointment(c.var.requestDb, c.var.deadline, id);
-    if (!row) throw new NotFoundError("Appointment", id);
+    const row = ownedOrNotFound(c, await findAppointment(c.var.requestDb, c.var.deadline, id), "Appointment", id);
     return c.json(toAppointment(row), 200, { ETag: etagOf(row.version) });
   })
   .openapi(reschedule, async (c) => {
     const { id } = c.req.valid("param");
+    // Whose it is first: another patient learns nothing, not even that If-Match is missing.
+    await assertOwnedBeforeWrite(c, id);
     const precondition = requireIfMatch(c, "appointment");
     const body = c.req.valid("json");
     const slot = { startsAt: new Date(body.startsAt), endsAt: new Date(body.endsAt) };
@@ -266,6 +279,7 @@ export const appointmentsApp = resourceApp()
   })
   .openapi(complete, async (c) => {
     const { id } = c.req.valid("param");
+    await assertOwnedBeforeWrite(c, id);
     const result = await completeAppointment(c.var.requestDb, c.var.deadline, id, ifMatchOf(c));
     const appointment = transitioned(id, result, (a) =>
       a.status === "cancelled"
@@ -280,12 +294,13 @@ export const appointmentsApp = resourceApp()
   })
   .openapi(history, async (c) => {
     const { id } = c.req.valid("param");
-    const events = await appointmentHistory(c.var.requestDb, c.var.deadline, id);
-    if (!events) throw new NotFoundError("Appointment", id);
-    return c.json(toHistory(id, events), 200);
+    const history = await appointmentHistory(c.var.requestDb, c.var.deadline, id);
+    ownedOrNotFound(c, history?.appointment, "Appointment", id);
+    return c.json(toHistory(id, history!.events), 200);
   })
   .openapi(cancel, async (c) => {
     const { id } = c.req.valid("param");
+    await assertOwnedBeforeWrite(c, id);
     const result = await cancelAppointment(c.var.requestDb, c.var.deadline, id, ifMatchOf(c));
     const appointment = transitioned(id, result, () =>
       new ConflictError("A completed appointment cannot be cancelled", [

@@ -11,20 +11,15 @@ const metricsRoute = createRoute({
   summary: "Prometheus metrics of the isolate that answers",
   description:
     "Text exposition format. Each Worker isolate keeps its own counters: one scrape covers one isolate " +
-    "since it started, not the fleet (see the README for fleet-wide numbers). With METRICS_TOKEN set, " +
-    "requires `Authorization: Bearer <METRICS_TOKEN>`.",
+    "since it started, not the fleet (see the README for fleet-wide numbers). Needs an admin token, or " +
+    "`Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set (for scrapers; checked by the auth layer).",
   responses: {
     200: { description: "Metrics", content: { "text/plain": { schema: z.string() } } },
-    401: { description: "Missing or wrong metrics token", content: { "application/problem+json": { schema: ProblemSchema } } },
   },
 });
 
+// Who may scrape is the access policy's business (functions/auth/policy.ts): admins, or METRICS_TOKEN.
 export const metricsApp = resourceApp().openapi(metricsRoute, (c) => {
-  const token = c.env.METRICS_TOKEN;
-  if (token && c.req.header("authorization") !== `Bearer ${token}`) {
-    c.header("WWW-Authenticate", 'Bearer realm="metrics"');
-    throw new ApiError("unauthorized", "A valid metrics token is required");
-  }
   return c.text(registry.render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
 });
 
@@ -42,8 +37,7 @@ const inflightRoute = createRoute({
   summary: "What this isolate has started and not finished (pprof's goroutine page)",
   description:
     "Requests, database connections, upstream calls, Durable Object waits (Coalescer, breaker hops) and waitUntil tasks in flight, " +
-    "oldest first, with their age. Served only when DEBUG_ENDPOINTS is \"true\" (404 otherwise) until " +
-    "authentication restricts it to admins.",
+    "oldest first, with their age. Admins only, and served only when DEBUG_ENDPOINTS is \"true\" (404 otherwise).",
   responses: {
     200: { description: "In flight now", content: { "application/json": { schema: InflightSchema } } },
     404: { description: "Debug endpoints are off", content: { "application/problem+json": { schema: ProblemSchema } } },

@@ -1,28 +1,38 @@
 import { exports } from "cloudflare:workers";
 import { expect } from "vitest";
+import { ADMIN, authHeader, type Caller } from "./auth.ts";
 
 export const ORIGIN = "http://clinic.test";
 
-/** Calls the Worker under test (its default export) the way a client would. */
-export function call(path: string, init?: RequestInit): Promise<Response> {
-  return exports.default.fetch(new Request(ORIGIN + path, init));
+export interface CallInit extends RequestInit {
+  /** Who calls: an admin unless said otherwise; "anonymous" sends no token. An explicit Authorization header wins. */
+  as?: Caller;
 }
 
-export function postJson(path: string, body: unknown, init: RequestInit = {}): Promise<Response> {
-  return call(path, {
-    ...init,
-    method: init.method ?? "POST",
-    headers: { "content-type": "application/json", ...init.headers },
-    body: JSON.stringify(body),
-  });
+/** Calls the Worker under test (its default export) the way a client would, with a bearer token for `init.as`. */
+export async function call(path: string, init: CallInit = {}): Promise<Response> {
+  const { as = ADMIN, ...rest } = init;
+  const headers = new Headers(rest.headers);
+  if (!headers.has("authorization")) {
+    for (const [k, v] of Object.entries(await authHeader(as))) headers.set(k, v);
+  }
+  return exports.default.fetch(new Request(ORIGIN + path, { ...rest, headers }));
+}
+
+export function postJson(path: string, body: unknown, init: CallInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set("content-type", headers.get("content-type") ?? "application/json");
+  return call(path, { ...init, method: init.method ?? "POST", headers, body: JSON.stringify(body) });
 }
 
 /**
  * A PATCH; updates require If-Match, and tests that are not about concurrency send `*` (whatever
  * version is current). Pass an ETag to test the precondition, or null to send none.
  */
-export function patchJson(path: string, body: unknown, ifMatch: string | null = "*"): Promise<Response> {
-  return postJson(path, body, { method: "PATCH", headers: ifMatch === null ? {} : { "if-match": ifMatch } });
+export function patchJson(path: string, body: unknown, ifMatch: string | null = "*", init: CallInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (ifMatch !== null) headers.set("if-match", ifMatch);
+  return postJson(path, body, { ...init, method: "PATCH", headers });
 }
 
 /** The body every error answer has (functions/errors.ts defines it for both sides). */

@@ -1,24 +1,10 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
-import { env } from "cloudflare:workers";
-import { inject } from "vitest";
-import { newApp } from "../../functions/app.ts";
-import { ORIGIN } from "./api.ts";
-import { withSql } from "./db.ts";
 import type { Client } from "@neondatabase/serverless";
-
-/**
- * The Worker with `vars` overriding its configuration, called the way the runtime would (its
- * waitUntil work awaited before returning).
- */
-export async function callWith(vars: Partial<Record<keyof Env, string>>, path: string, init?: RequestInit): Promise<Response> {
-  const ctx = createExecutionContext();
-  const res = await newApp().fetch(new Request(ORIGIN + path, init), { ...env, ...vars }, ctx);
-  await waitOnExecutionContext(ctx);
-  return res;
-}
+import { inject } from "vitest";
+import { withSql } from "./db.ts";
+import type { EnvOverrides } from "./insurance.ts";
 
 /** The Worker's configuration for the database behind the outage switch (see test/global-setup.ts). */
-export function outageVars(queryPath: "http" | "ws"): Partial<Record<keyof Env, string>> {
+export function outageVars(queryPath: "http" | "ws"): EnvOverrides {
   const o = inject("outage");
   return { DATABASE_URL: o.databaseUrl, DB_WS_PROXY: o.wsProxy, DB_HTTP_ENDPOINT: o.sqlEndpoint, DB_QUERY_PATH: queryPath };
 }

@@ -5,6 +5,7 @@ import { newApp } from "../../functions/app.ts";
 import { loadConfig } from "../../functions/config.ts";
 import type { BreakerArgs, BreakerObjectStats } from "../../functions/resilience/breaker-object.ts";
 import { ORIGIN } from "./api.ts";
+import { authHeader } from "./auth.ts";
 
 /**
  * A member id unique to the caller, whose prefix picks the stand-in's behaviour (dev/insurance.ts):
@@ -55,9 +56,12 @@ export function withOwnBreaker(overrides: EnvOverrides = {}) {
     name,
     env: testEnv,
     args,
+    /** As an admin unless `init` carries its own Authorization header. */
     async fetch(path: string, init?: RequestInit): Promise<Response> {
       const ctx = createExecutionContext();
-      const res = await app.fetch(new Request(ORIGIN + path, init), testEnv, ctx);
+      const headers = new Headers(init?.headers);
+      if (!headers.has("authorization")) headers.set("authorization", (await authHeader()).authorization!);
+      const res = await app.fetch(new Request(ORIGIN + path, { ...init, headers }), testEnv, ctx);
       await waitOnExecutionContext(ctx);
       return res;
     },

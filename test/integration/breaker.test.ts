@@ -14,6 +14,7 @@ import { CircuitOpenError, breakerCounters, type BreakerCall } from "../../funct
 import { LocalBreaker } from "../../functions/resilience/local-breaker.ts";
 import { SharedBreaker } from "../../functions/resilience/shared-breaker.ts";
 import { ORIGIN, expectProblem, json } from "../helpers/api.ts";
+import { authHeader } from "../helpers/auth.ts";
 import { withSql } from "../helpers/db.ts";
 import { createDoctor, createPatient, slot, type BookedAppointment, type Patient } from "../helpers/factories.ts";
 import { breakerTimingOf, memberId, sleep, standInStats, withOwnBreaker, type EnvOverrides } from "../helpers/insurance.ts";
@@ -250,9 +251,10 @@ describe("the insurer's circuit breaker", () => {
     const patient = await createPatient({ insuranceMemberId: memberId("OK") });
     const failing = await createPatient({ insuranceMemberId: memberId("ERR") });
     const app = newApp();
+    const headers = await authHeader();
     const fetchVia = async (p: Patient) => {
       const ctx = createExecutionContext();
-      const res = await app.fetch(new Request(`${ORIGIN}/patients/${p.id}/eligibility`), env, ctx);
+      const res = await app.fetch(new Request(`${ORIGIN}/patients/${p.id}/eligibility`, { headers }), env, ctx);
       await waitOnExecutionContext(ctx);
       return res;
     };

@@ -5,6 +5,7 @@ import { describe, expect, it, vi } from "vitest";
 import worker from "../../functions/index.ts";
 import { newApp } from "../../functions/app.ts";
 import { ORIGIN, call, expectProblem, json } from "../helpers/api.ts";
+import { authHeader } from "../helpers/auth.ts";
 import { count, withSql } from "../helpers/db.ts";
 import { createDoctor, type Doctor } from "../helpers/factories.ts";
 import { settle } from "../helpers/wait.ts";
@@ -75,7 +76,7 @@ describe("a request's deadline reaches Postgres", () => {
     await withDoctorLocked(doctor.id, async () => {
       const ctx = createExecutionContext();
       const started = Date.now();
-      const res = await newApp().fetch(patchDoctor(doctor.id, { "x-request-timeout-ms": "60000" }), capped, ctx);
+      const res = await newApp().fetch(patchDoctor(doctor.id, { ...(await authHeader()), "x-request-timeout-ms": "60000" }), capped, ctx);
       expect(res.status).toBe(504);
       expect(Date.now() - started).toBeLessThan(400 + 1_000);
       await waitOnExecutionContext(ctx);
@@ -87,7 +88,7 @@ describe("a request's deadline reaches Postgres", () => {
     const short = { ...env, REQUEST_TIMEOUT_MS: "300" };
     await withDoctorLocked(doctor.id, async () => {
       const ctx = createExecutionContext();
-      const res = await newApp().fetch(patchDoctor(doctor.id, {}), short, ctx);
+      const res = await newApp().fetch(patchDoctor(doctor.id, await authHeader()), short, ctx);
       expect(res.status).toBe(504);
       await waitOnExecutionContext(ctx);
     });
@@ -105,7 +106,7 @@ describe("a request's deadline reaches Postgres", () => {
     await withDoctorLocked(doctor.id, async () => {
       const client = new AbortController();
       const ctx = createExecutionContext();
-      const pending = worker.fetch(patchDoctor(doctor.id, { "x-request-id": requestId }, client.signal), env, ctx);
+      const pending = worker.fetch(patchDoctor(doctor.id, { ...(await authHeader()), "x-request-id": requestId }, client.signal), env, ctx);
       // Wait until Postgres shows the app's statement waiting on the lock, then hang up.
       const waiting = () =>
         count("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'", [app(requestId)]);
@@ -125,6 +126,7 @@ describe("a request's deadline reaches Postgres", () => {
     const [locked, free] = [await createDoctor(), await createDoctor()];
     const burst = `burst-${crypto.randomUUID()}`;
     const errors = vi.spyOn(console, "error");
+    const auth = await authHeader();
     await withDoctorLocked(locked.id, async () => {
       const statuses: number[] = [];
       for (let batch = 0; batch < 10; batch++) {
@@ -134,7 +136,7 @@ describe("a request's deadline reaches Postgres", () => {
             const requestId = `${burst}-${batch}-${i}`;
             const timesOut = i % 2 === 0;
             const req = timesOut
-              ? patchDoctor(locked.id, { "x-request-timeout-ms": "150", "x-request-id": requestId })
+              ? patchDoctor(locked.id, { ...auth, "x-request-timeout-ms": "150", "x-request-id": requestId })
               : new Request(`${ORIGIN}/doctors/${free.id}`, { headers: { "x-request-id": requestId } });
             return worker.fetch(req, env, ctx);
           }),

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { expectProblem, json, postJson } from "../helpers/api.ts";
 import { count } from "../helpers/db.ts";
-import { backendWaitingOnLock, callWith, outageVars, switchDatabase, whileLocked } from "../helpers/faults.ts";
+import { workerWith } from "../helpers/app.ts";
+import { backendWaitingOnLock, outageVars, switchDatabase, whileLocked } from "../helpers/faults.ts";
 import { createDoctor, createPatient, slot, type BookedAppointment, type Patient } from "../helpers/factories.ts";
 
 describe("when the database connection drops mid-transaction", () => {
@@ -36,12 +37,12 @@ describe("when the database connection drops mid-transaction", () => {
 describe("when the database is unreachable", () => {
   for (const path of ["http", "ws"] as const) {
     it(`fails fast with 503 + Retry-After on the ${path} path, and recovers on its own when it is back`, async () => {
-      const vars = outageVars(path);
+      const worker = workerWith(outageVars(path));
       const patient = await createPatient();
       const doctor = await createDoctor();
-      const read = () => callWith(vars, `/patients/${patient.id}`);
+      const read = () => worker.fetch(`/patients/${patient.id}`);
       const book = () =>
-        callWith(vars, "/appointments", {
+        worker.fetch("/appointments", {
           method: "POST",
           headers: { "content-type": "application/json" },
           body: JSON.stringify({ doctorId: doctor.id, patientId: patient.id, ...slot(3) }),

@@ -8,6 +8,7 @@ import { newApp } from "../../functions/app.ts";
 import { loadConfig } from "../../functions/config.ts";
 import { Deadline } from "../../functions/deadline.ts";
 import { ORIGIN, call, expectProblem, json } from "../helpers/api.ts";
+import { authHeader } from "../helpers/auth.ts";
 import { bridgeStats, count, withSql } from "../helpers/db.ts";
 import { book, createDoctor, createPatient, slot, unique, type Appointment, type Patient } from "../helpers/factories.ts";
 import { dbTimingOf } from "../helpers/server-timing.ts";
@@ -117,10 +118,10 @@ async function withDoctorLocked<T>(doctorId: string, fn: () => Promise<T>): Prom
   });
 }
 
-function patchDoctor(id: string, requestId: string): Request {
+function patchDoctor(id: string, requestId: string, auth: Record<string, string>): Request {
   return new Request(`${ORIGIN}/doctors/${id}`, {
     method: "PATCH",
-    headers: { "content-type": "application/json", "if-match": "*", "x-request-timeout-ms": "300", "x-request-id": requestId },
+    headers: { ...auth, "content-type": "application/json", "if-match": "*", "x-request-timeout-ms": "300", "x-request-id": requestId },
     body: JSON.stringify({ specialty: "neurology" }),
   });
 }
@@ -136,7 +137,7 @@ describe.each<QueryPath>(["http", "ws"])("the deadline on the %s path", (path) =
     await withDoctorLocked(doctor.id, async () => {
       const ctx = createExecutionContext();
       const started = Date.now();
-      const res = await newApp().fetch(patchDoctor(doctor.id, requestId), lenient, ctx);
+      const res = await newApp().fetch(patchDoctor(doctor.id, requestId, await authHeader()), lenient, ctx);
       const elapsed = Date.now() - started;
       expect((await expectProblem(res, 504)).detail).toContain("database");
       expect(elapsed).toBeGreaterThanOrEqual(290);

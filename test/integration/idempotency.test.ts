@@ -6,7 +6,8 @@ import { loadConfig } from "../../functions/config.ts";
 import { Deadline } from "../../functions/deadline.ts";
 import { postJson, expectProblem, fieldsOf, json } from "../helpers/api.ts";
 import { count, withSql } from "../helpers/db.ts";
-import { backendWaitingOnLock, callWith, whileLocked } from "../helpers/faults.ts";
+import { workerWith } from "../helpers/app.ts";
+import { backendWaitingOnLock, whileLocked } from "../helpers/faults.ts";
 import {
   createDoctor, createPatient, slot, unique, type BookedAppointment, type Doctor, type Patient,
 } from "../helpers/factories.ts";
@@ -91,8 +92,9 @@ describe("Idempotency-Key on POST /appointments", () => {
     const body = JSON.stringify({ doctorId: doctor.id, patientId: patient.id, ...slot(3) });
     const k = key();
     const requestId = `idem-slow-${crypto.randomUUID()}`;
+    const worker = workerWith({ IDEMPOTENCY_WAIT_MS: "300" });
     const post = (id: string) =>
-      callWith({ IDEMPOTENCY_WAIT_MS: "300" }, "/appointments", {
+      worker.fetch("/appointments", {
         method: "POST",
         headers: { "content-type": "application/json", "idempotency-key": k, "x-request-id": id },
         body,

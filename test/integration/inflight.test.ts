@@ -5,6 +5,7 @@ import { newApp } from "../../functions/app.ts";
 import worker from "../../functions/index.ts";
 import { countsByKind } from "../../functions/observability/inflight.ts";
 import { ORIGIN, expectProblem, json } from "../helpers/api.ts";
+import { authHeader } from "../helpers/auth.ts";
 import { count, withSql } from "../helpers/db.ts";
 import { createDoctor, createPatient, doctorWithSchedule } from "../helpers/factories.ts";
 import { memberId, withOwnBreaker } from "../helpers/insurance.ts";
@@ -20,11 +21,12 @@ describe("leak detection", () => {
     await withSql(async (holder) => {
       await holder.query("BEGIN");
       await holder.query("SELECT 1 FROM doctors WHERE id = $1 FOR UPDATE", [locked.id]);
+      const auth = await authHeader();
       for (let round = 0; round < 3; round++) {
         const ctx = createExecutionContext();
         const hangUp = new AbortController();
         const requests = Array.from({ length: 12 }, async (_, i) => {
-          const headers = { "x-request-id": `leak-${round}-${i}`, "content-type": "application/json", "if-match": "*" };
+          const headers = { ...auth, "x-request-id": `leak-${round}-${i}`, "content-type": "application/json", "if-match": "*" };
           const req =
             i % 3 === 0
               ? new Request(`${ORIGIN}/doctors/${locked.id}`, {
@@ -79,11 +81,12 @@ describe("leak detection", () => {
 
   it("lists what is in flight on /debug/inflight when DEBUG_ENDPOINTS is on, 404 otherwise", async () => {
     const ctx = createExecutionContext();
-    const on = await newApp().fetch(new Request(`${ORIGIN}/debug/inflight`), { ...env, DEBUG_ENDPOINTS: "true" }, ctx);
+    const headers = await authHeader();
+    const on = await newApp().fetch(new Request(`${ORIGIN}/debug/inflight`, { headers }), { ...env, DEBUG_ENDPOINTS: "true" }, ctx);
     const body = await json<{ counts: Record<string, number>; items: Array<{ kind: string; label: string; ageMs: number }> }>(on, 200);
     // The request asking is itself in flight.
     expect(body.items).toContainEqual(expect.objectContaining({ kind: "request", label: "GET /debug/inflight" }));
-    await expectProblem(await newApp().fetch(new Request(`${ORIGIN}/debug/inflight`), env, ctx), 404);
+    await expectProblem(await newApp().fetch(new Request(`${ORIGIN}/debug/inflight`, { headers }), env, ctx), 404);
     await waitOnExecutionContext(ctx);
   });
 });

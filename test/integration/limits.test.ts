@@ -3,12 +3,20 @@ import { describe, expect, it } from "vitest";
 import type { AppEnv } from "../../functions/env.ts";
 import { countsByKind } from "../../functions/observability/inflight.ts";
 import { callerKey } from "../../functions/security/ratelimit.ts";
-import { expectProblem } from "../helpers/api.ts";
+import { expectProblem, type CallInit } from "../helpers/api.ts";
 import { clientIp, workerWith } from "../helpers/app.ts";
 import { sleep } from "../helpers/insurance.ts";
 import { settle } from "../helpers/wait.ts";
 
-const from = (ip: string, init: RequestInit = {}): RequestInit => ({ ...init, headers: { "cf-connecting-ip": ip, ...init.headers } });
+/**
+ * One caller: a client address and an operator's token of its own (/metrics needs one), so each
+ * `ip` is a different principal, the key the limiter counts by.
+ */
+const from = (ip: string, init: CallInit = {}): CallInit => ({
+  as: { role: "admin", sub: `ops-${ip}` },
+  ...init,
+  headers: { "cf-connecting-ip": ip, ...init.headers },
+});
 
 describe("rate limits", () => {
   it("admits RATE_LIMIT_REQUESTS per window with RateLimit headers, then answers 429 with Retry-After", async () => {
@@ -92,7 +100,7 @@ describe("rate limits", () => {
   it("echoes none of the request's header values in the 429", async () => {
     const worker = workerWith({ RATE_LIMIT_REQUESTS: "1", RATE_LIMIT_WRITE_REQUESTS: "0" });
     const ip = clientIp();
-    const init = from(ip, { headers: { "cf-connecting-ip": ip, authorization: "Bearer s3cr3t-t0ken" } });
+    const init = from(ip, { headers: { "cf-connecting-ip": ip, "x-api-key": "s3cr3t-t0ken" } });
     await worker.fetch("/metrics", init);
     const limited = await worker.fetch("/metrics", init);
     expect(limited.status).toBe(429);

@@ -2,6 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import { newApp } from "../../functions/app.ts";
+import { authHeader } from "../helpers/auth.ts";
 import { isolateIdentity } from "../../functions/observability/otlp-metrics.ts";
 import { ORIGIN, json } from "../helpers/api.ts";
 import { createPatient } from "../helpers/factories.ts";
@@ -52,7 +53,7 @@ const app = newApp();
 /** One request through the Worker with these variables, waiting for its post-response work (the push). */
 async function send(overrides: EnvOverrides, path: string): Promise<Response> {
   const ctx = createExecutionContext();
-  const res = await app.fetch(new Request(ORIGIN + path), { ...env, ...overrides }, ctx);
+  const res = await app.fetch(new Request(ORIGIN + path, { headers: await authHeader() }), { ...env, ...overrides }, ctx);
   await waitOnExecutionContext(ctx);
   return res;
 }

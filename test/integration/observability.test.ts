@@ -4,6 +4,7 @@ import parsePrometheusTextFormat, { type Family } from "parse-prometheus-text-fo
 import { describe, expect, it, vi } from "vitest";
 import { newApp } from "../../functions/app.ts";
 import { ORIGIN, call, expectProblem, json } from "../helpers/api.ts";
+import { asPatient, authHeader, policyWith } from "../helpers/auth.ts";
 import { findPatient } from "../../db/queries/patients.ts";
 import { createPatient, type Patient } from "../helpers/factories.ts";
 
@@ -53,15 +54,18 @@ describe("/metrics", () => {
     expect(sample(await scrape(), "deadline_exceeded_total", { stage: "db" }) - before).toBe(1);
   });
 
-  it("requires the bearer token when METRICS_TOKEN is set", async () => {
-    const guarded = { ...env, METRICS_TOKEN: "s3cret" };
+  it("answers a scraper holding METRICS_TOKEN, an admin's token, and nobody else", async () => {
+    const guarded = { ...env, METRICS_TOKEN: "s3cret-metrics-token" };
     const app = newApp();
     const ctx = createExecutionContext();
+    const scrape = async (headers: Record<string, string>) => (await app.fetch(new Request(`${ORIGIN}/metrics`, { headers }), guarded, ctx)).status;
     const denied = await app.fetch(new Request(`${ORIGIN}/metrics`), guarded, ctx);
     expect(denied.status).toBe(401);
     expect(denied.headers.get("www-authenticate")).toMatch(/^Bearer/);
-    const allowed = await app.fetch(new Request(`${ORIGIN}/metrics`, { headers: { authorization: "Bearer s3cret" } }), guarded, ctx);
-    expect(allowed.status).toBe(200);
+    expect(await scrape({ authorization: "Bearer s3cret-metrics-token" })).toBe(200);
+    expect(await scrape(await authHeader())).toBe(200);
+    expect(await scrape(await authHeader(asPatient(crypto.randomUUID())))).toBe(403);
+    expect(await scrape({ authorization: "Bearer s3cret-metrics-tokeN" })).toBe(401);
     await waitOnExecutionContext(ctx);
   });
 });
@@ -122,7 +126,7 @@ describe("the N+1 detector", () => {
   /** The anti-pattern, on purpose: one query per item instead of one query for all of them. */
   async function naiveApp() {
     const patients = await Promise.all(Array.from({ length: 6 }, () => createPatient()));
-    const app = newApp();
+    const app = newApp({ policy: policyWith({ "GET /naive": { allow: "public" } }) });
     app.get("/naive", async (c) => {
       for (const p of patients) await findPatient(c.var.requestDb, c.var.deadline, p.id);
       return c.json({ ok: true });

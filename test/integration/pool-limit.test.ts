@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import type { QueryPath } from "../../db/client.ts";
 import { newApp } from "../../functions/app.ts";
 import { ORIGIN } from "../helpers/api.ts";
+import { policyWith } from "../helpers/auth.ts";
 import { bridgeStats } from "../helpers/db.ts";
 import { dbTimingOf } from "../helpers/server-timing.ts";
 import { sqlEndpointStats } from "../helpers/sql-endpoint.ts";
@@ -15,7 +16,7 @@ const WORKER_CONNECTION_LIMIT = 6;
 
 /** The Worker, plus a handler that runs `n` statements of `seconds` each at the same time. */
 function appWithFanOut() {
-  const app = newApp();
+  const app = newApp({ policy: policyWith({ "GET /fan-out/{n}/{seconds}": { allow: "public" } }) });
   app.get("/fan-out/:n/:seconds", async (c) => {
     const n = Number(c.req.param("n"));
     const seconds = Number(c.req.param("seconds"));

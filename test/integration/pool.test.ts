@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../functions/index.ts";
 import { ORIGIN } from "../helpers/api.ts";
+import { authHeader } from "../helpers/auth.ts";
 import { bridgeStats, count } from "../helpers/db.ts";
 import { createPatient } from "../helpers/factories.ts";
 import { settle } from "../helpers/wait.ts";
@@ -13,7 +14,8 @@ const wsEnv = { ...env, DB_QUERY_PATH: "ws" };
 /** Runs one request through the Worker and waits for everything it handed to ctx.waitUntil. */
 async function fetchAndSettle(path: string, requestId: string): Promise<Response> {
   const ctx = createExecutionContext();
-  const res = await worker.fetch(new Request(ORIGIN + path, { headers: { "x-request-id": requestId } }), wsEnv, ctx);
+  const headers = { ...(await authHeader()), "x-request-id": requestId };
+  const res = await worker.fetch(new Request(ORIGIN + path, { headers }), wsEnv, ctx);
   await res.arrayBuffer();
   await waitOnExecutionContext(ctx);
   return res;

@@ -5,6 +5,7 @@ import type { QueryPath } from "../../db/client.ts";
 import { newApp } from "../../functions/app.ts";
 import { encodeCursor } from "../../functions/pagination.ts";
 import { ORIGIN, call, json } from "../helpers/api.ts";
+import { authHeader } from "../helpers/auth.ts";
 import {
   book, createDoctor, createPatient, slot, uniqueSpecialty, type Appointment, type Doctor, type Page, type Patient,
 } from "../helpers/factories.ts";
@@ -24,7 +25,7 @@ interface Answer {
 
 async function readOn(path: QueryPath, url: string): Promise<Answer> {
   const ctx = createExecutionContext();
-  const res = await newApp().fetch(new Request(ORIGIN + url), envs[path], ctx);
+  const res = await newApp().fetch(new Request(ORIGIN + url, { headers: await authHeader() }), envs[path], ctx);
   const body = await res.json<Record<string, unknown>>();
   await waitOnExecutionContext(ctx);
   // A problem names its own request; everything else must match to the byte.

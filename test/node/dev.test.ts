@@ -6,7 +6,7 @@
  * `npm run dev` (.data/, 8787, 54329, 54330, 54331, 54332). DATABASE_URL is removed from the child's environment:
  * the promise is about the embedded default, whatever database the rest of the suite runs against.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { freePort } from "../../dev/ports.ts";
 
@@ -57,6 +58,15 @@ interface Dev {
   /** Everything it printed so far, stdout and stderr interleaved. */
   output(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** What `npm run -s token -- <args>` prints for the stack whose data lives in `dataDir`. */
+async function mintToken(dataDir: string, args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, "dev", "token.ts"), ...args], {
+    cwd: ROOT,
+    env: devEnv({ DEV_DATA_DIR: dataDir }),
+  });
+  return stdout.trim();
 }
 
 /** Starts dev/dev.ts as its own process group (so the whole stack can be signalled at once). */
@@ -239,18 +249,30 @@ describe("npm run dev", () => {
       expect(await res!.json()).toEqual({ status: "ready" });
     });
 
+    test("refuses patient data without a token, and accepts one from `npm run token`", async () => {
+      expect((await get(`${origin}/patients?limit=1`))?.status, dev!.output()).toBe(401);
+      const token = await mintToken(dataDir, ["--role", "admin"]);
+      const res = await fetch(`${origin}/patients?limit=1`, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status, dev!.output()).toBe(200);
+      // The generated secret stays out of what the stack prints.
+      expect(dev!.output()).not.toContain(await readFile(join(dataDir, "auth-jwt-secret"), "utf8"));
+    });
+
     test("asks the insurer's stand-in: a seeded patient given a member id is covered", async () => {
-      const patients = (await (await get(`${origin}/patients?limit=1`))!.json()) as { data: Array<{ id: string }> };
+      const admin = { authorization: `Bearer ${await mintToken(dataDir, ["--role", "admin"])}` };
+      const patients = (await (await fetch(`${origin}/patients?limit=1`, { headers: admin })).json()) as { data: Array<{ id: string }> };
       const id = patients.data[0]!.id;
       const patched = await fetch(`${origin}/patients/${id}`, {
         method: "PATCH",
-        headers: { "content-type": "application/json", "if-match": "*" },
+        headers: { ...admin, "content-type": "application/json", "if-match": "*" },
         body: JSON.stringify({ insuranceMemberId: "ACME-0001" }),
       });
       expect(patched.status, dev!.output()).toBe(200);
-      const res = await get(`${origin}/patients/${id}/eligibility`);
-      expect(res?.status, dev!.output()).toBe(200);
-      expect(await res!.json()).toMatchObject({ patientId: id, eligibility: "covered" });
+      // As the patient themselves, with their own token.
+      const own = { authorization: `Bearer ${await mintToken(dataDir, ["--role", "patient", "--sub", id])}` };
+      const res = await fetch(`${origin}/patients/${id}/eligibility`, { headers: own });
+      expect(res.status, dev!.output()).toBe(200);
+      expect(await res.json()).toMatchObject({ patientId: id, eligibility: "covered" });
       const stats = (await (await fetch(`http://127.0.0.1:${ports.insurance}/__stats`)).json()) as { requests: number };
       expect(stats.requests).toBe(1);
     });

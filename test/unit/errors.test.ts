@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { newApp } from "../../functions/app.ts";
 import { ApiError, fromDatabaseError } from "../../functions/errors.ts";
+import { policyWith } from "../helpers/auth.ts";
 
 /** A pg DatabaseError as the Neon driver raises it, wrapped the way Drizzle wraps query failures. */
 function drizzleError(code: string, constraint?: string): DrizzleQueryError {
@@ -12,7 +13,7 @@ function drizzleError(code: string, constraint?: string): DrizzleQueryError {
 
 describe("onError", () => {
   it("answers an unexpected error with a 500 problem that leaks nothing and logs without parameters", async () => {
-    const app = newApp();
+    const app = newApp({ policy: policyWith({ "GET /boom": { allow: "public" } }) });
     app.get("/boom", () => {
       throw drizzleError("XX000");
     });
