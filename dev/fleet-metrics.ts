@@ -6,13 +6,15 @@
  * becomes the `instance` label there).
  */
 
-interface OtlpAnyValue {
+import { keyOf, labelText, type Labels } from "../functions/observability/registry.ts";
+
+export interface OtlpAnyValue {
   stringValue?: string;
   intValue?: string | number;
   doubleValue?: number;
   boolValue?: boolean;
 }
-interface OtlpKeyValue {
+export interface OtlpKeyValue {
   key: string;
   value: OtlpAnyValue;
 }
@@ -47,7 +49,6 @@ export interface OtlpMetricsRequest {
 /** OTLP AggregationTemporality: only cumulative points can be kept as "the latest". */
 const CUMULATIVE = 2;
 
-type Labels = Record<string, string>;
 type Point =
   | { kind: "counter" | "gauge"; labels: Labels; time: bigint; value: number }
   | { kind: "histogram"; labels: Labels; time: bigint; bounds: number[]; buckets: number[]; sum: number; count: number };
@@ -70,20 +71,6 @@ function plain(value: OtlpAnyValue): string {
 
 function labelsOf(list: OtlpKeyValue[] | undefined): Labels {
   return Object.fromEntries((list ?? []).map((kv) => [kv.key, plain(kv.value)]));
-}
-
-function keyOf(labels: Labels): string {
-  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)));
-}
-
-function escapeLabel(value: string): string {
-  return value.replaceAll("\\", "\\\\").replaceAll("\n", "\\n").replaceAll('"', '\\"');
-}
-
-function labelText(labels: Labels, extra?: [string, string]): string {
-  const pairs = Object.entries(labels);
-  if (extra) pairs.push(extra);
-  return pairs.length === 0 ? "" : `{${pairs.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(",")}}`;
 }
 
 /** OTLP attribute keys may hold dots; Prometheus label names may not. */

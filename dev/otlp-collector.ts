@@ -10,7 +10,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { FleetMetrics, type OtlpMetricsRequest } from "./fleet-metrics.ts";
+import { FleetMetrics, type OtlpAnyValue, type OtlpKeyValue, type OtlpMetricsRequest } from "./fleet-metrics.ts";
 
 /** One received span, with its attributes as plain values and the resource's service.name. */
 export interface ReceivedSpan {
@@ -26,16 +26,6 @@ export interface ReceivedSpan {
   attributes: Record<string, string | number | boolean>;
 }
 
-interface OtlpAnyValue {
-  stringValue?: string;
-  intValue?: string | number;
-  doubleValue?: number;
-  boolValue?: boolean;
-}
-interface OtlpKeyValue {
-  key: string;
-  value: OtlpAnyValue;
-}
 interface OtlpSpan {
   traceId: string;
   spanId: string;

@@ -28,17 +28,19 @@ export type MetricData =
   | { name: string; help: string; type: "counter" | "gauge"; points: ValuePoint[] }
   | { name: string; help: string; type: "histogram"; bounds: readonly number[]; points: HistogramPoint[] };
 
-function escapeLabel(value: string): string {
+export function escapeLabel(value: string): string {
   return value.replaceAll("\\", "\\\\").replaceAll("\n", "\\n").replaceAll('"', '\\"');
 }
 
-function labelText(labels: Labels, extra?: [string, string]): string {
+/** `{a="1",b="2"}` (or nothing) in Prometheus text format; `extra` is appended (histograms' `le`). */
+export function labelText(labels: Labels, extra?: [string, string]): string {
   const pairs = Object.entries(labels);
   if (extra) pairs.push(extra);
   return pairs.length === 0 ? "" : `{${pairs.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(",")}}`;
 }
 
-function keyOf(labels: Labels): string {
+/** One key per label set, whatever the order the labels were given in. */
+export function keyOf(labels: Labels): string {
   return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
