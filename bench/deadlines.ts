@@ -10,7 +10,9 @@
  *   Workers       on workerd through miniflare's Miniflare class, each on its own 127.0.0.1 port:
  *                 - clinic-edge, bundled by `wrangler deploy --dry-run`, with wrangler.toml's vars and
  *                   Durable Objects (read by wrangler itself, so new ones come along), the secrets
- *                   .dev.vars.example declares (example values), once per DB_QUERY_PATH (--paths,
+ *                   .dev.vars.example declares (example values; AUTH_JWT_SECRET is this run's own,
+ *                   and the requests carry an admin token signed with it: bench/lib/auth.ts), the
+ *                   abuse limits off (bench/lib/stack.ts), once per DB_QUERY_PATH (--paths,
  *                   default http and ws)
  *                 - bench/baseline-timeout-worker.ts, bundled by esbuild: the same route under Hono's
  *                   timeout(), which races a timer and tells Postgres nothing

@@ -21,7 +21,7 @@ export interface AdminTokenOptions {
   /** Claims the Worker checks when AUTH_ISSUER / AUTH_AUDIENCE are set. */
   issuer?: string;
   audience?: string;
-  /** Lifetime; the longest bench (--max-seconds, 600 s runs) must not outlive it. */
+  /** Lifetime in seconds (default 6 h: longer than any bench run, bench:deadlines' --max-seconds included). */
   ttlS?: number;
 }
 
