@@ -22,7 +22,7 @@ import { parseArgs } from "node:util";
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions, type V4WorkerOptions } from "miniflare";
 import pg from "pg";
 import { startInsurance, type InsuranceStandIn } from "../dev/insurance.ts";
-import { BUILT_WORKER, localServices, percentile, scratchDatabase, wranglerSettings } from "./lib/stack.ts";
+import { BUILT_WORKER, adminHeaders, localServices, percentile, scratchDatabase, wranglerSettings } from "./lib/stack.ts";
 
 type Mode = "shared" | "isolate" | "none" | "baseline";
 
@@ -114,6 +114,7 @@ async function run(
   insurance: InsuranceStandIn,
   cast: { doctors: string[]; insured: string[]; uninsured: string[] },
   dayOffset: number,
+  auth: Record<string, string>,
 ): Promise<Result> {
   const workers = Array.from({ length: opts.isolates }, (_, i) => `${mode}-${i}`);
   const patients = mode === "baseline" ? cast.uninsured : cast.insured;
@@ -141,7 +142,7 @@ async function run(
       try {
         const res = await mf.dispatchFetch("http://bench/appointments", {
           method: "POST",
-          headers: { "content-type": "application/json", "MF-Route-Override": workers[next++ % workers.length]! },
+          headers: { ...auth, "content-type": "application/json", "MF-Route-Override": workers[next++ % workers.length]! },
           body,
         });
         status = res.status;
@@ -258,10 +259,11 @@ async function main(): Promise<void> {
     );
     await mf.ready;
 
+    const auth = await adminHeaders();
     const results: Result[] = [];
     for (const [i, mode] of modes.entries()) {
       console.error(`[bench] ${mode}: ${opts.seconds} s at c=${opts.concurrency} over ${opts.isolates} isolates`);
-      results.push(await run(mf, mode, opts, insurance, cast, i * 60));
+      results.push(await run(mf, mode, opts, insurance, cast, i * 60, auth));
     }
     console.log(table(results, opts));
   } finally {

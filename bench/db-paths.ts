@@ -14,29 +14,17 @@
  * generator, the bridge and the /sql endpoint), read from /proc (Linux).
  *
  * The database: a throw-away embedded PostgreSQL, migrated and seeded; with DATABASE_URL, that
- * server instead, in a scratch database created and dropped here.
+ * server instead, in a scratch database created and dropped here (bench/lib/stack.ts). Requests
+ * carry the bench's admin token; the abuse limits are off.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions, type V4MiniflareOptions } from "miniflare";
 import pg from "pg";
-import { unstable_getMiniflareWorkerOptions } from "wrangler";
-import { z } from "zod";
-import { startBridge } from "../dev/bridge.ts";
-import { migrateDatabase } from "../dev/migrate.ts";
-import { ensureDatabase, startEmbeddedPostgres } from "../dev/postgres.ts";
 import { seedIfEmpty } from "../dev/seed.ts";
-import { startSqlEndpoint } from "../dev/sql-endpoint.ts";
-import { freePort } from "../dev/ports.ts";
 import { closedLoop } from "./lib/closed-loop.ts";
-
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const BUILT_WORKER = join(ROOT, "dist", "index.js");
+import { BUILT_WORKER, adminHeaders, freePort, localServices, percentile, scratchDatabase, wranglerSettings } from "./lib/stack.ts";
 
 interface Options {
   concurrency: number;
@@ -83,52 +71,21 @@ function options(): Options {
 }
 
 /**
- * wrangler.toml's settings (compatibility, vars, Durable Objects) in Miniflare's terms. The
- * helper's published types do not resolve in this wrangler/miniflare beta, so what is used is checked.
+ * The server's postmaster when it is the embedded one (a child of this process): its CPU and its
+ * backends' count as Postgres'. A DATABASE_URL server's CPU is not ours to count: undefined.
  */
-const WranglerSettings = z.object({
-  compatibilityDate: z.string(),
-  compatibilityFlags: z.array(z.string()),
-  bindings: z.record(z.string(), z.string()),
-  durableObjects: z.record(z.string(), z.object({ className: z.string(), useSQLite: z.boolean().optional() })),
-});
-
-function wranglerSettings(): z.infer<typeof WranglerSettings> {
-  return WranglerSettings.parse(unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml")).workerOptions);
-}
-
-
-/** A migrated, seeded database and how to get rid of it. */
-async function database(): Promise<{ url: string; postmaster: number | undefined; drop: () => Promise<void> }> {
-  const server = process.env.DATABASE_URL;
-  let url: string;
-  let drop: () => Promise<void>;
-  let postmaster: number | undefined;
-  if (server) {
-    const name = `clinic_edge_bench_${process.pid}`;
-    await ensureDatabase(server, name);
-    const u = new URL(server);
-    u.pathname = `/${name}`;
-    url = u.toString();
-    drop = async () => {
-      const admin = new pg.Client({ connectionString: server });
-      await admin.connect();
-      await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(name)} WITH (FORCE)`);
-      await admin.end();
-    };
-  } else {
-    const dataDir = await mkdtemp(join(tmpdir(), "clinic-edge-bench-"));
-    const postgres = await startEmbeddedPostgres({ dataDir, port: await freePort(), database: "clinic_bench", ephemeral: true });
-    url = postgres.url;
-    postmaster = Number((await readFile(join(dataDir, "postmaster.pid"), "utf8")).split("\n")[0]);
-    drop = async () => {
-      await postgres.stop();
-      await rm(dataDir, { recursive: true, force: true });
-    };
+async function embeddedPostmaster(url: string): Promise<number | undefined> {
+  if (process.env.DATABASE_URL) return undefined;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    // A backend's parent is the postmaster (needs no privilege, unlike reading data_directory).
+    const { rows } = await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
+    const stat = readFileSync(`/proc/${rows[0]!.pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } finally {
+    await client.end();
   }
-  await migrateDatabase(url);
-  await seedIfEmpty(url);
-  return { url, postmaster, drop };
 }
 
 /** Postgres backends started so far in this database (PostgreSQL 14+). */
@@ -182,18 +139,22 @@ function cpuSnapshot(counted: Counted): { worker: number; postgres: number | und
 }
 
 
-function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
+const load = (urls: string[], opts: Options, seconds: number, auth: Record<string, string>) =>
+  closedLoop(urls, opts.concurrency, seconds, auth);
 
-const load = (urls: string[], opts: Options, seconds: number) => closedLoop(urls, opts.concurrency, seconds);
-
-async function phase(label: string, urls: string[], opts: Options, monitor: pg.Client, counted: Counted): Promise<Phase> {
+async function phase(
+  label: string,
+  urls: string[],
+  opts: Options,
+  monitor: pg.Client,
+  counted: Counted,
+  auth: Record<string, string>,
+): Promise<Phase> {
   console.error(`[bench] ${label}`);
-  if (opts.warmupS > 0) await load(urls, opts, opts.warmupS);
+  if (opts.warmupS > 0) await load(urls, opts, opts.warmupS, auth);
   const before = await sessions(monitor);
   const cpuBefore = cpuSnapshot(counted);
-  const { latencies, errors, elapsedS } = await load(urls, opts, opts.durationS);
+  const { latencies, errors, elapsedS } = await load(urls, opts, opts.durationS, auth);
   const cpuAfter = cpuSnapshot(counted);
   const started = (await sessions(monitor)) - before;
   latencies.sort((a, b) => a - b);
@@ -241,13 +202,12 @@ async function main(): Promise<void> {
   if (!existsSync(BUILT_WORKER)) throw new Error("dist/index.js is missing: run `npm run build` first");
   const cleanups: Array<() => Promise<void>> = [];
   try {
-    const db = await database();
-    cleanups.unshift(db.drop);
-    const { hostname, port } = new URL(db.url);
-    const bridge = await startBridge({ allowedTargets: [`${hostname}:${port || "5432"}`] });
-    cleanups.unshift(() => bridge.close());
-    const endpoint = await startSqlEndpoint({ databaseUrl: db.url });
-    cleanups.unshift(() => endpoint.close());
+    const db = await scratchDatabase("db_paths");
+    cleanups.unshift(() => db.drop());
+    await seedIfEmpty(db.url);
+    const postmaster = await embeddedPostmaster(db.url);
+    const services = await localServices(db.url);
+    cleanups.unshift(() => services.close());
     const monitor = new pg.Client({ connectionString: db.url, application_name: "clinic-edge-bench" });
     await monitor.connect();
     cleanups.unshift(() => monitor.end());
@@ -262,13 +222,7 @@ async function main(): Promise<void> {
       compatibilityDate: config.compatibilityDate,
       compatibilityFlags: config.compatibilityFlags,
       durableObjects: config.durableObjects,
-      bindings: {
-        ...config.bindings,
-        DATABASE_URL: db.url,
-        DB_WS_PROXY: bridge.address,
-        DB_HTTP_ENDPOINT: endpoint.url,
-        DB_QUERY_PATH: path,
-      },
+      bindings: { ...config.bindings, ...services.bindings, DB_QUERY_PATH: path },
       host: "127.0.0.1",
       port: workerPort,
       // No request for Cloudflare's `cf` object (it needs the internet).
@@ -283,12 +237,13 @@ async function main(): Promise<void> {
 
     console.error(`[bench] c=${opts.concurrency}, ${opts.durationS} s per phase after ${opts.warmupS} s warm-up, ${rows.length} patients`);
     // Miniflare restarts workerd on setOptions: look the process up each time.
-    const counted: Counted = { workerd: () => childrenOf(process.pid, "workerd"), postmaster: db.postmaster };
+    const counted: Counted = { workerd: () => childrenOf(process.pid, "workerd"), postmaster };
+    const auth = await adminHeaders();
     const phases: Phase[] = [];
-    phases.push(await phase("GET /healthz (trivial)", [`${base}/healthz`], opts, monitor, counted));
-    phases.push(await phase("GET /patients/:id, WebSocket per request", patientUrls, opts, monitor, counted));
+    phases.push(await phase("GET /healthz (trivial)", [`${base}/healthz`], opts, monitor, counted, auth));
+    phases.push(await phase("GET /patients/:id, WebSocket per request", patientUrls, opts, monitor, counted, auth));
     await mf.setOptions(convertV4MiniflareOptions(worker("http")));
-    phases.push(await phase("GET /patients/:id, HTTP path", patientUrls, opts, monitor, counted));
+    phases.push(await phase("GET /patients/:id, HTTP path", patientUrls, opts, monitor, counted, auth));
     console.log(table(phases));
   } finally {
     for (const cleanup of cleanups) await cleanup();

@@ -10,7 +10,9 @@
  *   Workers       on workerd through miniflare's Miniflare class, each on its own 127.0.0.1 port:
  *                 - clinic-edge, bundled by `wrangler deploy --dry-run`, with wrangler.toml's vars and
  *                   Durable Objects (read by wrangler itself, so new ones come along), the secrets
- *                   .dev.vars.example declares (example values), once per DB_QUERY_PATH (--paths,
+ *                   .dev.vars.example declares (example values; AUTH_JWT_SECRET is this run's own,
+ *                   and the requests carry an admin token signed with it: bench/lib/auth.ts), the
+ *                   abuse limits off (bench/lib/stack.ts), once per DB_QUERY_PATH (--paths,
  *                   default http and ws)
  *                 - bench/baseline-timeout-worker.ts, bundled by esbuild: the same route under Hono's
  *                   timeout(), which races a timer and tells Postgres nothing
@@ -47,12 +49,10 @@ import { build } from "esbuild";
 import { Miniflare, convertV4MiniflareOptions, type V4WorkerOptions, type V4WorkerOptionsShape } from "miniflare";
 import pg from "pg";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
-import { startBridge, type Bridge } from "../dev/bridge.ts";
 import { migrateDatabase } from "../dev/migrate.ts";
 import { ensureDatabase, startEmbeddedPostgres } from "../dev/postgres.ts";
-import { startSqlEndpoint, type SqlEndpoint } from "../dev/sql-endpoint.ts";
-import { freePort } from "../dev/ports.ts";
-import { percentile } from "./lib/stack.ts";
+import { BENCH_AUTH_BINDINGS } from "./lib/auth.ts";
+import { adminHeaders, freePort, localServices, percentile } from "./lib/stack.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BASELINE_ENTRY = fileURLToPath(new URL("./baseline-timeout-worker.ts", import.meta.url));
@@ -676,6 +676,8 @@ interface RoundContext {
   opts: Options;
   signal: AbortSignal;
   serverLog: ServerLog | undefined;
+  /** The bench's admin bearer token, on every request (the baseline Worker ignores it). */
+  auth: Record<string, string>;
 }
 
 async function warmUp(target: Target, ctx: RoundContext, agent: Agent): Promise<void> {
@@ -686,7 +688,7 @@ async function warmUp(target: Target, ctx: RoundContext, agent: Agent): Promise<
     const reply = await patch(
       agent,
       `${target.url}/doctors/${ctx.warmId}`,
-      { "x-request-id": `${ctx.runTag}w-${target.key}-${i}`, ...target.budgetHeaders(5_000) },
+      { ...ctx.auth, "x-request-id": `${ctx.runTag}w-${target.key}-${i}`, ...target.budgetHeaders(5_000) },
       JSON.stringify({ specialty: "cardiology" }),
       30_000,
     );
@@ -741,7 +743,7 @@ async function runRound(target: Target, ctx: RoundContext): Promise<RoundResult>
         const requestId = `${tag}-${i}`;
         const applicationName = `${target.prefix}:${requestId}`;
         poller.track(applicationName);
-        const headers = { "x-request-id": requestId, ...target.budgetHeaders(opts.budgetMs) };
+        const headers = { ...ctx.auth, "x-request-id": requestId, ...target.budgetHeaders(opts.budgetMs) };
         const sentAt = performance.now();
         const reply = await patch(agent, `${target.url}/doctors/${ctx.lockedId}`, headers, body, opts.budgetMs + 30_000);
         const respondedAt = performance.now();
@@ -937,11 +939,11 @@ async function main(): Promise<number> {
       say(`warning: the baseline's backends pile up on the lock (${opts.requests} of them) and max_connections is ${seeded.maxConnections}`);
     }
 
-    const { hostname, port } = new URL(db.url);
-    const bridge: Bridge = await startBridge({ allowedTargets: [`${hostname}:${port || "5432"}`] });
-    cleanups.add("close bridge", () => bridge.close());
-    const sqlEndpoint: SqlEndpoint = await startSqlEndpoint({ databaseUrl: db.url });
-    cleanups.add("close /sql endpoint", () => sqlEndpoint.close());
+    // The bridge and the /sql endpoint, with the abuse limits off (bench/lib/stack.ts): one caller
+    // sends every request of a round, which is what the deadline is measured on, not the limiter.
+    const services = await localServices(db.url);
+    cleanups.add("close bridge and /sql endpoint", () => services.close());
+    const { bridge, sqlEndpoint } = services;
 
     const buildDir = await mkdtemp(join(tmpdir(), "clinic-edge-bench-build-"));
     cleanups.add("remove bundles", () => rm(buildDir, { recursive: true, force: true }));
@@ -964,7 +966,7 @@ async function main(): Promise<number> {
       Object.entries(workerOptions.bindings ?? {}).filter((e): e is [string, string] => typeof e[1] === "string"),
     );
     const secrets = await exampleSecrets();
-    const dbBindings = { DATABASE_URL: db.url, DB_WS_PROXY: bridge.address, DB_HTTP_ENDPOINT: sqlEndpoint.url };
+    const dbBindings = services.bindings;
     const bridgeWire = (name: string): Record<string, number> | undefined => {
       const s = bridge.stats(name);
       return s && { conn: s.connections, Terminate: s.terminated, "open at end": s.open };
@@ -983,7 +985,8 @@ async function main(): Promise<number> {
           modules: true,
           scriptPath: edgeBundle,
           modulesRoot: dirname(edgeBundle),
-          bindings: { ...secrets, ...workerOptions.bindings, ...dbBindings, DB_QUERY_PATH: path },
+          // This run's AUTH_JWT_SECRET replaces the example one, so the bench's admin token verifies.
+          bindings: { ...secrets, ...workerOptions.bindings, ...dbBindings, ...BENCH_AUTH_BINDINGS, DB_QUERY_PATH: path },
         },
         cleanups,
         opts.verbose,
@@ -1030,6 +1033,7 @@ async function main(): Promise<number> {
       lockedId: seeded.locked,
       warmId: seeded.warm,
       runTag: `dl${Date.now().toString(36)}`,
+      auth: await adminHeaders(),
       opts,
       signal: stop.signal,
       serverLog: db.log,

@@ -15,9 +15,16 @@
  *
  * Prints requests, errors (non-2xx and network errors, broken down by status or error code, with a
  * sample body per status), req/s and latency p50/p90/p99/max in ms; --json prints the same as JSON.
+ *
+ * Every request carries an admin bearer token signed with the local stack's AUTH_JWT_SECRET (the
+ * one `npm run dev` gives the Worker and `npm run token` signs with: dev/local.ts). All requests are
+ * therefore one caller to the Worker's rate limiter: start the stack with the limits off to measure
+ * anything else (bench/README.md).
  */
 import { Agent, request, type IncomingMessage } from "node:http";
 import { parseArgs } from "node:util";
+import { localAuthSecret } from "../dev/local.ts";
+import { adminHeaders } from "./lib/auth.ts";
 
 const LOCAL_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
 const MAX_DURATION_S = 600;
@@ -42,7 +49,12 @@ Options:
   -w, --warmup <s>         unrecorded warm-up seconds before each phase (default 0)
   --timeout <ms>           per-request timeout, counted as an error (default 30000)
   --json                   print the results as JSON
-  -h, --help`;
+  -h, --help
+
+Requests carry an admin token signed with the local AUTH_JWT_SECRET (as \`npm run token\` makes one;
+AUTH_ISSUER / AUTH_AUDIENCE from the environment when the Worker checks them). They are all one
+caller: start the stack with the rate limits off, e.g.
+  npm run dev -- --var RATE_LIMIT_REQUESTS:0 --var RATE_LIMIT_WRITE_REQUESTS:0 --var MAX_INFLIGHT_REQUESTS:0`;
 
 interface Options {
   base: string;
@@ -154,9 +166,9 @@ interface Reply {
 }
 
 /** One GET over the shared keep-alive agent; resolves with the whole body, rejects on network errors/timeout. */
-function get(agent: Agent, url: string, timeoutMs: number, keepBody: boolean): Promise<Reply> {
+function get(agent: Agent, url: string, auth: Record<string, string>, timeoutMs: number, keepBody: boolean): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { agent, method: "GET", headers: { accept: "application/json" } }, (res: IncomingMessage) => {
+    const req = request(url, { agent, method: "GET", headers: { accept: "application/json", ...auth } }, (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on("data", (chunk: Buffer) => {
@@ -181,14 +193,14 @@ function errorKey(err: unknown): string {
 // ---------------------------------------------------------------------------------------------
 // Targets
 
-async function doctorTargets(agent: Agent, base: string, timeoutMs: number): Promise<string[]> {
+async function doctorTargets(agent: Agent, base: string, auth: Record<string, string>, timeoutMs: number): Promise<string[]> {
   const ids: string[] = [];
   let cursor: string | null = null;
   for (let page = 0; page < MAX_ID_PAGES; page++) {
     const url = new URL("/doctors", base);
     url.searchParams.set("limit", "100");
     if (cursor) url.searchParams.set("cursor", cursor);
-    const reply = await get(agent, url.href, timeoutMs, true);
+    const reply = await get(agent, url.href, auth, timeoutMs, true);
     if (reply.status !== 200) throw new Error(`GET ${url.pathname}${url.search} answered ${reply.status}: ${reply.body.slice(0, 300)}`);
     const json = JSON.parse(reply.body) as { data?: Array<{ id?: unknown }>; nextCursor?: unknown };
     for (const d of json.data ?? []) if (typeof d.id === "string") ids.push(d.id);
@@ -219,7 +231,7 @@ interface Stop {
  * deadline (or the request budget) is reached, then waits for the ones in flight.
  */
 async function runPhase(
-  label: string, targets: string[], opts: Options, agent: Agent, stop: Stop,
+  label: string, targets: string[], opts: Options, agent: Agent, auth: Record<string, string>, stop: Stop,
   seconds: number, budget: number | undefined,
 ): Promise<PhaseResult> {
   let latencies = new Float64Array(1 << 16);
@@ -249,7 +261,7 @@ async function runPhase(
       let key: string | undefined;
       let sample = "";
       try {
-        const reply = await get(agent, url, opts.timeoutMs, false);
+        const reply = await get(agent, url, auth, opts.timeoutMs, false);
         if (reply.status >= 200 && reply.status < 300) ok++;
         else {
           key = String(reply.status);
@@ -301,14 +313,16 @@ async function runPhase(
   };
 }
 
-async function measure(label: string, targets: string[], opts: Options, agent: Agent, stop: Stop): Promise<PhaseResult> {
+async function measure(
+  label: string, targets: string[], opts: Options, agent: Agent, auth: Record<string, string>, stop: Stop,
+): Promise<PhaseResult> {
   if (opts.warmupS > 0) {
     log(opts, `[bench] ${label}: warm-up ${opts.warmupS} s`);
-    await runPhase(label, targets, opts, agent, stop, opts.warmupS, undefined);
+    await runPhase(label, targets, opts, agent, auth, stop, opts.warmupS, undefined);
   }
   const what = opts.requests !== undefined ? `${opts.requests} requests` : `${opts.durationS} s`;
   log(opts, `[bench] ${label}: ${what} at concurrency ${opts.concurrency} over ${targets.length} URL(s)`);
-  return runPhase(label, targets, opts, agent, stop, opts.durationS, opts.requests);
+  return runPhase(label, targets, opts, agent, auth, stop, opts.durationS, opts.requests);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -328,6 +342,8 @@ function describe(r: PhaseResult): string {
     `  latency   p50 ${r.latencyMs.p50} ms  p90 ${r.latencyMs.p90} ms  p99 ${r.latencyMs.p99} ms  max ${r.latencyMs.max} ms  (mean ${r.latencyMs.mean} ms)`,
   ];
   for (const [k, body] of Object.entries(r.errorSamples)) lines.push(`  sample ${k}: ${body}`);
+  if (r.errorsBy["429"]) lines.push(`  429s: the Worker's rate limit (all requests are one caller); see --help for starting dev with limits off`);
+  if (r.errorsBy["401"]) lines.push(`  401s: the Worker does not verify the token; is it the stack \`npm run dev\` started from this checkout (same .data/)?`);
   return lines.join("\n");
 }
 
@@ -353,9 +369,13 @@ async function main(): Promise<number> {
   // One socket per worker, kept alive between requests; the id look-up shares the agent.
   const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency, maxFreeSockets: opts.concurrency });
   try {
+    // The same secret and claims as `npm run token -- --role admin` (dev/token.ts).
+    const { secret, source } = localAuthSecret();
+    log(opts, `[bench] admin token signed with the secret from ${source}`);
+    const auth = await adminHeaders({ secret, sub: "bench-load", issuer: process.env.AUTH_ISSUER, audience: process.env.AUTH_AUDIENCE });
     const targets = [...opts.urls, ...opts.paths.map((p) => resolveTarget(opts.base, p))];
     if (opts.doctorIds) {
-      const doctors = await doctorTargets(agent, opts.base, opts.timeoutMs);
+      const doctors = await doctorTargets(agent, opts.base, auth, opts.timeoutMs);
       log(opts, `[bench] ${doctors.length} doctor ids from ${new URL("/doctors?limit=100", opts.base).href}`);
       targets.push(...doctors);
     }
@@ -364,8 +384,8 @@ async function main(): Promise<number> {
       : targets.length === 1 ? `GET ${new URL(targets[0]!).pathname}` : `${targets.length} targets`;
 
     const results: PhaseResult[] = [];
-    if (opts.baseline) results.push(await measure(`GET ${new URL(opts.baseline).pathname} (baseline)`, [opts.baseline], opts, agent, stop));
-    if (!stop.stopped) results.push(await measure(mainLabel, targets, opts, agent, stop));
+    if (opts.baseline) results.push(await measure(`GET ${new URL(opts.baseline).pathname} (baseline)`, [opts.baseline], opts, agent, auth, stop));
+    if (!stop.stopped) results.push(await measure(mainLabel, targets, opts, agent, auth, stop));
 
     const [first, second] = results;
     const ratio = opts.baseline && first && second && first.reqPerS > 0

@@ -21,7 +21,7 @@ import pg from "pg";
 import { startCollector } from "../dev/otlp-collector.ts";
 import { seedIfEmpty } from "../dev/seed.ts";
 import { closedLoop } from "./lib/closed-loop.ts";
-import { BUILT_WORKER, freePort, localServices, percentile, scratchDatabase, wranglerSettings } from "./lib/stack.ts";
+import { BUILT_WORKER, adminHeaders, freePort, localServices, percentile, scratchDatabase, wranglerSettings } from "./lib/stack.ts";
 
 interface Options {
   concurrency: number;
@@ -55,7 +55,6 @@ function options(): Options {
   };
 }
 
-const load = closedLoop;
 
 interface Totals {
   ok: number;
@@ -113,6 +112,8 @@ async function main(): Promise<void> {
       { label: "GET /patients/:id", urls: patients.map((id) => `${base}/patients/${id}`) },
       { label: "GET /doctors/:id/availability", urls: doctors.map((id) => `${base}/doctors/${id}/availability?date=${date}`) },
     ];
+    const auth = await adminHeaders();
+    const load = (urls: string[], concurrency: number, seconds: number) => closedLoop(urls, concurrency, seconds, auth);
     const totals = new Map<string, Totals>();
     let current = false;
     console.error(

@@ -4,8 +4,8 @@
  * The same built Worker (dist/index.js) on workerd (Miniflare), the same seeded database and the
  * same closed-loop load, with the per-caller rate limit off (RATE_LIMIT_REQUESTS=0) and on with a
  * limit no request reaches (100,000 per hour): the difference is the RateLimiter Durable Object
- * round trip each request makes. Every request comes from one caller ("anonymous": no
- * CF-Connecting-IP), so one object serves them all — the worst case for one key. The variants
+ * round trip each request makes. Every request comes from one caller (the bench's admin token:
+ * key `admin:bench`), so one object serves them all — the worst case for one key. The variants
  * alternate `--rounds` times, so drift on a shared machine hits both.
  *
  * Two routes:
@@ -18,7 +18,7 @@ import { Log, LogLevel, Miniflare, convertV4MiniflareOptions, type V4MiniflareOp
 import pg from "pg";
 import { seedIfEmpty } from "../dev/seed.ts";
 import { closedLoop } from "./lib/closed-loop.ts";
-import { BUILT_WORKER, freePort, localServices, percentile, scratchDatabase, wranglerSettings } from "./lib/stack.ts";
+import { BUILT_WORKER, adminHeaders, freePort, localServices, percentile, scratchDatabase, wranglerSettings } from "./lib/stack.ts";
 
 interface Options {
   concurrency: number;
@@ -103,6 +103,7 @@ async function main(): Promise<void> {
       { label: "GET /metrics", urls: [`${base}/metrics`] },
       { label: "GET /patients/:id", urls: patients.map((id) => `${base}/patients/${id}`) },
     ];
+    const auth = await adminHeaders();
     const totals = new Map<string, Totals>();
     let current = false;
     let limitedSeen = 0;
@@ -118,8 +119,8 @@ async function main(): Promise<void> {
         for (const route of routes) {
           const key = `${route.label}|${limited ? "on" : "off"}`;
           console.error(`[bench] round ${round + 1}: ${route.label}, limiter ${limited ? "on" : "off"}`);
-          if (opts.warmupS > 0) await closedLoop(route.urls, opts.concurrency, opts.warmupS);
-          const s = await closedLoop(route.urls, opts.concurrency, opts.durationS);
+          if (opts.warmupS > 0) await closedLoop(route.urls, opts.concurrency, opts.warmupS, auth);
+          const s = await closedLoop(route.urls, opts.concurrency, opts.durationS, auth);
           const t = totals.get(key) ?? { ok: 0, errors: 0, seconds: 0, latencies: [] };
           t.ok += s.latencies.length;
           t.errors += s.errors;
@@ -128,7 +129,7 @@ async function main(): Promise<void> {
           totals.set(key, t);
         }
         if (limited) {
-          const text = await (await fetch(`${base}/metrics`)).text();
+          const text = await (await fetch(`${base}/metrics`, { headers: auth })).text();
           limitedSeen += Number(/^ratelimit_decisions_total\{outcome="(?:limited|failed-open)"\} (\d+)$/m.exec(text)?.[1] ?? 0);
         }
       }

@@ -21,7 +21,7 @@ import { parseArgs } from "node:util";
 import { build } from "esbuild";
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions, type V4WorkerOptions } from "miniflare";
 import pg from "pg";
-import { BUILT_WORKER, ROOT, localServices, percentile, scratchDatabase, wranglerSettings } from "./lib/stack.ts";
+import { BUILT_WORKER, ROOT, adminHeaders, localServices, percentile, scratchDatabase, wranglerSettings } from "./lib/stack.ts";
 
 type Strategy = "none" | "isolate" | "clinic-edge";
 
@@ -81,6 +81,7 @@ async function fire(
   workers: string[],
   requests: number,
   path: string,
+  auth: Record<string, string>,
 ): Promise<{ latencies: number[]; errors: number; bodies: Set<string> }> {
   const latencies: number[] = [];
   const bodies = new Set<string>();
@@ -89,7 +90,7 @@ async function fire(
     Array.from({ length: requests }, async (_, i) => {
       const t0 = performance.now();
       try {
-        const res = await mf.dispatchFetch(`http://stampede${path}`, { headers: { "MF-Route-Override": workers[i % workers.length]! } });
+        const res = await mf.dispatchFetch(`http://stampede${path}`, { headers: { ...auth, "MF-Route-Override": workers[i % workers.length]! } });
         const body = await res.text();
         if (res.status === 200) {
           latencies.push(performance.now() - t0);
@@ -152,6 +153,9 @@ async function main(): Promise<void> {
     await mf.ready;
 
     const date = new Date(Date.now() + 7 * 86_400_000).toISOString().slice(0, 10);
+    // Availability is public, but a token costs its verification on every request: send it anyway,
+    // as the other benches do, so their figures compare (the baseline Worker ignores it).
+    const auth = await adminHeaders();
     const results: Result[] = [];
     for (const strategy of ["none", "isolate", "clinic-edge"] as const) {
       const doctor = await coldDoctor(monitor);
@@ -159,7 +163,7 @@ async function main(): Promise<void> {
       const prefix = strategy === "clinic-edge" ? "edge" : strategy;
       const path = strategy === "clinic-edge" ? `/doctors/${doctor}/availability?date=${date}` : `/?doctor=${doctor}&date=${date}`;
       console.error(`[bench] ${strategy}: ${opts.requests} requests over ${opts.isolates} isolates`);
-      const { latencies, errors, bodies } = await fire(mf, names(prefix), opts.requests, path);
+      const { latencies, errors, bodies } = await fire(mf, names(prefix), opts.requests, path, auth);
       results.push({
         strategy,
         reads: (await reads(monitor)) - before,

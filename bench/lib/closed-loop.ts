@@ -1,8 +1,8 @@
 import { Agent, request } from "node:http";
 
-function get(agent: Agent, url: string): Promise<number> {
+function get(agent: Agent, url: string, headers: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { agent }, (res) => {
+    const req = request(url, { agent, headers }, (res) => {
       res.resume();
       res.on("end", () => resolve(res.statusCode ?? 0));
       res.on("error", reject);
@@ -20,8 +20,16 @@ export interface LoadSample {
   elapsedS: number;
 }
 
-/** Closed loop: `concurrency` requests in flight, round-robin over `urls`, until the time is up. */
-export async function closedLoop(urls: string[], concurrency: number, seconds: number): Promise<LoadSample> {
+/**
+ * Closed loop: `concurrency` GETs in flight, round-robin over `urls`, until the time is up. `headers`
+ * go with every request (the benches' bearer token: adminHeaders() in ./stack.ts).
+ */
+export async function closedLoop(
+  urls: string[],
+  concurrency: number,
+  seconds: number,
+  headers: Record<string, string>,
+): Promise<LoadSample> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies: number[] = [];
   let errors = 0;
@@ -33,7 +41,7 @@ export async function closedLoop(urls: string[], concurrency: number, seconds: n
       while (performance.now() < until) {
         const url = urls[next++ % urls.length]!;
         const t0 = performance.now();
-        const status = await get(agent, url).catch(() => 0);
+        const status = await get(agent, url, headers).catch(() => 0);
         if (status >= 200 && status < 300) latencies.push(performance.now() - t0);
         else errors++;
       }

@@ -2,7 +2,8 @@
  * What every workerd benchmark needs, in one place: a migrated database (a throw-away embedded
  * PostgreSQL, or a scratch database on DATABASE_URL's server), the local stand-ins the Worker
  * reaches it through (WebSocket bridge, /sql endpoint), wrangler.toml's settings in Miniflare's
- * terms, free ports and percentiles.
+ * terms (plus this run's AUTH_JWT_SECRET: the benches authenticate as an admin, see ./auth.ts),
+ * free ports and percentiles.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -16,6 +17,7 @@ import { freePort } from "../../dev/ports.ts";
 import { migrateDatabase } from "../../dev/migrate.ts";
 import { ensureDatabase, startEmbeddedPostgres } from "../../dev/postgres.ts";
 import { startSqlEndpoint, type SqlEndpoint } from "../../dev/sql-endpoint.ts";
+import { BENCH_AUTH_BINDINGS } from "./auth.ts";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /** The Worker as `npm run build` bundles it. */
@@ -78,7 +80,7 @@ export async function localServices(url: string, options: { sqlIdleTimeoutMs?: n
       DATABASE_URL: url,
       DB_WS_PROXY: bridge.address,
       DB_HTTP_ENDPOINT: sqlEndpoint.url,
-      // Every bench request comes from one "anonymous" caller, far above wrangler.toml's per-caller
+      // Every bench request comes from one caller (the bench's admin token), far above wrangler.toml's per-caller
       // limits and, in bursts, its in-flight limit: the benches measure the rest of the Worker, so
       // the abuse limits are off unless a bench (bench/ratelimit.ts) turns them on.
       RATE_LIMIT_REQUESTS: "0",
@@ -93,8 +95,9 @@ export async function localServices(url: string, options: { sqlIdleTimeoutMs?: n
 }
 
 /**
- * wrangler.toml's settings (compatibility, vars, Durable Objects) in Miniflare's terms. The
- * helper's published types do not resolve in this wrangler/miniflare beta, so what is used is checked.
+ * wrangler.toml's settings (compatibility, vars, Durable Objects) in Miniflare's terms, with this
+ * run's AUTH_JWT_SECRET among the bindings so that adminHeaders()' token verifies. The helper's
+ * published types do not resolve in this wrangler/miniflare beta, so what is used is checked.
  */
 const WranglerSettings = z.object({
   compatibilityDate: z.string(),
@@ -106,7 +109,8 @@ const WranglerSettings = z.object({
 export type WranglerSettingsT = z.infer<typeof WranglerSettings>;
 
 export function wranglerSettings(): WranglerSettingsT {
-  return WranglerSettings.parse(unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml")).workerOptions);
+  const settings = WranglerSettings.parse(unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml")).workerOptions);
+  return { ...settings, bindings: { ...settings.bindings, ...BENCH_AUTH_BINDINGS } };
 }
 
 /** Nearest-rank percentile of an ascending array. */
@@ -115,3 +119,4 @@ export function percentile(sorted: readonly number[], p: number): number {
 }
 
 export { freePort };
+export { adminHeaders } from "./auth.ts";
