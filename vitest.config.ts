@@ -40,6 +40,12 @@ export default defineConfig({
           include: ["test/integration/**/*.test.ts", "test/unit/**/*.test.ts"],
           globalSetup: ["./test/global-setup.ts"],
           testTimeout: 30_000,
+          // The fuzz test's budget (test/integration/fuzz.test.ts): cases per operation and a time
+          // cap per operation, so CI stays bounded; raise both locally to fuzz longer.
+          provide: {
+            fuzzRuns: Number(process.env.FUZZ_RUNS ?? 1000),
+            fuzzSecondsPerRoute: Number(process.env.FUZZ_SECONDS_PER_ROUTE ?? 2.5),
+          },
         },
       },
       {

@@ -23,6 +23,10 @@ declare module "vitest" {
     authSecret: string;
     /** Base URL of the key server (dev/jwks-server.ts); the Worker's AUTH_JWKS_URL is its "default" set. */
     jwksServer: string;
+    /** Fuzz cases per operation (FUZZ_RUNS). */
+    fuzzRuns: number;
+    /** The fuzz's time cap per operation, in seconds (FUZZ_SECONDS_PER_ROUTE). */
+    fuzzSecondsPerRoute: number;
   }
 }
 
