@@ -25,8 +25,10 @@ declare module "vitest" {
     jwksServer: string;
     /** Fuzz cases per operation (FUZZ_RUNS). */
     fuzzRuns: number;
-    /** The fuzz's time cap per operation, in seconds (FUZZ_SECONDS_PER_ROUTE). */
-    fuzzSecondsPerRoute: number;
+    /** The fuzz's time budget for the whole file, in seconds (FUZZ_SECONDS), shared by the operations. */
+    fuzzSeconds: number;
+    /** The fuzz's fast-check seed (FUZZ_SEED). */
+    fuzzSeed: number;
   }
 }
 
