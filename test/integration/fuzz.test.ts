@@ -475,40 +475,40 @@ describe.each(OPERATIONS)("fuzzing $key", (op) => {
     const budgetEnds = started + (inject("fuzzSeconds") * 1_000) / OPERATIONS.length;
     try {
       await fc.assert(
-      fc.asyncProperty(caseFor(op), async (template) => {
-        if (Date.now() > budgetEnds) return;
-        const marker = markerOf(++caseNumber);
-        const c = withMarker(template, marker);
-        const mayChangeFixture = op.method !== "GET" && ids().some((id) => JSON.stringify(c).includes(id));
-        // This request may change the fixture if accepted: first prove the refusals since the
-        // baseline did not (only then, so the fixture is not read after every request).
-        if (mayChangeFixture && refusedSinceBaseline.length > 0) {
-          expect(await snapshot(), `refused requests changed the fixture:\n${refusedSinceBaseline.join("\n")}`).toEqual(baseline);
-          refusedSinceBaseline = [];
-        }
-        const res = await send(op, c);
-        const text = await res.text();
-        const shown = () => `${op.method} ${JSON.stringify(c).slice(0, 2_000)}\n→ ${res.status} ${text.slice(0, 500)}`;
-        stats.cases++;
-        stats.statuses[res.status] = (stats.statuses[res.status] ?? 0) + 1;
-        expect(res.status, shown()).toBeLessThan(500);
-        if (res.status >= 400) {
-          stats.rejected++;
-          rejected.add(marker);
-          expect(res.headers.get("content-type"), shown()).toBe("application/problem+json");
-          if (op.method !== "GET") refusedSinceBaseline.push(shown().slice(0, 300));
-          return;
-        }
-        stats.ok++;
-        accepted.add(marker);
-        if (mayChangeFixture) {
-          const after = await snapshot();
-          if (JSON.stringify(after) !== JSON.stringify(baseline)) fixtureChanges++;
-          baseline = after;
-          refusedSinceBaseline = [];
-        }
-      }),
-      { numRuns: RUNS, seed: SEED, endOnFailure: true },
+        fc.asyncProperty(caseFor(op), async (template) => {
+          if (Date.now() > budgetEnds) return;
+          const marker = markerOf(++caseNumber);
+          const c = withMarker(template, marker);
+          const mayChangeFixture = op.method !== "GET" && ids().some((id) => JSON.stringify(c).includes(id));
+          // This request may change the fixture if accepted: first prove the refusals since the
+          // baseline did not (only then, so the fixture is not read after every request).
+          if (mayChangeFixture && refusedSinceBaseline.length > 0) {
+            expect(await snapshot(), `refused requests changed the fixture:\n${refusedSinceBaseline.join("\n")}`).toEqual(baseline);
+            refusedSinceBaseline = [];
+          }
+          const res = await send(op, c);
+          const text = await res.text();
+          const shown = () => `${op.method} ${JSON.stringify(c).slice(0, 2_000)}\n→ ${res.status} ${text.slice(0, 500)}`;
+          stats.cases++;
+          stats.statuses[res.status] = (stats.statuses[res.status] ?? 0) + 1;
+          expect(res.status, shown()).toBeLessThan(500);
+          if (res.status >= 400) {
+            stats.rejected++;
+            rejected.add(marker);
+            expect(res.headers.get("content-type"), shown()).toBe("application/problem+json");
+            if (op.method !== "GET") refusedSinceBaseline.push(shown().slice(0, 300));
+            return;
+          }
+          stats.ok++;
+          accepted.add(marker);
+          if (mayChangeFixture) {
+            const after = await snapshot();
+            if (JSON.stringify(after) !== JSON.stringify(baseline)) fixtureChanges++;
+            baseline = after;
+            refusedSinceBaseline = [];
+          }
+        }),
+        { numRuns: RUNS, seed: SEED, endOnFailure: true },
       );
     } finally {
       stats.ms = Date.now() - started;
