@@ -40,6 +40,14 @@ export default defineConfig({
           include: ["test/integration/**/*.test.ts", "test/unit/**/*.test.ts"],
           globalSetup: ["./test/global-setup.ts"],
           testTimeout: 30_000,
+          // The fuzz test's budget (test/integration/fuzz.test.ts): at most FUZZ_RUNS cases per
+          // operation, FUZZ_SECONDS for the whole file, so CI stays bounded; raise both to fuzz longer, and
+          // change FUZZ_SEED to explore other cases (CI's seed is fixed, so a failure replays).
+          provide: {
+            fuzzRuns: Number(process.env.FUZZ_RUNS ?? 1_000),
+            fuzzSeconds: Number(process.env.FUZZ_SECONDS ?? 60),
+            fuzzSeed: Number(process.env.FUZZ_SEED ?? 20_261_128),
+          },
         },
       },
       {

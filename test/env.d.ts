@@ -23,6 +23,12 @@ declare module "vitest" {
     authSecret: string;
     /** Base URL of the key server (dev/jwks-server.ts); the Worker's AUTH_JWKS_URL is its "default" set. */
     jwksServer: string;
+    /** Fuzz cases per operation (FUZZ_RUNS). */
+    fuzzRuns: number;
+    /** The fuzz's time budget for the whole file, in seconds (FUZZ_SECONDS), shared by the operations. */
+    fuzzSeconds: number;
+    /** The fuzz's fast-check seed (FUZZ_SEED). */
+    fuzzSeed: number;
   }
 }
 
