@@ -71,11 +71,20 @@ export interface RunningCollector {
 /** Most traces kept: a long dev session must not grow without bound. */
 const MAX_TRACES = 10_000;
 
-export async function startCollector(options: { host?: string; port?: number } = {}): Promise<RunningCollector> {
+export interface CollectorOptions {
+  host?: string;
+  port?: number;
+  /** Header values every export must carry, as a hosted backend's API key (401 otherwise). */
+  requireHeaders?: Record<string, string>;
+}
+
+export async function startCollector(options: CollectorOptions = {}): Promise<RunningCollector> {
   const traces = new Map<string, ReceivedSpan[]>();
   const fleet = new FleetMetrics();
   let exportsReceived = 0;
   let metricExportsReceived = 0;
+  let refused = 0;
+  const required = Object.entries(options.requireHeaders ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const);
 
   function store(body: OtlpRequest): void {
     for (const rs of body.resourceSpans ?? []) {
@@ -120,6 +129,12 @@ export async function startCollector(options: { host?: string; port?: number } =
     const url = new URL(req.url ?? "/", "http://collector");
     const route = `${req.method} ${url.pathname}`;
     if (route === "POST /v1/traces" || route === "POST /v1/metrics") {
+      if (required.some(([name, value]) => req.headers[name] !== value)) {
+        refused++;
+        req.resume(); // drain the body
+        res.writeHead(401, { "content-type": "application/json" }).end('{"message":"missing or wrong credentials"}');
+        return;
+      }
       const body = await jsonBody<OtlpRequest & OtlpMetricsRequest>(req, res);
       if (!body) return;
       if (route === "POST /v1/traces") {
@@ -136,6 +151,11 @@ export async function startCollector(options: { host?: string; port?: number } =
     if (route === "GET /spans") {
       const spans = traces.get(url.searchParams.get("traceId") ?? "") ?? [];
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(spans));
+      return;
+    }
+    if (route === "GET /v1/received") {
+      const counts = { traces: exportsReceived, metrics: metricExportsReceived, refused };
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(counts));
       return;
     }
     if (route === "GET /metrics") {

@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { QueryPath } from "../db/client.ts";
 import type { MetricsExportConfig } from "./observability/otlp-metrics.ts";
 import type { TracingConfig } from "./observability/tracing.ts";
+import { parseOtlpHeaders } from "./observability/otlp.ts";
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -48,6 +49,19 @@ const ConfigSchema = z.object({
   AUTH_JWKS_COOLDOWN_MS: intFrom(0, 3_600_000).default(30_000),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.union([z.literal(""), z.string().url().regex(/^https?:\/\//)]).default(""),
   OTEL_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
+  // Secret (a hosted backend's credentials), in the OpenTelemetry spec's `name=value,name=value` form.
+  OTEL_EXPORTER_OTLP_HEADERS: z
+    .string()
+    .default("")
+    .transform((text, ctx) => {
+      try {
+        return parseOtlpHeaders(text);
+      } catch {
+        // The value is a secret: the issue names the variable only.
+        ctx.addIssue({ code: "custom", message: "must be name=value pairs separated by commas" });
+        return z.NEVER;
+      }
+    }),
   IDEMPOTENCY_TTL_SECONDS: intFrom(60, 30 * 86_400).default(86_400),
   IDEMPOTENCY_WAIT_MS: intFrom(0, 60_000).default(2_000),
   OTEL_METRICS_EXPORT_INTERVAL_MS: intFrom(0, 3_600_000).default(10_000),
@@ -233,12 +247,14 @@ export function loadConfig(env: Env): Config {
     },
     tracing: {
       endpoint: v.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
+      headers: v.OTEL_EXPORTER_OTLP_HEADERS,
       sampleRatio: v.OTEL_SAMPLE_RATIO,
       serviceName: "clinic-edge",
     },
     idempotency: { ttlSeconds: v.IDEMPOTENCY_TTL_SECONDS, waitMs: v.IDEMPOTENCY_WAIT_MS },
     metrics: {
       endpoint: v.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
+      headers: v.OTEL_EXPORTER_OTLP_HEADERS,
       intervalMs: v.OTEL_METRICS_EXPORT_INTERVAL_MS,
       serviceName: "clinic-edge",
     },

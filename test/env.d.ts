@@ -14,6 +14,8 @@ declare module "vitest" {
     insuranceKey: string;
     /** URL of the in-process OTLP/HTTP collector (dev/otlp-collector.ts); GET /spans?traceId= lists what arrived. */
     otlpEndpoint: string;
+    /** A collector that refuses exports without `x-api-key: <apiKey>`; GET /v1/received counts what it took and refused. */
+    keyedOtlp: { endpoint: string; apiKey: string };
     /**
      * The same database behind a switch the fault tests turn off and on (dev/outage-switch.ts:
      * POST <controlUrl>/down|/up), with its own bridge and /sql endpoint.

@@ -118,6 +118,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const collector = await startCollector();
   cleanups.unshift(() => collector.close());
   project.provide("otlpEndpoint", collector.url);
+  // A collector that, like a hosted backend, refuses exports without its API key.
+  const otlpKey = `otlp-${crypto.randomUUID()}`;
+  const keyedCollector = await startCollector({ requireHeaders: { "x-api-key": otlpKey } });
+  cleanups.unshift(() => keyedCollector.close());
+  project.provide("keyedOtlp", { endpoint: keyedCollector.url, apiKey: otlpKey });
 
   // The database as the fault tests see it: Postgres behind a switch they can turn off and on,
   // reached through a bridge and a /sql endpoint of its own so other test files never notice.

@@ -15,12 +15,14 @@
  * the SDK's types, plus five SDK packages (sdk-metrics, sdk-logs, sdk-trace, resources, core) in the
  * bundle; it is marked internal and experimental. The JSON mapping itself is the code below.
  */
-import { nowNanos, otlpAttributes, postOtlp } from "./otlp.ts";
+import { nowNanos, otlpAttributes, postOtlp, type OtlpHeaders } from "./otlp.ts";
 import type { MetricData } from "./registry.ts";
 
 export interface MetricsExportConfig {
   /** OTLP/HTTP base URL (shared with tracing); undefined: nothing is pushed. */
   endpoint: string | undefined;
+  /** Sent with every export (OTEL_EXPORTER_OTLP_HEADERS). */
+  headers: OtlpHeaders;
   /** Least time between two pushes of one isolate; 0: after every request. */
   intervalMs: number;
   serviceName: string;
@@ -129,7 +131,7 @@ class Pusher {
         do {
           this.#again = false;
           this.#lastStartedAt = Date.now();
-          await postOtlp(this.#endpoint, "v1/metrics", toOtlpMetrics(config.serviceName, read()), signal);
+          await postOtlp(this.#endpoint, config.headers, "v1/metrics", toOtlpMetrics(config.serviceName, read()), signal);
         } while (this.#again);
       } finally {
         this.#running = false;

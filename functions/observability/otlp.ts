@@ -29,12 +29,37 @@ export function nowNanos(): string {
   return `${Date.now()}000000`;
 }
 
+/** Extra headers of every export request (OTEL_EXPORTER_OTLP_HEADERS): a hosted backend's credentials. */
+export type OtlpHeaders = Readonly<Record<string, string>>;
+
+/**
+ * OTEL_EXPORTER_OTLP_HEADERS as the OpenTelemetry spec writes it: `key=value` pairs separated by
+ * commas, values percent-encoded (`Authorization=Basic%20abc`). Throws on a malformed pair.
+ */
+export function parseOtlpHeaders(text: string): OtlpHeaders {
+  const headers: Record<string, string> = {};
+  for (const pair of text.split(",")) {
+    if (pair.trim() === "") continue;
+    const eq = pair.indexOf("=");
+    const key = eq > 0 ? pair.slice(0, eq).trim() : "";
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) throw new Error("each entry must be name=value with a header name");
+    headers[key.toLowerCase()] = decodeURIComponent(pair.slice(eq + 1).trim());
+  }
+  return headers;
+}
+
 /** POSTs one OTLP/HTTP JSON export request to `<endpoint>/<signalPath>` (v1/traces, v1/metrics). */
-export async function postOtlp(endpoint: string, signalPath: string, body: unknown, signal: AbortSignal | undefined): Promise<void> {
+export async function postOtlp(
+  endpoint: string,
+  headers: OtlpHeaders,
+  signalPath: string,
+  body: unknown,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   const base = endpoint.endsWith("/") ? endpoint : `${endpoint}/`;
   const res = await fetch(new URL(signalPath, base), {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { ...headers, "content-type": "application/json" },
     body: JSON.stringify(body),
     ...(signal ? { signal } : {}),
   });

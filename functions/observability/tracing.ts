@@ -13,7 +13,7 @@
  * nothing and allocates nothing.
  */
 
-import { nowNanos, otlpAttributes, postOtlp, type AttributeValue, type Attributes } from "./otlp.ts";
+import { nowNanos, otlpAttributes, postOtlp, type AttributeValue, type Attributes, type OtlpHeaders } from "./otlp.ts";
 
 export type { AttributeValue, Attributes } from "./otlp.ts";
 
@@ -173,13 +173,15 @@ const MAX_QUEUE = 2_048;
  */
 class Batcher {
   readonly #endpoint: string;
+  readonly #headers: OtlpHeaders;
   readonly #serviceName: string;
   #queue: FinishedSpan[] = [];
   #dropped = 0;
   #waiting = false;
 
-  constructor(endpoint: string, serviceName: string) {
+  constructor(endpoint: string, headers: OtlpHeaders, serviceName: string) {
     this.#endpoint = endpoint;
+    this.#headers = headers;
     this.#serviceName = serviceName;
   }
 
@@ -210,7 +212,7 @@ class Batcher {
       const batch = this.#queue.splice(0, MAX_BATCH);
       const dropped = this.#dropped;
       this.#dropped = 0;
-      await postOtlp(this.#endpoint, "v1/traces", toOtlp(this.#serviceName, batch, dropped), signal);
+      await postOtlp(this.#endpoint, this.#headers, "v1/traces", toOtlp(this.#serviceName, batch, dropped), signal);
     }
   }
 }
@@ -232,11 +234,11 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
 
 const batchers = new Map<string, Batcher>();
 
-function batcherFor(endpoint: string, serviceName: string): Batcher {
-  const key = `${serviceName} ${endpoint}`;
+function batcherFor(endpoint: string, headers: OtlpHeaders, serviceName: string): Batcher {
+  const key = `${serviceName} ${endpoint} ${JSON.stringify(headers)}`;
   let batcher = batchers.get(key);
   if (!batcher) {
-    batcher = new Batcher(endpoint, serviceName);
+    batcher = new Batcher(endpoint, headers, serviceName);
     batchers.set(key, batcher);
   }
   return batcher;
@@ -245,6 +247,8 @@ function batcherFor(endpoint: string, serviceName: string): Batcher {
 export interface TracingConfig {
   /** OTLP/HTTP base URL (spans go to `<endpoint>/v1/traces`); undefined: tracing off. */
   endpoint: string | undefined;
+  /** Sent with every export (OTEL_EXPORTER_OTLP_HEADERS). */
+  headers: OtlpHeaders;
   /** Share of new traces recorded, 0..1; an incoming traceparent's sampled flag decides for it. */
   sampleRatio: number;
   serviceName: string;
@@ -299,7 +303,7 @@ export class Trace {
     const spans = this.#spans;
     this.#spans = [];
     if (spans.length === 0) return undefined;
-    return batcherFor(this.#config.endpoint, this.#config.serviceName).enqueue(spans);
+    return batcherFor(this.#config.endpoint, this.#config.headers, this.#config.serviceName).enqueue(spans);
   }
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { NOOP_SPAN, Trace, parseTraceparent, sqlAttributes, SpanKind } from "../../functions/observability/tracing.ts";
 
-const config = { endpoint: "http://collector.invalid", sampleRatio: 1, serviceName: "test" };
+const config = { endpoint: "http://collector.invalid", headers: {}, sampleRatio: 1, serviceName: "test" };
 
 describe("parseTraceparent", () => {
   it("reads a W3C traceparent and its sampled flag", () => {
