@@ -58,7 +58,10 @@ const problem = (description: string) => ({
 /** The error answers every route may give; routes add their own (404, 409, 422...). */
 export const commonErrors = {
   400: problem("Invalid input: the `errors` list names each offending field"),
+  429: problem("The caller's rate limit is spent (Retry-After, RateLimit headers)"),
   500: problem("Unexpected error (details are logged, never returned)"),
+  503: problem("A dependency cannot answer now, or the isolate is shedding load (Retry-After)"),
+  504: problem("The request's deadline ran out (`detail` says where)"),
 } as const;
 export const notFound = { 404: problem("No such resource") } as const;
 export const conflict = { 409: problem("Conflicts with existing data") } as const;

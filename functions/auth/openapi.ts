@@ -30,6 +30,8 @@ export function documentSecurity(doc: Document, policy: Policy): Document {
       op.description = `${op.description ? `${op.description}\n\n` : ""}Who may call: ${who(rule)}.`;
       if (rule.allow === "public" && !rule.restrict) {
         op.security = [];
+        // A token is not needed, but one that is sent must verify.
+        op.responses = { ...op.responses, 401: { description: "A token was sent and does not verify", content: PROBLEM } };
         continue;
       }
       // `{}` in the list makes the token optional (public, unless the query asks for more).
