@@ -17,14 +17,14 @@
  * server instead, in a scratch database created and dropped here (bench/lib/stack.ts). Requests
  * carry the bench's admin token; the abuse limits are off.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import { Log, LogLevel, Miniflare, convertV4MiniflareOptions, type V4MiniflareOptions } from "miniflare";
 import pg from "pg";
-import { seedIfEmpty } from "../dev/seed.ts";
+import { markdownTable } from "./lib/ab.ts";
 import { closedLoop } from "./lib/closed-loop.ts";
-import { BUILT_WORKER, adminHeaders, freePort, localServices, percentile, scratchDatabase, wranglerSettings } from "./lib/stack.ts";
+import { percentile } from "./lib/stack.ts";
+import { withWorkerStack } from "./lib/worker.ts";
 
 interface Options {
   concurrency: number;
@@ -194,60 +194,22 @@ function table(phases: Phase[]): string {
     "route / path", "req/s", "vs trivial", "p50 ms", "p99 ms", "p99/p50", "backends/1k req",
     "CPU ms/req: workerd", "Postgres", "load+bridge+/sql", "errors",
   ];
-  return [head, head.map(() => "---"), ...rows].map((r) => `| ${r.join(" | ")} |`).join("\n");
+  return markdownTable(head, rows);
 }
 
-async function main(): Promise<void> {
-  const opts = options();
-  if (!existsSync(BUILT_WORKER)) throw new Error("dist/index.js is missing: run `npm run build` first");
-  const cleanups: Array<() => Promise<void>> = [];
-  try {
-    const db = await scratchDatabase("db_paths");
-    cleanups.unshift(() => db.drop());
-    await seedIfEmpty(db.url);
-    const postmaster = await embeddedPostmaster(db.url);
-    const services = await localServices(db.url);
-    cleanups.unshift(() => services.close());
-    const monitor = new pg.Client({ connectionString: db.url, application_name: "clinic-edge-bench" });
-    await monitor.connect();
-    cleanups.unshift(() => monitor.end());
-    const { rows } = await monitor.query<{ id: string }>("SELECT id FROM patients ORDER BY id LIMIT 200");
-
-    const config = wranglerSettings();
-    const workerPort = await freePort();
-    const worker = (path: "http" | "ws"): V4MiniflareOptions => ({
-      name: "clinic-edge",
-      modules: true,
-      scriptPath: BUILT_WORKER,
-      compatibilityDate: config.compatibilityDate,
-      compatibilityFlags: config.compatibilityFlags,
-      durableObjects: config.durableObjects,
-      bindings: { ...config.bindings, ...services.bindings, DB_QUERY_PATH: path },
-      host: "127.0.0.1",
-      port: workerPort,
-      // No request for Cloudflare's `cf` object (it needs the internet).
-      cf: false,
-      log: new Log(LogLevel.WARN),
-    });
-    const mf = new Miniflare(convertV4MiniflareOptions(worker("ws")));
-    cleanups.unshift(() => mf.dispose());
-    await mf.ready;
-    const base = `http://127.0.0.1:${workerPort}`;
-    const patientUrls = rows.map((r) => `${base}/patients/${r.id}`);
-
-    console.error(`[bench] c=${opts.concurrency}, ${opts.durationS} s per phase after ${opts.warmupS} s warm-up, ${rows.length} patients`);
-    // Miniflare restarts workerd on setOptions: look the process up each time.
-    const counted: Counted = { workerd: () => childrenOf(process.pid, "workerd"), postmaster };
-    const auth = await adminHeaders();
-    const phases: Phase[] = [];
-    phases.push(await phase("GET /healthz (trivial)", [`${base}/healthz`], opts, monitor, counted, auth));
-    phases.push(await phase("GET /patients/:id, WebSocket per request", patientUrls, opts, monitor, counted, auth));
-    await mf.setOptions(convertV4MiniflareOptions(worker("http")));
-    phases.push(await phase("GET /patients/:id, HTTP path", patientUrls, opts, monitor, counted, auth));
-    console.log(table(phases));
-  } finally {
-    for (const cleanup of cleanups) await cleanup();
-  }
-}
-
-await main();
+const opts = options();
+await withWorkerStack("db_paths", async (stack) => {
+  const postmaster = await embeddedPostmaster(stack.databaseUrl);
+  await stack.configure({ DB_QUERY_PATH: "ws" });
+  const patientUrls = stack.patients.map((id) => `${stack.base}/patients/${id}`);
+  console.error(`[bench] c=${opts.concurrency}, ${opts.durationS} s per phase after ${opts.warmupS} s warm-up, ${stack.patients.length} patients`);
+  // Miniflare restarts workerd on setOptions: look the process up each time.
+  const counted: Counted = { workerd: () => childrenOf(process.pid, "workerd"), postmaster };
+  const { monitor, auth } = stack;
+  const phases: Phase[] = [];
+  phases.push(await phase("GET /healthz (trivial)", [`${stack.base}/healthz`], opts, monitor, counted, auth));
+  phases.push(await phase("GET /patients/:id, WebSocket per request", patientUrls, opts, monitor, counted, auth));
+  await stack.configure({ DB_QUERY_PATH: "http" });
+  phases.push(await phase("GET /patients/:id, HTTP path", patientUrls, opts, monitor, counted, auth));
+  console.log(table(phases));
+});
