@@ -50,7 +50,8 @@ import { Miniflare, convertV4MiniflareOptions, type V4WorkerOptions, type V4Work
 import pg from "pg";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { migrateDatabase } from "../dev/migrate.ts";
-import { ensureDatabase, startEmbeddedPostgres } from "../dev/postgres.ts";
+import { startEmbeddedPostgres } from "../dev/postgres.ts";
+import { createScratchDatabase } from "../dev/scratch.ts";
 import { BENCH_AUTH_BINDINGS } from "./lib/auth.ts";
 import { adminHeaders, freePort, localServices, percentile } from "./lib/stack.ts";
 
@@ -172,12 +173,6 @@ class Cleanups {
 }
 
 
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
-
 function isLoopback(url: string): boolean {
   const host = new URL(url).hostname;
   return host === "127.0.0.1" || host === "localhost" || host === "[::1]";
@@ -190,15 +185,6 @@ async function withClient<T>(url: string, name: string, fn: (client: pg.Client) 
     return await fn(client);
   } finally {
     await client.end();
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -237,26 +223,12 @@ async function startDatabase(cleanups: Cleanups): Promise<{ url: string; where: 
   const serverUrl = process.env.DATABASE_URL;
   if (serverUrl) {
     if (!isLoopback(serverUrl)) throw new UsageError("DATABASE_URL must point at 127.0.0.1 (this bench only talks to this machine)");
-    const scratch = `${SCRATCH_PREFIX}${process.pid}_${Date.now()}`;
-    await withClient(serverUrl, "clinic-edge-bench-admin", async (admin) => {
-      // Scratch databases of runs that died before their cleanup.
-      const { rows } = await admin.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE $1", [`${SCRATCH_PREFIX}%`]);
-      for (const { datname } of rows) {
-        if (!isAlive(Number(datname.slice(SCRATCH_PREFIX.length).split("_")[0]))) {
-          await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(datname)} WITH (FORCE)`);
-        }
-      }
-    });
-    await ensureDatabase(serverUrl, scratch);
-    cleanups.add("drop scratch database", () =>
-      withClient(serverUrl, "clinic-edge-bench-admin", async (admin) => {
-        await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(scratch)} WITH (FORCE)`);
-      }),
-    );
+    const scratch = await createScratchDatabase(serverUrl, SCRATCH_PREFIX);
+    cleanups.add("drop scratch database", () => scratch.drop());
     const u = new URL(serverUrl);
     return {
-      url: withDatabase(serverUrl, scratch),
-      where: `DATABASE_URL server ${u.hostname}:${u.port || "5432"}, scratch database ${scratch}`,
+      url: scratch.url,
+      where: `DATABASE_URL server ${u.hostname}:${u.port || "5432"}, scratch database ${new URL(scratch.url).pathname.slice(1)}`,
       log: undefined,
     };
   }

@@ -18,6 +18,7 @@ import { connect, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
 import { createRequire } from "node:module";
 import type { WebSocket } from "ws";
+import { StatsByApp } from "./app-stats.ts";
 
 // Loaded through Node's own resolver: under vitest's globalSetup the project's Workers resolve
 // conditions would otherwise pick ws's browser stub, which has no server.
@@ -98,26 +99,16 @@ function startupParameter(params: Buffer, name: string): string {
 
 export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const allowed = new Set(options.allowedTargets);
-  const maxApps = options.maxTrackedApps ?? 10_000;
-  const apps = new Map<string, AppStats>();
+  const apps = new StatsByApp<AppStats>(EMPTY, options.maxTrackedApps);
   const sockets = new Set<Socket>();
 
-  const statsFor = (name: string): AppStats => {
-    let s = apps.get(name);
-    if (!s) {
-      s = { ...EMPTY };
-      apps.set(name, s);
-      if (apps.size > maxApps) apps.delete(apps.keys().next().value!);
-    }
-    return s;
-  };
 
   const http: Server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://bridge");
     if (req.method === "GET" && url.pathname === "/stats") {
       const name = url.searchParams.get("application_name") ?? "";
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify(apps.get(name) ?? EMPTY));
+      res.end(JSON.stringify(apps.snapshot(name)));
       return;
     }
     res.writeHead(426, { "content-type": "text/plain" }).end("WebSocket upgrade expected on /v2\n");
@@ -146,7 +137,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     const onClientBytes = (data: Buffer): void => {
       frontend.push(data, (type) => {
         if (type === "" && !app && frontend.applicationName !== "") {
-          app = statsFor(frontend.applicationName);
+          app = apps.for(frontend.applicationName);
           app.connections++;
           app.open++;
           app.peakOpen = Math.max(app.peakOpen, app.open);

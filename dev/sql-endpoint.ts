@@ -26,6 +26,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import pg from "pg";
+import { StatsByApp } from "./app-stats.ts";
 
 export interface SqlEndpointOptions {
   /** The one database served; a request naming any other (host, port, database, user, password) gets 403. */
@@ -167,8 +168,7 @@ function errorJson(err: pg.DatabaseError): Record<string, unknown> {
 export async function startSqlEndpoint(options: SqlEndpointOptions): Promise<SqlEndpoint> {
   const served = new URL(options.databaseUrl);
   const cancelOnDisconnect = options.cancelOnDisconnect ?? true;
-  const maxApps = options.maxTrackedApps ?? 10_000;
-  const apps = new Map<string, SqlAppStats>();
+  const apps = new StatsByApp<SqlAppStats>(EMPTY, options.maxTrackedApps);
   const pool = new pg.Pool({
     connectionString: options.databaseUrl,
     max: options.maxConnections ?? 20,
@@ -182,15 +182,6 @@ export async function startSqlEndpoint(options: SqlEndpointOptions): Promise<Sql
   pool.on("connect", (client) => client.on("error", () => {}));
   const backendPids = new WeakMap<pg.PoolClient, number>();
 
-  const statsFor = (name: string): SqlAppStats => {
-    let s = apps.get(name);
-    if (!s) {
-      s = { ...EMPTY };
-      apps.set(name, s);
-      if (apps.size > maxApps) apps.delete(apps.keys().next().value!);
-    }
-    return s;
-  };
 
   async function backendPid(client: pg.PoolClient): Promise<number> {
     let pid = backendPids.get(client);
@@ -283,7 +274,7 @@ export async function startSqlEndpoint(options: SqlEndpointOptions): Promise<Sql
     }
     const applicationName = requested.searchParams.get("application_name") ?? "";
     const payload = parsePayload(await readBody(req));
-    const app = statsFor(applicationName);
+    const app = apps.for(applicationName);
     app.requests++;
     app.inFlight++;
     app.peakInFlight = Math.max(app.peakInFlight, app.inFlight);
@@ -307,7 +298,7 @@ export async function startSqlEndpoint(options: SqlEndpointOptions): Promise<Sql
     const url = new URL(req.url ?? "/", "http://endpoint");
     if (req.method === "GET" && url.pathname === "/stats") {
       const name = url.searchParams.get("application_name") ?? "";
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(apps.get(name) ?? EMPTY));
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(apps.snapshot(name)));
       return;
     }
     if (req.method !== "POST" || url.pathname !== "/sql") {

@@ -7,7 +7,6 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { startBridge } from "../dev/bridge.ts";
 import { startInsurance } from "../dev/insurance.ts";
@@ -16,54 +15,12 @@ import { startCollector } from "../dev/otlp-collector.ts";
 import { startSqlEndpoint } from "../dev/sql-endpoint.ts";
 import { migrateDatabase } from "../dev/migrate.ts";
 import { startOutageSwitch } from "../dev/outage-switch.ts";
-import { ensureDatabase, startEmbeddedPostgres, type RunningPostgres } from "../dev/postgres.ts";
+import { startEmbeddedPostgres, type RunningPostgres } from "../dev/postgres.ts";
+import { createScratchDatabase } from "../dev/scratch.ts";
 import { freePort } from "../dev/ports.ts";
 
 const SCRATCH_PREFIX = "clinic_edge_test_";
 
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Drops scratch databases left by runs that died before their teardown. */
-async function dropOrphanedScratch(adminUrl: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ datname: string }>(
-      "SELECT datname FROM pg_database WHERE datname LIKE $1",
-      [`${SCRATCH_PREFIX}%`],
-    );
-    for (const { datname } of rows) {
-      const pid = Number(datname.slice(SCRATCH_PREFIX.length).split("_")[0]);
-      if (!isAlive(pid)) await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(datname)} WITH (FORCE)`);
-    }
-  } finally {
-    await client.end();
-  }
-}
-
-async function dropDatabase(adminUrl: string, database: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(database)} WITH (FORCE)`);
-  } finally {
-    await client.end();
-  }
-}
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const cleanups: Array<() => Promise<void>> = [];
@@ -71,11 +28,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const serverUrl = process.env.DATABASE_URL;
   if (serverUrl) {
     // A real server shared with others: work in a database of our own, dropped at the end.
-    const scratch = `${SCRATCH_PREFIX}${process.pid}_${Date.now()}`;
-    await dropOrphanedScratch(serverUrl);
-    await ensureDatabase(serverUrl, scratch);
-    url = withDatabase(serverUrl, scratch);
-    cleanups.push(() => dropDatabase(serverUrl, scratch));
+    const scratch = await createScratchDatabase(serverUrl, SCRATCH_PREFIX);
+    url = scratch.url;
+    cleanups.push(() => scratch.drop());
   } else {
     const dataDir = await mkdtemp(join(tmpdir(), "clinic-edge-pg-"));
     const postgres: RunningPostgres = await startEmbeddedPostgres({

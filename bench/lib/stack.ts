@@ -9,13 +9,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import pg from "pg";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { z } from "zod";
 import { startBridge, type Bridge } from "../../dev/bridge.ts";
 import { freePort } from "../../dev/ports.ts";
 import { migrateDatabase } from "../../dev/migrate.ts";
-import { ensureDatabase, startEmbeddedPostgres } from "../../dev/postgres.ts";
+import { startEmbeddedPostgres } from "../../dev/postgres.ts";
+import { createScratchDatabase } from "../../dev/scratch.ts";
 import { startSqlEndpoint, type SqlEndpoint } from "../../dev/sql-endpoint.ts";
 import { BENCH_AUTH_BINDINGS } from "./auth.ts";
 
@@ -33,20 +33,9 @@ export interface Database {
 export async function scratchDatabase(label: string): Promise<Database> {
   const server = process.env.DATABASE_URL;
   if (server) {
-    const name = `clinic_edge_${label}_${process.pid}`;
-    await ensureDatabase(server, name);
-    const u = new URL(server);
-    u.pathname = `/${name}`;
-    await migrateDatabase(u.toString());
-    return {
-      url: u.toString(),
-      drop: async () => {
-        const admin = new pg.Client({ connectionString: server });
-        await admin.connect();
-        await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(name)} WITH (FORCE)`);
-        await admin.end();
-      },
-    };
+    const scratch = await createScratchDatabase(server, `clinic_edge_bench_${label}_`);
+    await migrateDatabase(scratch.url);
+    return scratch;
   }
   const dataDir = await mkdtemp(join(tmpdir(), `clinic-edge-${label}-`));
   const postgres = await startEmbeddedPostgres({ dataDir, port: await freePort(), database: "clinic_bench", ephemeral: true });
