@@ -3,6 +3,7 @@ import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import type { Deadline } from "../functions/deadline.ts";
 import { NOOP_SPAN, SpanKind, sqlAttributes, type Span } from "../functions/observability/tracing.ts";
 import { HttpPath, type Statement, type Statements } from "./http.ts";
+import type { PreparedStatement } from "./prepared.ts";
 import type * as schema from "./schema/index.ts";
 import { DbStatsRecorder, type DbStats } from "./stats.ts";
 import { WsPath, type Database, type StatementLogger, type WsOptions } from "./ws.ts";
@@ -10,6 +11,7 @@ import { WsPath, type Database, type StatementLogger, type WsOptions } from "./w
 export type { Database } from "./ws.ts";
 export type { DbStats } from "./stats.ts";
 export type { Statement, Statements } from "./http.ts";
+export { prepared, type Bound, type PreparedStatement } from "./prepared.ts";
 
 /** Where single statements and batches go; interactive transactions always use the WebSocket pool. */
 export type QueryPath = "http" | "ws";
@@ -62,6 +64,8 @@ class CountingLogger implements StatementLogger {
 export interface Queries {
   query<S extends Statement>(deadline: Deadline, build: (db: QueryBuilder) => S): Promise<Awaited<S>>;
   batch<T extends Statements>(deadline: Deadline, build: (db: QueryBuilder) => T): Promise<BatchResponse<T>>;
+  /** A hot statement of fixed shape (see prepared()), like query() but built once per isolate on the HTTP path. */
+  prepared<V extends Record<string, unknown>, R>(deadline: Deadline, statement: PreparedStatement<V, R>, values: V): Promise<R>;
   run<T>(deadline: Deadline, work: (tx: Database) => Promise<T>): Promise<T>;
 }
 
@@ -83,6 +87,11 @@ export class TransactionDb implements Queries {
     const results: unknown[] = [];
     for (const statement of build(this.#tx)) results.push(await statement);
     return results as BatchResponse<T>;
+  }
+
+  async prepared<V extends Record<string, unknown>, R>(_deadline: Deadline, statement: PreparedStatement<V, R>, values: V): Promise<R> {
+    // Built with the values on this connection: a transaction is not where the saving is.
+    return await statement.build(this.#tx, values);
   }
 
   async run<T>(_deadline: Deadline, work: (tx: Database) => Promise<T>): Promise<T> {
@@ -153,6 +162,12 @@ export class RequestDb implements Queries {
     this.#used = true;
     if (this.#queryPath === "http") return this.#http.batch(deadline, build);
     return this.#ws.transaction(deadline, (tx) => new TransactionDb(tx).batch(deadline, build));
+  }
+
+  async prepared<V extends Record<string, unknown>, R>(deadline: Deadline, statement: PreparedStatement<V, R>, values: V): Promise<R> {
+    this.#used = true;
+    if (this.#queryPath === "http") return this.#http.prepared(deadline, statement, values);
+    return this.#ws.transaction(deadline, (tx) => new TransactionDb(tx).prepared(deadline, statement, values));
   }
 
   /** An interactive transaction on the WebSocket pool, bounded by the deadline (see WsPath). */

@@ -1,10 +1,10 @@
 import { neon, neonConfig, SqlTemplate, type NeonQueryFunction, type NeonQueryPromise } from "@neondatabase/serverless";
-import { sql } from "drizzle-orm";
 import type { BatchItem, BatchResponse } from "drizzle-orm/batch";
 import { drizzle, type NeonHttpDatabase } from "drizzle-orm/neon-http";
 import type { Deadline } from "../functions/deadline.ts";
 import { SpanKind, sqlAttributes, type Span } from "../functions/observability/tracing.ts";
 import { isQueryCanceled } from "./errors.ts";
+import { placeholders, type PreparedQuery, type PreparedStatement } from "./prepared.ts";
 import * as schema from "./schema/index.ts";
 import { Slots } from "./slots.ts";
 import type { DbStatsRecorder } from "./stats.ts";
@@ -31,6 +31,8 @@ interface CallOptions {
   /** DATABASE_URL with the request's application_name. */
   connectionString: string;
   fetchOptions: { signal: AbortSignal };
+  /** The request's remaining budget: the round trip's statement_timeout. */
+  budgetMs: number;
   /**
    * Receives the SQL text of every statement as Drizzle built it for the driver. Read there rather
    * than with toSQL(): building a statement's SQL again cost ~8 % of the Worker's CPU on a
@@ -45,53 +47,90 @@ function textOf(query: NeonQueryPromise<false, false>): string {
   return data instanceof SqlTemplate ? data.toParameterizedQuery().query : data.query;
 }
 
+/** Local to the round trip's transaction (Neon runs every batch in one): gone with it. */
+const STATEMENT_TIMEOUT = "select set_config('statement_timeout', $1, true)";
+
 /**
  * One Drizzle instance per isolate. Building one walks the whole schema for the relational API:
  * about a tenth of the Worker's CPU under load when it was done per request (profiled). It holds
- * no I/O object, only functions that call fetch, so requests may share it. What differs per call reaches the driver through send(): the driver accepts the
- * connection string and fetch options per call, and Drizzle's batch() hands its statements to the
- * driver synchronously, so the options set just before are the ones taken.
+ * no I/O object, only functions that call fetch, so requests may share it. What differs per call
+ * reaches the driver through batch() and execute(): the driver accepts the connection string and
+ * fetch options per call, and Drizzle hands its statements to the driver synchronously (checked),
+ * so the options set just before are the ones taken.
+ *
+ * Every round trip is a transaction that starts with the request's statement_timeout, prepended
+ * here: aborting the fetch at the deadline frees the Worker, and this is what stops the statement
+ * in Postgres, whatever the proxy does with a client that went away.
  */
 class SharedHttpClient {
   readonly db: HttpDatabase;
-  #pending: CallOptions | undefined;
+  #pending: { call: CallOptions; single: boolean } | undefined;
+  readonly #prepared = new WeakMap<object, PreparedQuery<unknown>>();
 
   constructor() {
     const driver = neon({});
     const client: NeonQueryFunction<false, false> = Object.assign(
       (strings: TemplateStringsArray, ...params: unknown[]) => driver(strings, ...params),
       {
-        query: driver.query.bind(driver),
+        // Drizzle's batch() calls query() for each statement, then transaction() with them all;
+        // a prepared query's execute() calls query() alone and only awaits what it returns.
+        query: ((text: string, params?: unknown[], opts?: Parameters<typeof driver.query>[2]) => {
+          if (!this.#pending?.single) return driver.query(text, params, opts);
+          const { budgetMs, sending, ...call } = this.#take();
+          sending([text]);
+          // Cast: transaction() honours each query's own arrayMode/fullResults (Drizzle's), but its
+          // types pin every query to the client's (false, false).
+          const query = driver.query(text, params, opts) as NeonQueryPromise<false, false>;
+          return driver.transaction([driver.query(STATEMENT_TIMEOUT, [String(budgetMs)]), query], call).then(([, result]) => result);
+        }) as typeof driver.query,
         unsafe: driver.unsafe.bind(driver),
         // Cast: a generic signature cannot be written as an arrow; the call is the driver's own.
-        transaction: ((queries, opts) => {
-          const { sending, ...call } = this.#take();
-          if (Array.isArray(queries)) sending(queries.map(textOf));
-          return driver.transaction(queries, { ...opts, ...call });
+        transaction: (async (queries, opts) => {
+          const { budgetMs, sending, ...call } = this.#take();
+          if (!Array.isArray(queries)) throw new Error("drizzle-orm passed transaction() a function; only arrays are supported here");
+          sending(queries.map(textOf));
+          const [, ...results] = await driver.transaction([driver.query(STATEMENT_TIMEOUT, [String(budgetMs)]), ...queries], { ...opts, ...call });
+          return results;
         }) as typeof driver.transaction,
       },
     );
     this.db = drizzle({ client, schema });
   }
 
-  send<T>(call: CallOptions, batch: (db: HttpDatabase) => Promise<T>): Promise<T> {
-    this.#pending = call;
+  /** Drizzle's batch of built statements, in one round trip. */
+  batch<T extends Statements>(call: CallOptions, statements: T): Promise<BatchResponse<T>> {
+    return this.#send(call, false, () => this.db.batch(statements));
+  }
+
+  /** A prepared statement with its values, in one round trip; its SQL is built on first use only. */
+  execute<V extends Record<string, unknown>, R>(call: CallOptions, statement: PreparedStatement<V, R>, values: V): Promise<R> {
+    let query = this.#prepared.get(statement) as PreparedQuery<R> | undefined;
+    if (!query) {
+      query = statement.build(this.db, placeholders(statement.keys)).prepare(statement.name);
+      this.#prepared.set(statement, query);
+    }
+    const ready = query;
+    return this.#send(call, true, () => ready.execute(values));
+  }
+
+  #send<T>(call: CallOptions, single: boolean, send: () => Promise<T>): Promise<T> {
+    this.#pending = { call, single };
     try {
-      const sent = batch(this.db);
+      const sent = send();
       if (this.#pending === undefined) return sent;
       // Checked, not assumed: a Drizzle that awaited first would send with another call's options.
       sent.catch(() => {});
-      throw new Error("drizzle-orm did not send the batch synchronously; per-call options were not applied");
+      throw new Error("drizzle-orm did not send the query synchronously; per-call options were not applied");
     } finally {
       this.#pending = undefined;
     }
   }
 
   #take(): CallOptions {
-    const call = this.#pending;
-    if (!call) throw new Error("an HTTP query was sent outside SharedHttpClient.send()");
+    const pending = this.#pending;
+    if (!pending) throw new Error("an HTTP query was sent outside SharedHttpClient.batch() or execute()");
     this.#pending = undefined;
-    return call;
+    return pending.call;
   }
 }
 
@@ -102,11 +141,6 @@ let shared: SharedHttpClient | undefined;
  * it keeps warm, so a request pays no WebSocket, no startup and no new backend. Good for single
  * statements and non-interactive batches; a transaction whose next statement depends on the
  * previous one's answer belongs on the WebSocket path.
- *
- * Every request is sent as a batch (Neon runs a batch in one transaction) that begins with
- * `set_config('statement_timeout', <remaining budget>, true)`: aborting the fetch at the deadline
- * frees the Worker, and this is what stops the statement in Postgres, whatever the proxy does
- * with a client that went away.
  */
 export class HttpPath {
   readonly #options: HttpOptions;
@@ -124,36 +158,42 @@ export class HttpPath {
 
   async batch<T extends Statements>(deadline: Deadline, build: (db: HttpDatabase) => T): Promise<BatchResponse<T>> {
     deadline.check("db");
-    shared ??= new SharedHttpClient();
-    const statements = build(shared.db);
+    const client = (shared ??= new SharedHttpClient());
+    const statements = build(client.db);
+    return this.#roundTrip(deadline, (call) => client.batch(call, statements));
+  }
+
+  async prepared<V extends Record<string, unknown>, R>(deadline: Deadline, statement: PreparedStatement<V, R>, values: V): Promise<R> {
+    deadline.check("db");
+    const client = (shared ??= new SharedHttpClient());
+    return this.#roundTrip(deadline, (call) => client.execute(call, statement, values));
+  }
+
+  /** One request to the endpoint: a slot under DB_POOL_MAX, stats, a span per statement, the deadline. */
+  async #roundTrip<T>(deadline: Deadline, send: (call: CallOptions) => Promise<T>): Promise<T> {
     await this.#slot(deadline);
     this.#stats.held();
     const started = performance.now();
     // One span per statement; they share the round trip, so they share its start and end.
     const spans: Span[] = [];
     try {
-      const budget = Math.max(1, Math.floor(deadline.remaining()));
-      // A module-wide setting, read synchronously when the request is built just below.
+      // A module-wide setting, read synchronously when the request is built below.
       if (this.#options.httpEndpoint) neonConfig.fetchEndpoint = this.#options.httpEndpoint;
       const call: CallOptions = {
         connectionString: this.#connection(),
         fetchOptions: { signal: deadline.signal },
-        // The first text is the statement_timeout set below: not the caller's, not counted.
+        budgetMs: Math.max(1, Math.floor(deadline.remaining())),
         sending: (texts) => {
-          this.#stats.statements(texts.length - 1);
-          for (const text of texts.slice(1)) {
+          this.#stats.statements(texts.length);
+          for (const text of texts) {
             this.#stats.shape(text);
             if (this.#span.recording) spans.push(this.#span.child("db.query", SpanKind.client, { ...sqlAttributes(text), "db.path": "http" }));
           }
         },
       };
-      const sent = shared.send(call, (db) =>
-        db.batch([db.execute(sql`select set_config('statement_timeout', ${String(budget)}, true)`), ...statements]),
-      );
       // No deadline.race() here: the fetch carries the deadline's signal, so the round trip (body
       // included) rejects when it fires; racing it as well cost ~2 % of the route's CPU (profiled).
-      const [, ...results] = await sent;
-      return results;
+      return await send(call);
     } catch (err) {
       // The abort surfaces as the driver's connection error or a bare AbortError; the statement
       // timeout as 57014. Either way the caller gets the deadline's own error.

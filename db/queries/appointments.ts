@@ -2,7 +2,7 @@ import { and, asc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
 import type { Deadline } from "../../functions/deadline.ts";
 import type { Precondition } from "../../functions/preconditions.ts";
 import { satisfies } from "../../functions/preconditions.ts";
-import type { Database, Queries, RequestDb } from "../client.ts";
+import { prepared, type Bound, type Database, type Queries, type RequestDb } from "../client.ts";
 import {
   appointmentEvents, appointments, doctors, patients, type AppointmentEventRow, type AppointmentRow, type AppointmentStatus,
   type Eligibility,
@@ -20,8 +20,10 @@ export interface AppointmentFilter {
   limit: number;
 }
 
+const appointmentById = prepared("appointment_by_id", ["id"], (q, v: Bound<{ id: string }>) => q.select().from(appointments).where(eq(appointments.id, v.id)));
+
 export async function findAppointment(db: RequestDb, deadline: Deadline, id: string): Promise<AppointmentRow | undefined> {
-  const [row] = await db.query(deadline, (q) => q.select().from(appointments).where(eq(appointments.id, id)));
+  const [row] = await db.prepared(deadline, appointmentById, { id });
   return row;
 }
 

@@ -1,7 +1,7 @@
 import { and, asc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
 import type { Deadline } from "../../functions/deadline.ts";
 import type { Precondition } from "../../functions/preconditions.ts";
-import type { Queries, RequestDb } from "../client.ts";
+import { prepared, type Bound, type Queries, type RequestDb } from "../client.ts";
 import { appointments, doctors, type AppointmentRow, type DoctorRow } from "../schema/index.ts";
 import { updatedOf, versionIs, type Updated } from "./versions.ts";
 
@@ -30,8 +30,10 @@ function whereOf(f: DoctorFilter): SQL | undefined {
   );
 }
 
+const doctorById = prepared("doctor_by_id", ["id"], (q, v: Bound<{ id: string }>) => q.select().from(doctors).where(eq(doctors.id, v.id)));
+
 export async function findDoctor(db: RequestDb, deadline: Deadline, id: string): Promise<DoctorRow | undefined> {
-  const [row] = await db.query(deadline, (q) => q.select().from(doctors).where(eq(doctors.id, id)));
+  const [row] = await db.prepared(deadline, doctorById, { id });
   return row;
 }
 

@@ -1,7 +1,7 @@
 import { and, asc, eq, sql, type SQL } from "drizzle-orm";
 import type { Deadline } from "../../functions/deadline.ts";
 import type { Precondition } from "../../functions/preconditions.ts";
-import type { Queries, RequestDb } from "../client.ts";
+import { prepared, type Bound, type Queries, type RequestDb } from "../client.ts";
 import { patients, type PatientRow } from "../schema/index.ts";
 import { updatedOf, versionIs, type Updated } from "./versions.ts";
 
@@ -12,8 +12,10 @@ export interface PatientFilter {
   limit: number;
 }
 
+const patientById = prepared("patient_by_id", ["id"], (q, v: Bound<{ id: string }>) => q.select().from(patients).where(eq(patients.id, v.id)));
+
 export async function findPatient(db: RequestDb, deadline: Deadline, id: string): Promise<PatientRow | undefined> {
-  const [row] = await db.query(deadline, (q) => q.select().from(patients).where(eq(patients.id, id)));
+  const [row] = await db.prepared(deadline, patientById, { id });
   return row;
 }
 
