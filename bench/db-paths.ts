@@ -1,22 +1,25 @@
 /**
- * `npm run build && npm run bench:db-paths [-- -c 20 -d 15 -w 3]`: the cost of the uncached
- * database path, side by side, on workerd directly (Miniflare, no `wrangler dev` proxy in front):
+ * `npm run build && npm run bench:db-paths [-- -c 20 -d 15 -w 3 -s 5 --pin]`: the cost of the
+ * uncached database path, side by side, on workerd directly (Miniflare, no `wrangler dev` proxy):
  *
  *   GET /healthz                             the trivial route: no database
- *   GET /patients/:id, DB_QUERY_PATH=ws      a WebSocket, a Postgres startup and a backend per request
  *   GET /patients/:id, DB_QUERY_PATH=http    one HTTP round trip to a warm pool (dev/sql-endpoint.ts)
+ *   GET /patients/:id, DB_QUERY_PATH=ws      a WebSocket, a Postgres startup and a backend per request
  *
  * Same built Worker (dist/index.js from `npm run build`), same database, same load: a closed loop of
- * `--concurrency` requests in flight for `--duration` seconds after `--warmup`, spread over the
- * seeded patients. Prints req/s, p50, p99, the Postgres backends started per 1,000 requests
- * (pg_stat_database.sessions before and after each phase), and the CPU each request cost workerd,
- * Postgres (embedded only: a shared server's CPU is not ours to count) and this process (the load
- * generator, the bridge and the /sql endpoint), read from /proc (Linux).
+ * `--concurrency` requests in flight, spread over the seeded patients. The trivial route and the
+ * HTTP path run in `--slices` alternating slices (`--duration` seconds each in all, after
+ * `--warmup`), so the machine's drift falls on both alike; the WebSocket path runs after them.
+ * Prints req/s, p50, p99, the Postgres backends started per 1,000 requests
+ * (pg_stat_database.sessions), and the CPU each request cost workerd, Postgres (embedded only: a
+ * shared server's CPU is not ours to count) and this process (the load generator, the bridge and
+ * the /sql endpoint), read from /proc (Linux). `--pin` gives workerd a core of its own (see pin()).
  *
  * The database: a throw-away embedded PostgreSQL, migrated and seeded; with DATABASE_URL, that
  * server instead, in a scratch database created and dropped here (bench/lib/stack.ts). Requests
  * carry the bench's admin token; the abuse limits are off.
  */
+import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
@@ -30,6 +33,10 @@ interface Options {
   concurrency: number;
   durationS: number;
   warmupS: number;
+  /** The trivial route and the HTTP path alternate in this many slices each. */
+  slices: number;
+  /** workerd on CPU 0, everything else of the bench on CPU 1 (Linux, `taskset`). */
+  pin: boolean;
 }
 
 interface Phase {
@@ -56,6 +63,8 @@ function options(): Options {
       concurrency: { type: "string", short: "c", default: "20" },
       duration: { type: "string", short: "d", default: "10" },
       warmup: { type: "string", short: "w", default: "2" },
+      slices: { type: "string", short: "s", default: "5" },
+      pin: { type: "boolean", default: false },
     },
   });
   const int = (v: string, name: string, max: number): number => {
@@ -67,6 +76,8 @@ function options(): Options {
     concurrency: Math.max(1, int(values.concurrency, "concurrency", 500)),
     durationS: Math.max(1, int(values.duration, "duration", 600)),
     warmupS: int(values.warmup, "warmup", 60),
+    slices: Math.max(1, int(values.slices, "slices", 100)),
+    pin: values.pin,
   };
 }
 
@@ -100,6 +111,7 @@ async function sessions(monitor: pg.Client): Promise<number> {
 }
 
 const TICK_MS = 10;
+const SLICE_RAMP_S = 1;
 
 /** CPU time of a process and of its children already reaped (Postgres backends that exited). */
 function cpuMs(pid: number): number {
@@ -139,40 +151,92 @@ function cpuSnapshot(counted: Counted): { worker: number; postgres: number | und
 }
 
 
-const load = (urls: string[], opts: Options, seconds: number, auth: Record<string, string>) =>
-  closedLoop(urls, opts.concurrency, seconds, auth);
+/**
+ * `--pin`: on Workers the isolate shares no core with the database or its proxy; here the Worker
+ * gets CPU 0 to itself, and the load generator, the bridge, the /sql endpoint and an embedded
+ * Postgres (its future backends included) share CPU 1. A DATABASE_URL server is left alone.
+ * Every thread of each process is moved (`taskset -a`); workerd again after each restart.
+ */
+function pin(pids: Iterable<number>, cpu: number): void {
+  for (const pid of pids) execFileSync("taskset", ["-a", "-p", "-c", String(cpu), String(pid)], { stdio: "ignore" });
+}
 
-async function phase(
-  label: string,
-  urls: string[],
-  opts: Options,
-  monitor: pg.Client,
-  counted: Counted,
-  auth: Record<string, string>,
-): Promise<Phase> {
-  console.error(`[bench] ${label}`);
-  if (opts.warmupS > 0) await load(urls, opts, opts.warmupS, auth);
+/** One route's totals, summed over the slices it ran in. */
+class Tally {
+  readonly latencies: number[] = [];
+  errors = 0;
+  elapsedS = 0;
+  backends = 0;
+  /** Requests of the unmeasured ramps: they start backends too, so they count for backends/1k. */
+  rampRequests = 0;
+  cpu = { worker: 0, postgres: 0, bench: 0 };
+  readonly label: string;
+  readonly urls: string[];
+  /** False for the trivial route: it opens no connection, so the backends of a block are the other route's. */
+  readonly usesDatabase: boolean;
+  constructor(label: string, urls: string[], usesDatabase: boolean) {
+    this.label = label;
+    this.urls = urls;
+    this.usesDatabase = usesDatabase;
+  }
+
+  result(hasPostgres: boolean): Phase {
+    const sorted = [...this.latencies].sort((a, b) => a - b);
+    const requests = sorted.length + this.errors;
+    return {
+      label: this.label,
+      requests,
+      errors: this.errors,
+      reqPerS: sorted.length / this.elapsedS,
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
+      backendsPer1000: (this.backends / (requests + this.rampRequests)) * 1_000,
+      cpu: {
+        worker: this.cpu.worker / requests,
+        postgres: hasPostgres ? this.cpu.postgres / requests : undefined,
+        bench: this.cpu.bench / requests,
+      },
+    };
+  }
+}
+
+/**
+ * Runs the routes in alternating slices (A B A B…, `slices` each, `durationS` in all per route)
+ * after one warm-up each. This machine's speed drifts by up to 1.6× over minutes (other tenants,
+ * caches); slices put each route through the same drift, so their ratio holds where back-to-back
+ * phases did not (the same build measured 22–38 % of the trivial route that way).
+ */
+async function interleaved(tallies: Tally[], opts: Options, monitor: pg.Client, counted: Counted, auth: Record<string, string>): Promise<void> {
+  for (const t of tallies) {
+    console.error(`[bench] warm-up: ${t.label}`);
+    if (opts.warmupS > 0) await closedLoop(t.urls, opts.concurrency, opts.warmupS, auth);
+  }
+  const databaseRoutes = tallies.filter((t) => t.usesDatabase);
+  if (databaseRoutes.length !== 1) throw new Error("a block interleaves exactly one database route");
+  // Counted around the whole block: reading it per slice needs a pause (the counters are flushed
+  // at most once a second), and pauses between slices showed up in the p99.
   const before = await sessions(monitor);
-  const cpuBefore = cpuSnapshot(counted);
-  const { latencies, errors, elapsedS } = await load(urls, opts, opts.durationS, auth);
-  const cpuAfter = cpuSnapshot(counted);
-  const started = (await sessions(monitor)) - before;
-  latencies.sort((a, b) => a - b);
-  const requests = latencies.length + errors;
-  return {
-    label,
-    requests,
-    errors,
-    reqPerS: latencies.length / elapsedS,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    backendsPer1000: (started / requests) * 1_000,
-    cpu: {
-      worker: (cpuAfter.worker - cpuBefore.worker) / requests,
-      postgres: cpuAfter.postgres === undefined ? undefined : (cpuAfter.postgres - cpuBefore.postgres!) / requests,
-      bench: (cpuAfter.bench - cpuBefore.bench) / requests,
-    },
-  };
+  const sliceS = opts.durationS / opts.slices;
+  for (let slice = 1; slice <= opts.slices; slice++) {
+    console.error(`[bench] slice ${slice}/${opts.slices}`);
+    for (const t of tallies) {
+      // Unmeasured: the first moments of a loop (new connections, a burst of 20) are not the route's.
+      const ramp = await closedLoop(t.urls, opts.concurrency, SLICE_RAMP_S, auth);
+      t.rampRequests += ramp.latencies.length + ramp.errors;
+      const cpuBefore = cpuSnapshot(counted);
+      const { latencies, errors, elapsedS } = await closedLoop(t.urls, opts.concurrency, sliceS, auth);
+      const cpuAfter = cpuSnapshot(counted);
+      const sorted = [...latencies].sort((a, b) => a - b);
+      console.error(`[bench]   ${t.label}: ${(latencies.length / elapsedS).toFixed(0)} req/s, p50 ${percentile(sorted, 50).toFixed(1)} ms, p99 ${percentile(sorted, 99).toFixed(1)} ms`);
+      for (const l of latencies) t.latencies.push(l);
+      t.errors += errors;
+      t.elapsedS += elapsedS;
+      t.cpu.worker += cpuAfter.worker - cpuBefore.worker;
+      t.cpu.postgres += (cpuAfter.postgres ?? 0) - (cpuBefore.postgres ?? 0);
+      t.cpu.bench += cpuAfter.bench - cpuBefore.bench;
+    }
+  }
+  databaseRoutes[0]!.backends += (await sessions(monitor)) - before;
 }
 
 function table(phases: Phase[]): string {
@@ -200,16 +264,26 @@ function table(phases: Phase[]): string {
 const opts = options();
 await withWorkerStack("db_paths", async (stack) => {
   const postmaster = await embeddedPostmaster(stack.databaseUrl);
-  await stack.configure({ DB_QUERY_PATH: "ws" });
   const patientUrls = stack.patients.map((id) => `${stack.base}/patients/${id}`);
-  console.error(`[bench] c=${opts.concurrency}, ${opts.durationS} s per phase after ${opts.warmupS} s warm-up, ${stack.patients.length} patients`);
+  console.error(
+    `[bench] c=${opts.concurrency}, ${opts.durationS} s per route in ${opts.slices} alternating slices after ${opts.warmupS} s of warm-up, ${stack.patients.length} patients`,
+  );
   // Miniflare restarts workerd on setOptions: look the process up each time.
   const counted: Counted = { workerd: () => childrenOf(process.pid, "workerd"), postmaster };
   const { monitor, auth } = stack;
-  const phases: Phase[] = [];
-  phases.push(await phase("GET /healthz (trivial)", [`${stack.base}/healthz`], opts, monitor, counted, auth));
-  phases.push(await phase("GET /patients/:id, WebSocket per request", patientUrls, opts, monitor, counted, auth));
-  await stack.configure({ DB_QUERY_PATH: "http" });
-  phases.push(await phase("GET /patients/:id, HTTP path", patientUrls, opts, monitor, counted, auth));
-  console.log(table(phases));
+  const configure = async (bindings: Record<string, string>): Promise<void> => {
+    await stack.configure(bindings);
+    if (opts.pin) pin(counted.workerd(), 0);
+  };
+  if (opts.pin) pin([process.pid, ...(postmaster === undefined ? [] : [postmaster, ...childrenOf(postmaster)])], 1);
+  const trivial = new Tally("GET /healthz (trivial)", [`${stack.base}/healthz`], false);
+  const ws = new Tally("GET /patients/:id, WebSocket per request", patientUrls, true);
+  const http = new Tally("GET /patients/:id, HTTP path", patientUrls, true);
+  // The path is a binding (a restart), so each path's slices alternate with the trivial route's.
+  await configure({ DB_QUERY_PATH: "http" });
+  await interleaved([trivial, http], opts, monitor, counted, auth);
+  await configure({ DB_QUERY_PATH: "ws" });
+  await interleaved([ws], { ...opts, slices: 1 }, monitor, counted, auth);
+  const hasPostgres = postmaster !== undefined;
+  console.log(table([trivial, ws, http].map((t) => t.result(hasPostgres))));
 });

@@ -8,8 +8,9 @@
  *                                                snapshot, N requests, snapshot: prints the growth
  *
  * Options: --inspector host:port (default 127.0.0.1:9229, wrangler dev's), --out FILE,
- * --base http://127.0.0.1:8787 (heap-growth's target). Both file kinds open in Chrome DevTools
- * (Performance / Memory tabs) or in VS Code.
+ * --base http://127.0.0.1:8787 (heap-growth's target), --token JWT (heap-growth's bearer token for
+ * routes that need one: `--token "$(npm run --silent token -- --role admin)"`). Both file kinds open
+ * in Chrome DevTools (Performance / Memory tabs) or in VS Code.
  */
 import { createRequire } from "node:module";
 import { writeFile } from "node:fs/promises";
@@ -104,7 +105,8 @@ function retainedBytes(snapshot: string): number {
   return total;
 }
 
-async function load(base: string, path: string, requests: number): Promise<number> {
+async function load(base: string, path: string, requests: number, token: string | undefined): Promise<number> {
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   let failed = 0;
   const concurrency = 10;
   let sent = 0;
@@ -112,7 +114,7 @@ async function load(base: string, path: string, requests: number): Promise<numbe
     Array.from({ length: concurrency }, async () => {
       while (sent < requests) {
         sent++;
-        const res = await fetch(base + path).catch(() => undefined);
+        const res = await fetch(base + path, { headers }).catch(() => undefined);
         if (!res?.ok) failed++;
         await res?.arrayBuffer();
       }
@@ -131,6 +133,7 @@ async function main(): Promise<void> {
       base: { type: "string", default: "http://127.0.0.1:8787" },
       path: { type: "string", default: "/doctors?limit=20" },
       requests: { type: "string", default: "2000" },
+      token: { type: "string" },
     },
   });
   const mode = positionals[0];
@@ -150,9 +153,9 @@ async function main(): Promise<void> {
       console.log(`[profile] wrote ${out} (open it in Chrome DevTools > Memory > Load)`);
     } else if (mode === "heap-growth") {
       const requests = Math.min(100_000, Math.max(1, Number(values.requests)));
-      await load(values.base, values.path, 200); // warm up: first-use allocations are not growth
+      await load(values.base, values.path, 200, values.token); // warm up: first-use allocations are not growth
       const before = retainedBytes(await heapSnapshot(inspector));
-      const failed = await load(values.base, values.path, requests);
+      const failed = await load(values.base, values.path, requests, values.token);
       const after = retainedBytes(await heapSnapshot(inspector));
       const growth = after - before;
       console.log(`[profile] ${requests} × GET ${values.path} (${failed} failed)`);

@@ -23,7 +23,7 @@ export interface WorkerStack {
    * Starts the Worker, or restarts it (a new isolate), with `bindings` over wrangler.toml's and the
    * local services'.
    */
-  configure(bindings: Record<string, string>): Promise<void>;
+  configure(bindings: Record<string, string>, scriptPath?: string): Promise<void>;
   /** Teardown to run when the bench ends, before the stack's own (last registered, first run). */
   defer(cleanup: () => Promise<void>): void;
 }
@@ -46,10 +46,11 @@ export async function withWorkerStack<T>(label: string, run: (stack: WorkerStack
 
     const settings = wranglerSettings();
     const port = await freePort();
-    const worker = (bindings: Record<string, string>): V4MiniflareOptions => ({
+    const inspectorPort = process.env.BENCH_INSPECTOR_PORT ? Number(process.env.BENCH_INSPECTOR_PORT) : undefined;
+    const worker = (bindings: Record<string, string>, scriptPath: string): V4MiniflareOptions => ({
       name: "clinic-edge",
       modules: true,
-      scriptPath: BUILT_WORKER,
+      scriptPath,
       compatibilityDate: settings.compatibilityDate,
       compatibilityFlags: settings.compatibilityFlags,
       durableObjects: settings.durableObjects,
@@ -59,14 +60,16 @@ export async function withWorkerStack<T>(label: string, run: (stack: WorkerStack
       // No request for Cloudflare's `cf` object (it needs the internet).
       cf: false,
       log: new Log(LogLevel.WARN),
+      // BENCH_INSPECTOR_PORT=9230: profile the bench's Worker (`npm run profile:cpu -- --inspector 127.0.0.1:9230`).
+      ...(inspectorPort ? { inspectorPort } : {}),
     });
     let mf: Miniflare | undefined;
-    const configure = async (bindings: Record<string, string>): Promise<void> => {
+    const configure = async (bindings: Record<string, string>, scriptPath = BUILT_WORKER): Promise<void> => {
       if (mf) {
-        await mf.setOptions(convertV4MiniflareOptions(worker(bindings)));
+        await mf.setOptions(convertV4MiniflareOptions(worker(bindings, scriptPath)));
         return;
       }
-      const started = new Miniflare(convertV4MiniflareOptions(worker(bindings)));
+      const started = new Miniflare(convertV4MiniflareOptions(worker(bindings, scriptPath)));
       mf = started;
       defer(() => started.dispose());
       await started.ready;
