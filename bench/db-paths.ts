@@ -5,11 +5,12 @@
  *   GET /healthz                             the trivial route: no database
  *   GET /patients/:id, DB_QUERY_PATH=http    one HTTP round trip to a warm pool (dev/sql-endpoint.ts)
  *   GET /patients/:id, DB_QUERY_PATH=ws      a WebSocket, a Postgres startup and a backend per request
+ *   a bare Worker (`new Response("ok")`)      workerd's own floor, on a workerd of its own
  *
  * Same built Worker (dist/index.js from `npm run build`), same database, same load: a closed loop of
  * `--concurrency` requests in flight, spread over the seeded patients. The trivial route and the
  * HTTP path run in `--slices` alternating slices (`--duration` seconds each in all, after
- * `--warmup`), so the machine's drift falls on both alike; the WebSocket path runs after them.
+ * `--warmup`), so the machine's drift falls on both alike; the WebSocket path, then the bare Worker, run after them.
  * Prints req/s, p50, p99, the Postgres backends started per 1,000 requests
  * (pg_stat_database.sessions), and the CPU each request cost workerd, Postgres (embedded only: a
  * shared server's CPU is not ours to count) and this process (the load generator, the bridge and
@@ -23,6 +24,7 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
+import { Log, LogLevel, Miniflare, convertV4MiniflareOptions } from "miniflare";
 import pg from "pg";
 import { markdownTable } from "./lib/ab.ts";
 import { closedLoop } from "./lib/closed-loop.ts";
@@ -212,7 +214,7 @@ async function interleaved(tallies: Tally[], opts: Options, monitor: pg.Client, 
     if (opts.warmupS > 0) await closedLoop(t.urls, opts.concurrency, opts.warmupS, auth);
   }
   const databaseRoutes = tallies.filter((t) => t.usesDatabase);
-  if (databaseRoutes.length !== 1) throw new Error("a block interleaves exactly one database route");
+  if (databaseRoutes.length > 1) throw new Error("a block interleaves at most one database route");
   // Counted around the whole block: reading it per slice needs a pause (the counters are flushed
   // at most once a second), and pauses between slices showed up in the p99.
   const before = await sessions(monitor);
@@ -236,7 +238,8 @@ async function interleaved(tallies: Tally[], opts: Options, monitor: pg.Client, 
       t.cpu.bench += cpuAfter.bench - cpuBefore.bench;
     }
   }
-  databaseRoutes[0]!.backends += (await sessions(monitor)) - before;
+  const started = (await sessions(monitor)) - before;
+  if (databaseRoutes[0]) databaseRoutes[0].backends += started;
 }
 
 function table(phases: Phase[]): string {
@@ -259,6 +262,34 @@ function table(phases: Phase[]): string {
     "CPU ms/req: workerd", "Postgres", "load+bridge+/sql", "errors",
   ];
   return markdownTable(head, rows);
+}
+
+/**
+ * The runtime's own floor: a Worker that only answers "ok", on a workerd of its own, under the same
+ * load. Its p99/p50 is what workerd and this machine do to any route's tail at this concurrency.
+ */
+async function bareWorker(opts: Options, monitor: pg.Client, counted: Counted, auth: Record<string, string>): Promise<Tally> {
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      modules: true,
+      script: 'export default { fetch() { return new Response("ok"); } };',
+      compatibilityDate: "2026-10-01",
+      host: "127.0.0.1",
+      port: 0,
+      // No request for Cloudflare's `cf` object (it needs the internet).
+      cf: false,
+      log: new Log(LogLevel.WARN),
+    }),
+  );
+  try {
+    const url = await mf.ready;
+    if (opts.pin) pin(counted.workerd(), 0);
+    const bare = new Tally("bare Worker: `new Response(\"ok\")`, no app", [new URL("/", url).href], false);
+    await interleaved([bare], { ...opts, slices: 1 }, monitor, counted, auth);
+    return bare;
+  } finally {
+    await mf.dispose();
+  }
 }
 
 const opts = options();
@@ -284,6 +315,7 @@ await withWorkerStack("db_paths", async (stack) => {
   await interleaved([trivial, http], opts, monitor, counted, auth);
   await configure({ DB_QUERY_PATH: "ws" });
   await interleaved([ws], { ...opts, slices: 1 }, monitor, counted, auth);
+  const bare = await bareWorker(opts, monitor, counted, auth);
   const hasPostgres = postmaster !== undefined;
-  console.log(table([trivial, ws, http].map((t) => t.result(hasPostgres))));
+  console.log(table([trivial, ws, http, bare].map((t) => t.result(hasPostgres))));
 });
