@@ -15,6 +15,9 @@
  * (pg_stat_database.sessions), and the CPU each request cost workerd, Postgres (embedded only: a
  * shared server's CPU is not ours to count) and this process (the load generator, the bridge and
  * the /sql endpoint), read from /proc (Linux). `--pin` gives workerd a core of its own (see pin()).
+ * `--gc` adds what V8's garbage collector took from workerd's thread while each route ran: pause
+ * time per second, the longest pause, the full (mark-compact) collections, and the p99 of each
+ * request's latency less the pauses it sat through (Linux; see netOfGc()).
  *
  * The database: a throw-away embedded PostgreSQL, migrated and seeded; with DATABASE_URL, that
  * server instead, in a scratch database created and dropped here (bench/lib/stack.ts). Requests
@@ -27,6 +30,8 @@ import { parseArgs } from "node:util";
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions } from "miniflare";
 import pg from "pg";
 import { markdownTable } from "./lib/ab.ts";
+import { type GcPause, type TimedPause, gcTracing, netOfGc, observeOwnGc } from "./lib/gc.ts";
+import { runtimeLogHandler } from "./lib/runtime-log.ts";
 import { closedLoop } from "./lib/closed-loop.ts";
 import { percentile } from "./lib/stack.ts";
 import { withWorkerStack } from "./lib/worker.ts";
@@ -39,6 +44,8 @@ interface Options {
   slices: number;
   /** workerd on CPU 0, everything else of the bench on CPU 1 (Linux, `taskset`). */
   pin: boolean;
+  /** V8's collections per route (`--trace-gc`). */
+  gc: boolean;
 }
 
 interface Phase {
@@ -51,6 +58,7 @@ interface Phase {
   backendsPer1000: number;
   /** CPU milliseconds per request: workerd; Postgres (embedded only); this process (load, bridge, /sql endpoint). */
   cpu: { worker: number; postgres: number | undefined; bench: number };
+  gc: { pauseMsPerS: number; longestMs: number; full: number; p99NetOfGc: number };
 }
 
 /** Processes whose CPU time is counted, found in /proc (Linux). */
@@ -67,6 +75,7 @@ function options(): Options {
       warmup: { type: "string", short: "w", default: "2" },
       slices: { type: "string", short: "s", default: "5" },
       pin: { type: "boolean", default: false },
+      gc: { type: "boolean", default: false },
     },
   });
   const int = (v: string, name: string, max: number): number => {
@@ -80,6 +89,7 @@ function options(): Options {
     warmupS: int(values.warmup, "warmup", 60),
     slices: Math.max(1, int(values.slices, "slices", 100)),
     pin: values.pin,
+    gc: values.gc,
   };
 }
 
@@ -166,12 +176,18 @@ function pin(pids: Iterable<number>, cpu: number): void {
 /** One route's totals, summed over the slices it ran in. */
 class Tally {
   readonly latencies: number[] = [];
+  /** When each measured request was sent, same order as `latencies`. */
+  readonly sentAt: number[] = [];
   errors = 0;
   elapsedS = 0;
   backends = 0;
   /** Requests of the unmeasured ramps: they start backends too, so they count for backends/1k. */
   rampRequests = 0;
   cpu = { worker: 0, postgres: 0, bench: 0 };
+  /** Collections that ended while this route's measured loop ran (ramps and warm-ups not counted). */
+  gc = { pauseMs: 0, longestMs: 0, full: 0 };
+  /** Each collection's end (when its line reached us, `performance.now()`) and length, in order. */
+  readonly gcPauses: TimedPause[] = [];
   readonly label: string;
   readonly urls: string[];
   /** False for the trivial route: it opens no connection, so the backends of a block are the other route's. */
@@ -182,7 +198,8 @@ class Tally {
     this.usesDatabase = usesDatabase;
   }
 
-  result(hasPostgres: boolean): Phase {
+  /** `ownGc`: the bench process's collections over the whole run (observeOwnGc()). */
+  result(hasPostgres: boolean, ownGc: TimedPause[]): Phase {
     const sorted = [...this.latencies].sort((a, b) => a - b);
     const requests = sorted.length + this.errors;
     return {
@@ -198,8 +215,25 @@ class Tally {
         postgres: hasPostgres ? this.cpu.postgres / requests : undefined,
         bench: this.cpu.bench / requests,
       },
+      gc: {
+        pauseMsPerS: this.gc.pauseMs / this.elapsedS,
+        longestMs: this.gc.longestMs,
+        full: this.gc.full,
+        p99NetOfGc: percentile(netOfGc(this.latencies, this.sentAt, [...this.gcPauses, ...ownGc]).sort((a, b) => a - b), 99),
+      },
     };
   }
+}
+
+/** The route whose measured loop is running: V8's collections are counted for it. */
+let measuring: Tally | undefined;
+
+function countGc(pause: GcPause): void {
+  if (!measuring) return;
+  measuring.gcPauses.push({ endAt: performance.now(), ms: pause.pauseMs });
+  measuring.gc.pauseMs += pause.pauseMs;
+  measuring.gc.longestMs = Math.max(measuring.gc.longestMs, pause.pauseMs);
+  if (pause.kind.startsWith("Mark-Compact")) measuring.gc.full++;
 }
 
 /**
@@ -226,11 +260,14 @@ async function interleaved(tallies: Tally[], opts: Options, monitor: pg.Client, 
       const ramp = await closedLoop(t.urls, opts.concurrency, SLICE_RAMP_S, auth);
       t.rampRequests += ramp.latencies.length + ramp.errors;
       const cpuBefore = cpuSnapshot(counted);
-      const { latencies, errors, elapsedS } = await closedLoop(t.urls, opts.concurrency, sliceS, auth);
+      measuring = t;
+      const { latencies, sentAt, errors, elapsedS } = await closedLoop(t.urls, opts.concurrency, sliceS, auth);
+      measuring = undefined;
       const cpuAfter = cpuSnapshot(counted);
       const sorted = [...latencies].sort((a, b) => a - b);
       console.error(`[bench]   ${t.label}: ${(latencies.length / elapsedS).toFixed(0)} req/s, p50 ${percentile(sorted, 50).toFixed(1)} ms, p99 ${percentile(sorted, 99).toFixed(1)} ms`);
       for (const l of latencies) t.latencies.push(l);
+      for (const at of sentAt) t.sentAt.push(at);
       t.errors += errors;
       t.elapsedS += elapsedS;
       t.cpu.worker += cpuAfter.worker - cpuBefore.worker;
@@ -242,7 +279,7 @@ async function interleaved(tallies: Tally[], opts: Options, monitor: pg.Client, 
   if (databaseRoutes[0]) databaseRoutes[0].backends += started;
 }
 
-function table(phases: Phase[]): string {
+function table(phases: Phase[], gc: boolean): string {
   const trivial = phases[0]!;
   const rows = phases.map((p) => [
     p.label,
@@ -255,11 +292,16 @@ function table(phases: Phase[]): string {
     p.cpu.worker.toFixed(2),
     p.cpu.postgres === undefined ? "n/a" : p.cpu.postgres.toFixed(2),
     p.cpu.bench.toFixed(2),
+    ...(gc
+      ? [p.gc.pauseMsPerS.toFixed(1), p.gc.longestMs.toFixed(1), String(p.gc.full), (p.gc.p99NetOfGc / p.p50).toFixed(1)]
+      : []),
     String(p.errors),
   ]);
   const head = [
     "route / path", "req/s", "vs trivial", "p50 ms", "p99 ms", "p99/p50", "backends/1k req",
-    "CPU ms/req: workerd", "Postgres", "load+bridge+/sql", "errors",
+    "CPU ms/req: workerd", "Postgres", "load+bridge+/sql",
+    ...(gc ? ["GC pause ms/s", "longest GC ms", "full GCs", "p99/p50 less GC pauses (workerd's, the bench's)"] : []),
+    "errors",
   ];
   return markdownTable(head, rows);
 }
@@ -279,6 +321,8 @@ async function bareWorker(opts: Options, monitor: pg.Client, counted: Counted, a
       // No request for Cloudflare's `cf` object (it needs the internet).
       cf: false,
       log: new Log(LogLevel.WARN),
+      handleStructuredLogs: runtimeLogHandler(opts.gc ? countGc : undefined),
+      ...(opts.gc ? gcTracing() : {}),
     }),
   );
   try {
@@ -293,6 +337,7 @@ async function bareWorker(opts: Options, monitor: pg.Client, counted: Counted, a
 }
 
 const opts = options();
+const ownGc = opts.gc ? observeOwnGc() : undefined;
 await withWorkerStack("db_paths", async (stack) => {
   const postmaster = await embeddedPostmaster(stack.databaseUrl);
   const patientUrls = stack.patients.map((id) => `${stack.base}/patients/${id}`);
@@ -317,5 +362,10 @@ await withWorkerStack("db_paths", async (stack) => {
   await interleaved([ws], { ...opts, slices: 1 }, monitor, counted, auth);
   const bare = await bareWorker(opts, monitor, counted, auth);
   const hasPostgres = postmaster !== undefined;
-  console.log(table([trivial, ws, http, bare].map((t) => t.result(hasPostgres))));
-});
+  const tallies = [trivial, ws, http, bare];
+  if (opts.gc && tallies.every((t) => t.gcPauses.length === 0)) {
+    console.error("[bench] --gc: no collection was reported; has V8's --trace-gc line format changed? (bench/lib/gc.ts)");
+  }
+  ownGc?.stop();
+  console.log(table(tallies.map((t) => t.result(hasPostgres, ownGc?.pauses ?? [])), opts.gc));
+}, opts.gc ? { onGc: countGc } : {});

@@ -15,6 +15,8 @@ function get(agent: Agent, url: string, headers: Record<string, string>): Promis
 export interface LoadSample {
   /** Latencies of the 2xx answers, ms, in arrival order. */
   latencies: number[];
+  /** When each of those was sent (`performance.now()`), same order. */
+  sentAt: number[];
   /** Non-2xx answers and network errors. */
   errors: number;
   elapsedS: number;
@@ -32,6 +34,7 @@ export async function closedLoop(
 ): Promise<LoadSample> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies: number[] = [];
+  const sentAt: number[] = [];
   let errors = 0;
   let next = 0;
   const started = performance.now();
@@ -42,12 +45,14 @@ export async function closedLoop(
         const url = urls[next++ % urls.length]!;
         const t0 = performance.now();
         const status = await get(agent, url, headers).catch(() => 0);
-        if (status >= 200 && status < 300) latencies.push(performance.now() - t0);
-        else errors++;
+        if (status >= 200 && status < 300) {
+          latencies.push(performance.now() - t0);
+          sentAt.push(t0);
+        } else errors++;
       }
     }),
   );
   const elapsedS = (performance.now() - started) / 1_000;
   agent.destroy();
-  return { latencies, errors, elapsedS };
+  return { latencies, sentAt, errors, elapsedS };
 }

@@ -7,6 +7,8 @@ import { existsSync } from "node:fs";
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions, type V4MiniflareOptions } from "miniflare";
 import pg from "pg";
 import { seedIfEmpty } from "../../dev/seed.ts";
+import { type GcPause, gcTracing } from "./gc.ts";
+import { runtimeLogHandler } from "./runtime-log.ts";
 import { BUILT_WORKER, adminHeaders, freePort, localServices, scratchDatabase, wranglerSettings } from "./stack.ts";
 
 export interface WorkerStack {
@@ -28,8 +30,17 @@ export interface WorkerStack {
   defer(cleanup: () => Promise<void>): void;
 }
 
+export interface WorkerStackOptions {
+  /** Every collection of the Worker's workerd, as V8 reports it (`--trace-gc`: see gcTracing()). */
+  onGc?: (pause: GcPause) => void;
+}
+
 /** Builds the stack, hands it to `run`, and tears it all down however `run` ends. */
-export async function withWorkerStack<T>(label: string, run: (stack: WorkerStack) => Promise<T>): Promise<T> {
+export async function withWorkerStack<T>(
+  label: string,
+  run: (stack: WorkerStack) => Promise<T>,
+  options: WorkerStackOptions = {},
+): Promise<T> {
   if (!existsSync(BUILT_WORKER)) throw new Error("dist/index.js is missing: run `npm run build` first");
   const cleanups: Array<() => Promise<void>> = [];
   const defer = (cleanup: () => Promise<void>): void => void cleanups.unshift(cleanup);
@@ -60,6 +71,8 @@ export async function withWorkerStack<T>(label: string, run: (stack: WorkerStack
       // No request for Cloudflare's `cf` object (it needs the internet).
       cf: false,
       log: new Log(LogLevel.WARN),
+      handleStructuredLogs: runtimeLogHandler(options.onGc),
+      ...(options.onGc ? gcTracing() : {}),
       // BENCH_INSPECTOR_PORT=9230: profile the bench's Worker (`npm run profile:cpu -- --inspector 127.0.0.1:9230`).
       ...(inspectorPort ? { inspectorPort } : {}),
     });
