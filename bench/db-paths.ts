@@ -1,5 +1,5 @@
 /**
- * `npm run build && npm run bench:db-paths [-- -c 20 -d 15 -w 3 -s 5 --pin]`: the cost of the
+ * `npm run build && npm run bench:db-paths [-- -c 20 -d 15 -w 3 -s 5 --pin --gc]`: the cost of the
  * uncached database path, side by side, on workerd directly (Miniflare, no `wrangler dev` proxy):
  *
  *   GET /healthz                             the trivial route: no database
