@@ -173,6 +173,9 @@ function pin(pids: Iterable<number>, cpu: number): void {
   for (const pid of pids) execFileSync("taskset", ["-a", "-p", "-c", String(cpu), String(pid)], { stdio: "ignore" });
 }
 
+/** The app's workerd, or the bare Worker's own. */
+type Workerd = "app" | "bare";
+
 /** One route's totals, summed over the slices it ran in. */
 class Tally {
   readonly latencies: number[] = [];
@@ -192,10 +195,13 @@ class Tally {
   readonly urls: string[];
   /** False for the trivial route: it opens no connection, so the backends of a block are the other route's. */
   readonly usesDatabase: boolean;
-  constructor(label: string, urls: string[], usesDatabase: boolean) {
+  /** The workerd it runs on: only that one's collections stop it. */
+  readonly runsOn: Workerd;
+  constructor(label: string, urls: string[], usesDatabase: boolean, runsOn: Workerd = "app") {
     this.label = label;
     this.urls = urls;
     this.usesDatabase = usesDatabase;
+    this.runsOn = runsOn;
   }
 
   /** `ownGc`: the bench process's collections over the whole run (observeOwnGc()). */
@@ -228,13 +234,14 @@ class Tally {
 /** The route whose measured loop is running: V8's collections are counted for it. */
 let measuring: Tally | undefined;
 
-function countGc(pause: GcPause): void {
-  if (!measuring) return;
+/** Counts `source`'s collections for the route being measured, if it runs on that workerd. */
+const countGc = (source: Workerd) => (pause: GcPause): void => {
+  if (measuring?.runsOn !== source) return;
   measuring.gcPauses.push({ endAt: performance.now(), ms: pause.pauseMs });
   measuring.gc.pauseMs += pause.pauseMs;
   measuring.gc.longestMs = Math.max(measuring.gc.longestMs, pause.pauseMs);
   if (pause.kind.startsWith("Mark-Compact")) measuring.gc.full++;
-}
+};
 
 /**
  * Runs the routes in alternating slices (A B A B…, `slices` each, `durationS` in all per route)
@@ -321,14 +328,14 @@ async function bareWorker(opts: Options, monitor: pg.Client, counted: Counted, a
       // No request for Cloudflare's `cf` object (it needs the internet).
       cf: false,
       log: new Log(LogLevel.WARN),
-      handleStructuredLogs: runtimeLogHandler(opts.gc ? countGc : undefined),
+      handleStructuredLogs: runtimeLogHandler(opts.gc ? countGc("bare") : undefined),
       ...(opts.gc ? gcTracing() : {}),
     }),
   );
   try {
     const url = await mf.ready;
     if (opts.pin) pin(counted.workerd(), 0);
-    const bare = new Tally("bare Worker: `new Response(\"ok\")`, no app", [new URL("/", url).href], false);
+    const bare = new Tally("bare Worker: `new Response(\"ok\")`, no app", [new URL("/", url).href], false, "bare");
     await interleaved([bare], { ...opts, slices: 1 }, monitor, counted, auth);
     return bare;
   } finally {
@@ -368,4 +375,4 @@ await withWorkerStack("db_paths", async (stack) => {
   }
   ownGc?.stop();
   console.log(table(tallies.map((t) => t.result(hasPostgres, ownGc?.pauses ?? [])), opts.gc));
-}, opts.gc ? { onGc: countGc } : {});
+}, opts.gc ? { onGc: countGc("app") } : {});
