@@ -187,10 +187,11 @@ class Tally {
   /** Requests of the unmeasured ramps: they start backends too, so they count for backends/1k. */
   rampRequests = 0;
   cpu = { worker: 0, postgres: 0, bench: 0 };
-  /** Collections that ended while this route's measured loop ran (ramps and warm-ups not counted). */
-  gc = { pauseMs: 0, longestMs: 0, full: 0 };
-  /** Each collection's end (when its line reached us, `performance.now()`) and length, in order. */
-  readonly gcPauses: TimedPause[] = [];
+  /**
+   * Collections that ended while this route's measured loop ran (ramps and warm-ups not counted):
+   * when each line reached us (`performance.now()`), its length and kind.
+   */
+  readonly gcPauses: Array<TimedPause & { kind: string }> = [];
   readonly label: string;
   readonly urls: string[];
   /** False for the trivial route: it opens no connection, so the backends of a block are the other route's. */
@@ -222,9 +223,9 @@ class Tally {
         bench: this.cpu.bench / requests,
       },
       gc: {
-        pauseMsPerS: this.gc.pauseMs / this.elapsedS,
-        longestMs: this.gc.longestMs,
-        full: this.gc.full,
+        pauseMsPerS: this.gcPauses.reduce((sum, p) => sum + p.ms, 0) / this.elapsedS,
+        longestMs: Math.max(0, ...this.gcPauses.map((p) => p.ms)),
+        full: this.gcPauses.filter((p) => p.kind.startsWith("Mark-Compact")).length,
         p99NetOfGc: percentile(netOfGc(this.latencies, this.sentAt, [...this.gcPauses, ...ownGc]).sort((a, b) => a - b), 99),
       },
     };
@@ -236,11 +237,7 @@ let measuring: Tally | undefined;
 
 /** Counts `source`'s collections for the route being measured, if it runs on that workerd. */
 const countGc = (source: Workerd) => (pause: GcPause): void => {
-  if (measuring?.runsOn !== source) return;
-  measuring.gcPauses.push({ endAt: performance.now(), ms: pause.pauseMs });
-  measuring.gc.pauseMs += pause.pauseMs;
-  measuring.gc.longestMs = Math.max(measuring.gc.longestMs, pause.pauseMs);
-  if (pause.kind.startsWith("Mark-Compact")) measuring.gc.full++;
+  if (measuring?.runsOn === source) measuring.gcPauses.push({ endAt: performance.now(), ms: pause.pauseMs, kind: pause.kind });
 };
 
 /**
