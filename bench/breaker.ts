@@ -23,6 +23,7 @@ import { Log, LogLevel, Miniflare, convertV4MiniflareOptions, type V4WorkerOptio
 import pg from "pg";
 import { startInsurance, type InsuranceStandIn } from "../dev/insurance.ts";
 import { BUILT_WORKER, adminHeaders, localServices, percentile, scratchDatabase, wranglerSettings } from "./lib/stack.ts";
+import { runtimeOutput } from "./lib/runtime-log.ts";
 
 type Mode = "shared" | "isolate" | "none" | "baseline";
 
@@ -252,9 +253,7 @@ async function main(): Promise<void> {
         workers,
         log: new Log(LogLevel.WARN),
         // The Workers' per-request info lines would bury the table; warnings and errors still show.
-        handleStructuredLogs: ({ level, message }: { level: string; message: string }) => {
-          if (level === "warn" || level === "error") console.error(`[worker] ${level}: ${message.slice(0, 300)}`);
-        },
+        ...runtimeOutput(),
       }),
     );
     await mf.ready;

@@ -30,8 +30,8 @@ import { parseArgs } from "node:util";
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions } from "miniflare";
 import pg from "pg";
 import { markdownTable } from "./lib/ab.ts";
-import { type GcPause, type TimedPause, gcTracing, netOfGc, observeOwnGc } from "./lib/gc.ts";
-import { runtimeLogHandler } from "./lib/runtime-log.ts";
+import { type GcPause, type TimedPause, netOfGc, observeOwnGc } from "./lib/gc.ts";
+import { runtimeOutput } from "./lib/runtime-log.ts";
 import { closedLoop } from "./lib/closed-loop.ts";
 import { percentile } from "./lib/stack.ts";
 import { withWorkerStack } from "./lib/worker.ts";
@@ -325,8 +325,7 @@ async function bareWorker(opts: Options, monitor: pg.Client, counted: Counted, a
       // No request for Cloudflare's `cf` object (it needs the internet).
       cf: false,
       log: new Log(LogLevel.WARN),
-      handleStructuredLogs: runtimeLogHandler(opts.gc ? countGc("bare") : undefined),
-      ...(opts.gc ? gcTracing() : {}),
+      ...runtimeOutput(opts.gc ? countGc("bare") : undefined),
     }),
   );
   try {

@@ -4,7 +4,7 @@
  * dropped: under load it buried the figures under tens of thousands of lines and cost the bench
  * process CPU on the cores it shares with workerd.
  */
-import { type GcPause, parseGcLine } from "./gc.ts";
+import { type GcPause, gcTracing, parseGcLine } from "./gc.ts";
 
 /** A line of workerd's output as Miniflare hands it over (`handleStructuredLogs`). */
 interface RuntimeLog {
@@ -12,10 +12,18 @@ interface RuntimeLog {
   message: string;
 }
 
-export function runtimeLogHandler(onGc?: (pause: GcPause) => void): (log: RuntimeLog) => void {
+function runtimeLogHandler(onGc?: (pause: GcPause) => void): (log: RuntimeLog) => void {
   return ({ level, message }) => {
     const pause = parseGcLine(message);
     if (pause) onGc?.(pause);
     else if (level === "warn" || level === "error") process.stderr.write(`[workerd ${level}] ${message}\n`);
   };
+}
+
+/**
+ * The Miniflare options that route a bench's workerd output through runtimeLogHandler(), with
+ * V8's collections reported to `onGc` when it is given (gcTracing()).
+ */
+export function runtimeOutput(onGc?: (pause: GcPause) => void) {
+  return { handleStructuredLogs: runtimeLogHandler(onGc), ...(onGc ? gcTracing() : {}) };
 }

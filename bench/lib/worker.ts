@@ -7,8 +7,8 @@ import { existsSync } from "node:fs";
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions, type V4MiniflareOptions } from "miniflare";
 import pg from "pg";
 import { seedIfEmpty } from "../../dev/seed.ts";
-import { type GcPause, gcTracing } from "./gc.ts";
-import { runtimeLogHandler } from "./runtime-log.ts";
+import type { GcPause } from "./gc.ts";
+import { runtimeOutput } from "./runtime-log.ts";
 import { BUILT_WORKER, adminHeaders, freePort, localServices, scratchDatabase, wranglerSettings } from "./stack.ts";
 
 export interface WorkerStack {
@@ -71,8 +71,7 @@ export async function withWorkerStack<T>(
       // No request for Cloudflare's `cf` object (it needs the internet).
       cf: false,
       log: new Log(LogLevel.WARN),
-      handleStructuredLogs: runtimeLogHandler(options.onGc),
-      ...(options.onGc ? gcTracing() : {}),
+      ...runtimeOutput(options.onGc),
       // BENCH_INSPECTOR_PORT=9230: profile the bench's Worker (`npm run profile:cpu -- --inspector 127.0.0.1:9230`).
       ...(inspectorPort ? { inspectorPort } : {}),
     });
