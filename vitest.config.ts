@@ -27,7 +27,7 @@ export default defineConfig({
                 // A query loop anywhere in the suite fails the test that hit it.
                 N_PLUS_ONE_ACTION: "fail",
                 // Every test request comes from one "anonymous" caller and many run at once: the
-                // limits tests turn these on for their own requests (test/integration/limits.test.ts).
+                // limits tests turn these on for their own requests (test/integration/security/limits.test.ts).
                 RATE_LIMIT_REQUESTS: "0",
                 RATE_LIMIT_WRITE_REQUESTS: "0",
                 MAX_INFLIGHT_REQUESTS: "0",
@@ -40,7 +40,7 @@ export default defineConfig({
           include: ["test/integration/**/*.test.ts", "test/unit/**/*.test.ts"],
           globalSetup: ["./test/global-setup.ts"],
           testTimeout: 30_000,
-          // The fuzz test's budget (test/integration/fuzz.test.ts): at most FUZZ_RUNS cases per
+          // The fuzz test's budget (test/integration/security/fuzz.test.ts): at most FUZZ_RUNS cases per
           // operation, FUZZ_SECONDS for the whole file, so CI stays bounded; raise both to fuzz longer, and
           // change FUZZ_SEED to explore other cases (CI's seed is fixed, so a failure replays).
           provide: {

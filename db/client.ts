@@ -1,7 +1,7 @@
 import type { BatchResponse } from "drizzle-orm/batch";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
-import type { Deadline } from "../functions/deadline.ts";
-import { NOOP_SPAN, SpanKind, sqlAttributes, type Span } from "../functions/observability/tracing.ts";
+import type { Deadline } from "../core/deadline.ts";
+import { NOOP_SPAN, SpanKind, sqlAttributes, type Span } from "../core/telemetry/tracing.ts";
 import { HttpPath, type Statement, type Statements } from "./http.ts";
 import type { PreparedStatement } from "./prepared.ts";
 import type * as schema from "./schema/index.ts";

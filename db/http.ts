@@ -1,8 +1,8 @@
 import { neon, neonConfig, SqlTemplate, type NeonQueryFunction, type NeonQueryPromise } from "@neondatabase/serverless";
 import type { BatchItem, BatchResponse } from "drizzle-orm/batch";
 import { drizzle, type NeonHttpDatabase } from "drizzle-orm/neon-http";
-import type { Deadline } from "../functions/deadline.ts";
-import { SpanKind, sqlAttributes, type Span } from "../functions/observability/tracing.ts";
+import type { Deadline } from "../core/deadline.ts";
+import { SpanKind, sqlAttributes, type Span } from "../core/telemetry/tracing.ts";
 import { isQueryCanceled } from "./errors.ts";
 import { placeholders, type PreparedQuery, type PreparedStatement } from "./prepared.ts";
 import * as schema from "./schema/index.ts";

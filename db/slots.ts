@@ -1,4 +1,4 @@
-import type { Deadline } from "../functions/deadline.ts";
+import type { Deadline } from "../core/deadline.ts";
 
 /**
  * A counting semaphore bounded by a Deadline: what pg-pool's `max` does for the WebSocket path,

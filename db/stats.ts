@@ -1,4 +1,4 @@
-import { track } from "../functions/observability/inflight.ts";
+import { track } from "../core/inflight.ts";
 
 /**
  * What one request's database work cost: Go's sql.DBStats, per request. Plain data, so the

@@ -1,7 +1,7 @@
 import { Pool, neonConfig, type PoolClient } from "@neondatabase/serverless";
 import type { Logger } from "drizzle-orm/logger";
 import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
-import type { Deadline } from "../functions/deadline.ts";
+import type { Deadline } from "../core/deadline.ts";
 import { isQueryCanceled } from "./errors.ts";
 import * as schema from "./schema/index.ts";
 import type { DbStatsRecorder } from "./stats.ts";

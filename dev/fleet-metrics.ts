@@ -6,7 +6,7 @@
  * becomes the `instance` label there).
  */
 
-import { keyOf, labelText, type Labels } from "../functions/observability/registry.ts";
+import { keyOf, labelText, type Labels } from "../core/telemetry/registry.ts";
 
 export interface OtlpAnyValue {
   stringValue?: string;

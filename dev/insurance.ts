@@ -1,6 +1,6 @@
 /**
  * A local stand-in for the insurer's eligibility API, started by `npm run dev`, the tests and the
- * breaker bench. It speaks the API clinic-edge's client expects (functions/clients/insurance.ts):
+ * breaker bench. It speaks the API clinic-edge's client expects (functions/insurance/client.ts):
  *
  *   POST /v1/eligibility   Authorization: Bearer <key>   {"memberId": "...", "serviceDate": "YYYY-MM-DD"}
  *   200 {"memberId", "serviceDate", "covered": boolean, "plan": string | null}

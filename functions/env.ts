@@ -1,8 +1,8 @@
 import type { RequestDb } from "../db/client.ts";
 import type { Principal } from "./auth/principal.ts";
-import type { Config } from "./config.ts";
-import type { Deadline } from "./deadline.ts";
-import type { Span } from "./observability/tracing.ts";
+import type { Config } from "./config/index.ts";
+import type { Deadline } from "../core/deadline.ts";
+import type { Span } from "../core/telemetry/tracing.ts";
 
 /** The one Hono environment of the Worker: bindings from wrangler.toml, per-request variables. */
 export interface AppEnv {

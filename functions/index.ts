@@ -1,8 +1,8 @@
 import { newApp } from "./app.ts";
 
-export { Breaker } from "./resilience/breaker-object.ts";
-export { Coalescer } from "./resilience/coalescer.ts";
-export { RateLimiter } from "./security/rate-limiter.ts";
+export { Breaker } from "./resilience/breaker/object.ts";
+export { Coalescer } from "./resilience/coalescer/object.ts";
+export { RateLimiter } from "./resilience/rate-limiter/object.ts";
 
 const app = newApp();
 

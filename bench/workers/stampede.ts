@@ -7,8 +7,8 @@
  */
 import { RequestDb } from "../../db/client.ts";
 import { findAvailability, type Availability } from "../../db/queries/availability.ts";
-import { loadConfig } from "../../functions/config.ts";
-import { Deadline } from "../../functions/deadline.ts";
+import { loadConfig } from "../../functions/config/index.ts";
+import { Deadline } from "../../core/deadline.ts";
 
 type Env = Parameters<typeof loadConfig>[0] & { STAMPEDE_MODE: "none" | "isolate" };
 

@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { z } from "zod";
-import type { Deadline } from "../../functions/deadline.ts";
+import type { Deadline } from "../../core/deadline.ts";
 import type { RequestDb } from "../client.ts";
 
 const SlotRows = z.object({

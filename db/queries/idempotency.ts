@@ -1,6 +1,6 @@
 import { and, eq, gt, sql } from "drizzle-orm";
 import { z } from "zod";
-import type { Deadline } from "../../functions/deadline.ts";
+import type { Deadline } from "../../core/deadline.ts";
 import type { Database, RequestDb } from "../client.ts";
 import { idempotencyKeys, type IdempotencyKeyRow } from "../schema/index.ts";
 

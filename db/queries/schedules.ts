@@ -1,5 +1,5 @@
 import { asc, eq, sql } from "drizzle-orm";
-import type { Deadline } from "../../functions/deadline.ts";
+import type { Deadline } from "../../core/deadline.ts";
 import type { RequestDb } from "../client.ts";
 import { doctorSchedules, doctors, type ScheduleRow } from "../schema/index.ts";
 

@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../env.ts";
-import { ForbiddenError, NotFoundError, UnauthorizedError } from "../errors.ts";
+import { ForbiddenError, NotFoundError, UnauthorizedError } from "../http/errors.ts";
 import type { Principal, Role } from "./principal.ts";
 
 /**
@@ -31,7 +31,7 @@ const ADMIN = ["admin"] as const;
  * THE access policy: one entry per operation, keyed "METHOD /path/{param}" as in the OpenAPI
  * document. A route without an entry is refused to everyone (authorize() fails closed), and a test
  * enumerates /openapi.json to prove every operation has one. The security suite
- * (test/integration/security-suite.test.ts) derives its expectations from this table.
+ * (test/integration/security/security-suite.test.ts) derives its expectations from this table.
  *
  * Decisions (README, "Authentication and authorization"):
  * - a doctor's schedule is public like their availability: patients plan visits with both;

@@ -1,7 +1,7 @@
 import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from "jose";
-import type { AuthConfig } from "../config.ts";
-import { ClientClosedError, DeadlineExceededError, type Deadline } from "../deadline.ts";
-import { UnauthorizedError, UnavailableError } from "../errors.ts";
+import type { AuthConfig } from "../config/index.ts";
+import { ClientClosedError, DeadlineExceededError, type Deadline } from "../../core/deadline.ts";
+import { UnauthorizedError, UnavailableError } from "../http/errors.ts";
 import { TOKEN_ROLES, type Principal, type TokenRole } from "./principal.ts";
 
 /** Clocks of the identity provider and the edge disagree a little; a minute would be generous. */

@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { RequestDb, type DbStats } from "../../db/client.ts";
-import { inBackground } from "../background.ts";
+import { inBackground } from "../http/background.ts";
 import type { AppEnv } from "../env.ts";
 
 const ms = (value: number): string => value.toFixed(1);

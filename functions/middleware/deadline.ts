@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from "hono";
-import { Deadline } from "../deadline.ts";
+import { Deadline } from "../../core/deadline.ts";
 import type { AppEnv } from "../env.ts";
-import { ValidationError } from "../errors.ts";
+import { ValidationError } from "../http/errors.ts";
 
 /** The client's own, shorter budget for one request, in milliseconds (documented in the README). */
 export const TIMEOUT_HEADER = "X-Request-Timeout-Ms";

@@ -1,10 +1,10 @@
 import type { MiddlewareHandler } from "hono";
-import { inBackground } from "../background.ts";
+import { inBackground } from "../http/background.ts";
 import type { AppEnv } from "../env.ts";
-import { problemResponse } from "../errors.ts";
-import { track } from "../observability/inflight.ts";
+import { problemResponse } from "../http/errors.ts";
+import { track } from "../../core/inflight.ts";
 import { metrics, registry } from "../observability/metrics.ts";
-import { metricsPush } from "../observability/otlp-metrics.ts";
+import { metricsPush } from "../../core/telemetry/metrics-export.ts";
 
 /**
  * One SQL shape run `threshold` times in one request looks like a query in a loop (the N+1

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from "hono";
-import { inBackground } from "../background.ts";
+import { inBackground } from "../http/background.ts";
 import type { AppEnv } from "../env.ts";
-import { SpanKind, Trace } from "../observability/tracing.ts";
+import { SpanKind, Trace } from "../../core/telemetry/tracing.ts";
 
 /**
  * Opens the request's server span (continuing an incoming W3C traceparent, else a new trace subject

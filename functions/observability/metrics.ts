@@ -1,6 +1,6 @@
-import { allBreakerCounters, type BreakerCounters } from "../resilience/circuit.ts";
-import { countsByKind } from "./inflight.ts";
-import { Collected, Counter, Gauge, Histogram, Registry } from "./registry.ts";
+import { allBreakerCounters, type BreakerCounters } from "../resilience/breaker/circuit.ts";
+import { countsByKind } from "../../core/inflight.ts";
+import { Collected, Counter, Gauge, Histogram, Registry } from "../../core/telemetry/registry.ts";
 
 /**
  * What one isolate has seen since it started. Workers run many isolates, each with its own memory

@@ -35,9 +35,9 @@ export function patchJson(path: string, body: unknown, ifMatch: string | null = 
   return postJson(path, body, { ...init, method: "PATCH", headers });
 }
 
-/** The body every error answer has (functions/errors.ts defines it for both sides). */
-export type { Problem as ProblemBody } from "../../functions/errors.ts";
-import type { Problem as ProblemBody } from "../../functions/errors.ts";
+/** The body every error answer has (functions/http/errors.ts defines it for both sides). */
+export type { Problem as ProblemBody } from "../../functions/http/errors.ts";
+import type { Problem as ProblemBody } from "../../functions/http/errors.ts";
 
 /** Asserts an RFC 9457 answer with the given status; returns its body. */
 export async function expectProblem(res: Response, status: number): Promise<ProblemBody> {

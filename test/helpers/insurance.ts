@@ -2,8 +2,8 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { inject } from "vitest";
 import { newApp } from "../../functions/app.ts";
-import { loadConfig } from "../../functions/config.ts";
-import type { BreakerArgs, BreakerObjectStats } from "../../functions/resilience/breaker-object.ts";
+import { loadConfig } from "../../functions/config/index.ts";
+import type { BreakerArgs, BreakerObjectStats } from "../../functions/resilience/breaker/object.ts";
 import { ORIGIN } from "./api.ts";
 import { authHeader } from "./auth.ts";
 

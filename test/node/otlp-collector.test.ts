@@ -1,13 +1,13 @@
 /**
  * The local collector's fleet view (dev/otlp-collector.ts, dev/fleet-metrics.ts): what a backend
  * does with the isolates' OTLP metric pushes. Two synthetic isolates, each a registry of its own
- * encoded by the Worker's own encoder (functions/observability/otlp-metrics.ts), pushed over HTTP.
+ * encoded by the Worker's own encoder (core/telemetry/metrics-export.ts), pushed over HTTP.
  */
 import parsePrometheusTextFormat, { type Family } from "parse-prometheus-text-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCollector, type RunningCollector } from "../../dev/otlp-collector.ts";
-import { toOtlpMetrics } from "../../functions/observability/otlp-metrics.ts";
-import { Counter, Gauge, Histogram, Registry } from "../../functions/observability/registry.ts";
+import { toOtlpMetrics } from "../../core/telemetry/metrics-export.ts";
+import { Counter, Gauge, Histogram, Registry } from "../../core/telemetry/registry.ts";
 
 const ROUTE = { method: "GET", route: "/patients/:id", status: "200" };
 

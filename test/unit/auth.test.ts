@@ -11,10 +11,10 @@ import {
 } from "../../functions/auth/policy.ts";
 import type { Principal } from "../../functions/auth/principal.ts";
 import { verifyToken } from "../../functions/auth/verify.ts";
-import { loadConfig, type AuthConfig } from "../../functions/config.ts";
-import { Deadline } from "../../functions/deadline.ts";
+import { loadConfig, type AuthConfig } from "../../functions/config/index.ts";
+import { Deadline } from "../../core/deadline.ts";
 import type { AppEnv } from "../../functions/env.ts";
-import { ApiError, ForbiddenError, NotFoundError, UnauthorizedError } from "../../functions/errors.ts";
+import { ApiError, ForbiddenError, NotFoundError, UnauthorizedError } from "../../functions/http/errors.ts";
 import { tokenFor } from "../helpers/auth.ts";
 
 const A = "11111111-1111-4111-8111-111111111111";

@@ -2,7 +2,7 @@ import { DrizzleQueryError } from "drizzle-orm/errors";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { newApp } from "../../functions/app.ts";
-import { ApiError, fromDatabaseError } from "../../functions/errors.ts";
+import { ApiError, fromDatabaseError } from "../../functions/http/errors.ts";
 import { policyWith } from "../helpers/auth.ts";
 
 /** A pg DatabaseError as the Neon driver raises it, wrapped the way Drizzle wraps query failures. */

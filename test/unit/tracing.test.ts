@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { NOOP_SPAN, Trace, parseTraceparent, sqlAttributes, SpanKind } from "../../functions/observability/tracing.ts";
+import { NOOP_SPAN, Trace, parseTraceparent, sqlAttributes, SpanKind } from "../../core/telemetry/tracing.ts";
 
 const config = { endpoint: "http://collector.invalid", headers: {}, sampleRatio: 1, serviceName: "test" };
 

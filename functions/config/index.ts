@@ -1,0 +1,284 @@
+import { z } from "zod";
+import type { QueryPath } from "../../db/client.ts";
+import type { MetricsExportConfig } from "../../core/telemetry/metrics-export.ts";
+import type { TracingConfig } from "../../core/telemetry/tracing.ts";
+import { parseOtlpHeaders } from "../../core/telemetry/otlp.ts";
+
+const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** A web origin as browsers send it in `Origin`: scheme, host, optional port, nothing else. */
+const ORIGIN = /^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/i;
+
+/** Every tunable of the Worker, parsed once per env object; wrangler.toml [vars] holds the defaults. */
+const ConfigSchema = z.object({
+  DATABASE_URL: z.string().url(),
+  DB_POOL_MAX: intFrom(1, 5).default(5),
+  DB_CONNECT_TIMEOUT_MS: intFrom(100, 60_000).default(5_000),
+  DB_IDLE_TIMEOUT_MS: intFrom(0, 60_000).default(1_000),
+  DB_STATEMENT_TIMEOUT_MS: intFrom(100, 600_000).default(10_000),
+  DB_WS_PROXY: z.string().default(""),
+  DB_QUERY_PATH: z.enum(["http", "ws"]).default("http"),
+  DB_HTTP_ENDPOINT: z.union([z.literal(""), z.string().url().regex(/^https?:\/\//)]).default(""),
+  MAX_BODY_BYTES: intFrom(1_024, 10_485_760).default(65_536),
+  N_PLUS_ONE_THRESHOLD: intFrom(2, 1_000).default(5),
+  N_PLUS_ONE_ACTION: z.enum(["warn", "fail"]).default("warn"),
+  REQUEST_TIMEOUT_MS: intFrom(10, 300_000).default(10_000),
+  REQUEST_TIMEOUT_MAX_MS: intFrom(10, 300_000).default(30_000),
+  BACKGROUND_TIMEOUT_MS: intFrom(10, 300_000).default(10_000),
+  COALESCER_TTL_MS: intFrom(0, 300_000).default(5_000),
+  COALESCER_NOT_FOUND_TTL_MS: intFrom(0, 300_000).default(1_000),
+  COALESCER_LOAD_TIMEOUT_MS: intFrom(10, 60_000).default(5_000),
+  INSURANCE_API_URL: z.string().url().regex(/^https?:\/\//),
+  // Optional: without it bookings still work, with eligibility "unknown" (and an error log line).
+  INSURANCE_API_KEY: z.string().default(""),
+  INSURANCE_TIMEOUT_MS: intFrom(10, 60_000).default(2_000),
+  INSURANCE_MAX_ATTEMPTS: intFrom(1, 5).default(2),
+  INSURANCE_BREAKER_NAME: z.string().regex(/^[\w.:-]{1,64}$/).default("insurance"),
+  BREAKER_SCOPE: z.enum(["shared", "isolate"]).default("shared"),
+  BREAKER_FAILURE_THRESHOLD: intFrom(1, 1_000).default(5),
+  BREAKER_OPEN_MS: intFrom(10, 3_600_000).default(30_000),
+  BREAKER_HALF_OPEN_PROBES: intFrom(1, 100).default(1),
+  BREAKER_VIEW_TTL_MS: intFrom(10, 600_000).default(5_000),
+  // Secret (HS256). Empty: no locally signed token is accepted. 32+ characters: HMAC-SHA256 wants a
+  // key at least as long as its output, and a short one could be brute-forced offline from one token.
+  AUTH_JWT_SECRET: z.union([z.literal(""), z.string().min(32)]).default(""),
+  AUTH_JWKS_URL: z.union([z.literal(""), z.string().url().regex(/^https?:\/\//)]).default(""),
+  AUTH_ISSUER: z.string().default(""),
+  AUTH_AUDIENCE: z.string().default(""),
+  AUTH_ROLE_CLAIM: z.string().min(1).max(200).default("role"),
+  AUTH_JWKS_COOLDOWN_MS: intFrom(0, 3_600_000).default(30_000),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.union([z.literal(""), z.string().url().regex(/^https?:\/\//)]).default(""),
+  OTEL_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
+  // Secret (a hosted backend's credentials), in the OpenTelemetry spec's `name=value,name=value` form.
+  OTEL_EXPORTER_OTLP_HEADERS: z
+    .string()
+    .default("")
+    .transform((text, ctx) => {
+      try {
+        return parseOtlpHeaders(text);
+      } catch {
+        // The value is a secret: the issue names the variable only.
+        ctx.addIssue({ code: "custom", message: "must be name=value pairs separated by commas" });
+        return z.NEVER;
+      }
+    }),
+  IDEMPOTENCY_TTL_SECONDS: intFrom(60, 30 * 86_400).default(86_400),
+  IDEMPOTENCY_WAIT_MS: intFrom(0, 60_000).default(2_000),
+  OTEL_METRICS_EXPORT_INTERVAL_MS: intFrom(0, 3_600_000).default(10_000),
+  RATE_LIMIT_REQUESTS: intFrom(0, 100_000).default(300),
+  RATE_LIMIT_WRITE_REQUESTS: intFrom(0, 100_000).default(60),
+  RATE_LIMIT_WINDOW_MS: intFrom(1_000, 3_600_000).default(60_000),
+  RATE_LIMIT_TIMEOUT_MS: intFrom(10, 10_000).default(250),
+  MAX_INFLIGHT_REQUESTS: intFrom(0, 100_000).default(500),
+  CORS_ALLOWED_ORIGINS: z
+    .string()
+    .default("")
+    .transform((v) => v.split(",").map((o) => o.trim()).filter((o) => o !== ""))
+    .pipe(z.array(z.union([z.literal("*"), z.string().regex(ORIGIN, "must be scheme://host[:port], no path")]))),
+  CORS_ALLOW_CREDENTIALS: z.enum(["true", "false"]).default("false"),
+  CORS_MAX_AGE_SECONDS: intFrom(0, 86_400).default(600),
+}).refine((v) => !(v.CORS_ALLOW_CREDENTIALS === "true" && v.CORS_ALLOWED_ORIGINS.includes("*")), {
+  // Browsers refuse "*" with credentials anyway; echoing any origin instead would hand every site the
+  // caller's cookies. Credentials need an explicit list.
+  path: ["CORS_ALLOWED_ORIGINS"],
+  message: "\"*\" cannot be combined with CORS_ALLOW_CREDENTIALS=true",
+});
+
+/** How one dependency's circuit breaker behaves; the same settings drive the shared object and the isolates. */
+export interface BreakerSettings {
+  /** Consecutive failures (fleet-wide) that open the circuit. */
+  failureThreshold: number;
+  /** How long an open circuit refuses calls before probes are let through. */
+  openMs: number;
+  /** Probe calls allowed at once, fleet-wide, while half-open; all must succeed to close. */
+  halfOpenProbes: number;
+}
+
+export interface Config {
+  databaseUrl: string;
+  db: {
+    poolMax: number;
+    connectTimeoutMs: number;
+    idleTimeoutMs: number;
+    statementTimeoutMs: number;
+    /** host:port of a local WebSocket->TCP bridge; undefined when talking to Neon directly. */
+    wsProxy: string | undefined;
+    /** Where single statements and batches go; interactive transactions always use WebSockets. */
+    queryPath: QueryPath;
+    /** A Neon-compatible /sql endpoint (local stand-in); undefined: Neon's own. */
+    httpEndpoint: string | undefined;
+  };
+  maxBodyBytes: number;
+  /** The N+1 detector: how many runs of one SQL shape in a request trip it, and what it then does. */
+  nPlusOne: { threshold: number; action: "warn" | "fail" };
+  budget: {
+    /** A request's budget when neither the route nor the client says otherwise. */
+    defaultMs: number;
+    /** No budget, whoever asks, is longer. */
+    maxMs: number;
+    /** Each task handed to ctx.waitUntil gets this long. */
+    backgroundMs: number;
+  };
+  coalescer: {
+    /** How long a loaded value is served to later callers. */
+    ttlMs: number;
+    /** The same for "not found", kept shorter so a new resource shows up quickly. */
+    notFoundTtlMs: number;
+    /** The shared load's own budget, whoever is waiting on it. */
+    loadTimeoutMs: number;
+  };
+  insurance: {
+    /** Base URL of the eligibility API (the local stand-in: dev/insurance.ts). */
+    baseUrl: string;
+    /** Secret: sent as a bearer token, never logged. Undefined: not configured, nothing is asked. */
+    apiKey: string | undefined;
+    /** One attempt's limit, within the request's deadline. */
+    timeoutMs: number;
+    /** Attempts per eligibility query, retries included (only safe failures are retried). */
+    maxAttempts: number;
+  };
+  breaker: BreakerSettings & {
+    /** The Durable Object name (idFromName) of the insurer's breaker. */
+    insuranceName: string;
+    /** "shared": one state for every isolate (Durable Object); "isolate": each isolate on its own. */
+    scope: "shared" | "isolate";
+    /** How long an isolate trusts its view of a closed circuit before refreshing it in the background. */
+    viewTtlMs: number;
+  };
+  /** Spans over OTLP/HTTP; endpoint undefined: nothing recorded, nothing sent. */
+  tracing: TracingConfig;
+  idempotency: {
+    /** How long a stored outcome is replayed for its key; the key may be used afresh after that. */
+    ttlSeconds: number;
+    /** How long a retry waits for the first request with its key to finish before answering 409. */
+    waitMs: number;
+  };
+  /** This isolate's registry pushed over OTLP/HTTP (same endpoint); endpoint undefined: nothing sent. */
+  metrics: MetricsExportConfig;
+  /** Per-caller limits (functions/middleware/rate-limit.ts); a limit of 0 is off. */
+  rateLimit: {
+    /** Requests one caller may make in any window of `windowMs`. */
+    requests: number;
+    /** Of those, writes (POST, PUT, PATCH, DELETE); 0: writes count only against `requests`. */
+    writeRequests: number;
+    windowMs: number;
+    /** How long a request waits for the limiter's answer before going on without it (fail open). */
+    timeoutMs: number;
+  };
+  /** Requests this isolate handles at once before it sheds new ones with 503; 0: no limit. */
+  maxInflightRequests: number;
+  cors: {
+    /** Origins allowed to call from a browser (exact match), or ["*"]; empty: no CORS headers at all. */
+    allowedOrigins: string[];
+    credentials: boolean;
+    /** How long a browser may cache a preflight's answer. */
+    maxAgeSeconds: number;
+  };
+  /** Bearer JWT verification (functions/auth/verify.ts). */
+  auth: AuthConfig;
+}
+
+export interface AuthConfig {
+  /** HS256 key (AUTH_JWT_SECRET, a secret); undefined: HS256 tokens are refused. */
+  secret: Uint8Array | undefined;
+  /** Where the identity provider publishes its public keys (RS256/ES256); undefined: none accepted. */
+  jwksUrl: string | undefined;
+  /** Checked against `iss` / `aud` when set. */
+  issuer: string | undefined;
+  audience: string | undefined;
+  /** The claim that carries the role ("role"; e.g. a namespaced claim with Auth0). */
+  roleClaim: string;
+  /** After a key set download, how long a token with an unknown `kid` waits before it may trigger another. */
+  jwksCooldownMs: number;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const cache = new WeakMap<object, Config>();
+
+export function loadConfig(env: Env): Config {
+  const cached = cache.get(env);
+  if (cached) return cached;
+  const parsed = ConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    // Names only: values may be secrets.
+    const fields = parsed.error.issues.map((i) => i.path.join(".")).join(", ");
+    throw new ConfigError(`Invalid Worker configuration: ${fields}`);
+  }
+  const v = parsed.data;
+  const config: Config = {
+    databaseUrl: v.DATABASE_URL,
+    db: {
+      poolMax: v.DB_POOL_MAX,
+      connectTimeoutMs: v.DB_CONNECT_TIMEOUT_MS,
+      idleTimeoutMs: v.DB_IDLE_TIMEOUT_MS,
+      statementTimeoutMs: v.DB_STATEMENT_TIMEOUT_MS,
+      wsProxy: v.DB_WS_PROXY || undefined,
+      queryPath: v.DB_QUERY_PATH,
+      httpEndpoint: v.DB_HTTP_ENDPOINT || undefined,
+    },
+    maxBodyBytes: v.MAX_BODY_BYTES,
+    nPlusOne: { threshold: v.N_PLUS_ONE_THRESHOLD, action: v.N_PLUS_ONE_ACTION },
+    budget: {
+      defaultMs: Math.min(v.REQUEST_TIMEOUT_MS, v.REQUEST_TIMEOUT_MAX_MS),
+      maxMs: v.REQUEST_TIMEOUT_MAX_MS,
+      backgroundMs: v.BACKGROUND_TIMEOUT_MS,
+    },
+    coalescer: {
+      ttlMs: v.COALESCER_TTL_MS,
+      notFoundTtlMs: v.COALESCER_NOT_FOUND_TTL_MS,
+      loadTimeoutMs: v.COALESCER_LOAD_TIMEOUT_MS,
+    },
+    insurance: {
+      baseUrl: v.INSURANCE_API_URL,
+      apiKey: v.INSURANCE_API_KEY || undefined,
+      timeoutMs: v.INSURANCE_TIMEOUT_MS,
+      maxAttempts: v.INSURANCE_MAX_ATTEMPTS,
+    },
+    breaker: {
+      insuranceName: v.INSURANCE_BREAKER_NAME,
+      scope: v.BREAKER_SCOPE,
+      failureThreshold: v.BREAKER_FAILURE_THRESHOLD,
+      openMs: v.BREAKER_OPEN_MS,
+      halfOpenProbes: v.BREAKER_HALF_OPEN_PROBES,
+      viewTtlMs: v.BREAKER_VIEW_TTL_MS,
+    },
+    tracing: {
+      endpoint: v.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
+      headers: v.OTEL_EXPORTER_OTLP_HEADERS,
+      sampleRatio: v.OTEL_SAMPLE_RATIO,
+      serviceName: "clinic-edge",
+    },
+    idempotency: { ttlSeconds: v.IDEMPOTENCY_TTL_SECONDS, waitMs: v.IDEMPOTENCY_WAIT_MS },
+    metrics: {
+      endpoint: v.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
+      headers: v.OTEL_EXPORTER_OTLP_HEADERS,
+      intervalMs: v.OTEL_METRICS_EXPORT_INTERVAL_MS,
+      serviceName: "clinic-edge",
+    },
+    rateLimit: {
+      requests: v.RATE_LIMIT_REQUESTS,
+      writeRequests: v.RATE_LIMIT_WRITE_REQUESTS,
+      windowMs: v.RATE_LIMIT_WINDOW_MS,
+      timeoutMs: v.RATE_LIMIT_TIMEOUT_MS,
+    },
+    maxInflightRequests: v.MAX_INFLIGHT_REQUESTS,
+    cors: {
+      allowedOrigins: v.CORS_ALLOWED_ORIGINS,
+      credentials: v.CORS_ALLOW_CREDENTIALS === "true",
+      maxAgeSeconds: v.CORS_MAX_AGE_SECONDS,
+    },
+    auth: {
+      secret: v.AUTH_JWT_SECRET ? new TextEncoder().encode(v.AUTH_JWT_SECRET) : undefined,
+      jwksUrl: v.AUTH_JWKS_URL || undefined,
+      issuer: v.AUTH_ISSUER || undefined,
+      audience: v.AUTH_AUDIENCE || undefined,
+      roleClaim: v.AUTH_ROLE_CLAIM,
+      jwksCooldownMs: v.AUTH_JWKS_COOLDOWN_MS,
+    },
+  };
+  cache.set(env, config);
+  return config;
+}

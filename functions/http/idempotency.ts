@@ -1,0 +1,175 @@
+import type { Context, TypedResponse } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { TransactionDb, type Queries } from "../../db/client.ts";
+import { isLockTimeout } from "../../db/errors.ts";
+import {
+  claimKey, deleteExpiredKeys, findStoredOutcome, storeOutcome, type KeyId, type StoredResponse,
+} from "../../db/queries/idempotency.ts";
+import type { IdempotencyKeyRow } from "../../db/schema/index.ts";
+import { inBackground } from "./background.ts";
+import type { AppEnv } from "../env.ts";
+import { ConflictError, UnprocessableError, ValidationError } from "./errors.ts";
+import { openRequestDb } from "../middleware/database.ts";
+
+/**
+ * Idempotency-Key for creating POSTs (IETF draft-ietf-httpapi-idempotency-key-header): a client
+ * that retries after a timeout or a dropped connection gets the first attempt's answer back
+ * instead of a second resource.
+ *
+ * - The outcome is stored in the transaction of the write itself (db/queries/idempotency.ts), so
+ *   it exists exactly when the write committed. A request that fails (4xx refusal, 5xx, timeout,
+ *   lost connection) stores nothing: its retry runs afresh.
+ * - A retry while the first attempt is still in its transaction waits for it (up to
+ *   IDEMPOTENCY_WAIT_MS) and then replays its answer; past that wait: 409 + Retry-After.
+ * - Same key, different body: 422. Keys are per caller and per operation, and expire after
+ *   IDEMPOTENCY_TTL_SECONDS; expired rows are swept in the background, a bounded batch at a time.
+ */
+
+/** Header on an answer that is a stored one replayed, not a new execution (Stripe's name for it). */
+export const REPLAYED_HEADER = "Idempotent-Replayed";
+
+/** A created resource's answer, as it is sent and stored. */
+export interface Created<T, S extends 200 | 201> {
+  status: S;
+  body: T;
+  headers: Record<string, string>;
+}
+
+/** What the route declares it answers; a replay is the same route's earlier answer, stored as text. */
+type Answer<T, S extends 200 | 201> = Response & TypedResponse<T, S, "json">;
+
+const SWEEP_INTERVAL_MS = 60_000;
+const SWEEP_BATCH = 1_000;
+/** Per isolate: a sweep after a keyed write at most this often (each isolate sweeps a bounded batch). */
+let nextSweepAt = 0;
+
+/** The header as an RFC 8941 sf-string ("…"), or a bare token as many clients send it. */
+function parseKey(header: string): string {
+  const value = header.trim();
+  const quoted = /^"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"$/.exec(value);
+  const key = quoted ? quoted[1]!.replace(/\\(["\\])/g, "$1") : value;
+  if (key.length === 0 || key.length > 255 || !/^[\x20-\x7e]+$/.test(key) || (!quoted && /["\\\s]/.test(key))) {
+    throw new ValidationError([
+      { field: "idempotency-key", in: "header", message: "must be 1-255 printable ASCII characters, e.g. a UUID" },
+    ]);
+  }
+  return key;
+}
+
+/** JSON with object keys sorted: two bodies that mean the same hash the same. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function respond<T, S extends 200 | 201>(c: Context<AppEnv>, stored: StoredResponse, replayed: boolean): Answer<T, S> {
+  const headers: Record<string, string> = { ...stored.headers, "Content-Type": "application/json" };
+  if (replayed) headers[REPLAYED_HEADER] = "true";
+  // The body is JSON this route produced (now or when the key was first used) from a T.
+  return c.body(stored.body, stored.status as ContentfulStatusCode, headers) as unknown as Answer<T, S>;
+}
+
+function serialise<T, S extends 200 | 201>(created: Created<T, S>): StoredResponse {
+  return { status: created.status, body: JSON.stringify(created.body), headers: created.headers };
+}
+
+/**
+ * One creating request, with or without an Idempotency-Key:
+ *   const once = await Idempotency.begin<Appointment, 201>(c, "POST /appointments", body);
+ *   if (once.replay) return once.replay;        // a stored answer: nothing else is done
+ *   ...checks that need no transaction...
+ *   return once.create((db) => insert(db, ...));  // db: the transaction that also stores the answer
+ */
+export class Idempotency<T, S extends 200 | 201> {
+  readonly replay: Answer<T, S> | undefined;
+  readonly #c: Context<AppEnv>;
+  readonly #id: KeyId | undefined;
+  readonly #hash: string;
+
+  private constructor(c: Context<AppEnv>, id: KeyId | undefined, hash: string, replay: Answer<T, S> | undefined) {
+    this.#c = c;
+    this.#id = id;
+    this.#hash = hash;
+    this.replay = replay;
+  }
+
+  static async begin<T, S extends 200 | 201>(c: Context<AppEnv>, scope: string, body: unknown): Promise<Idempotency<T, S>> {
+    const header = c.req.header("idempotency-key");
+    if (header === undefined) return new Idempotency<T, S>(c, undefined, "", undefined);
+    const id: KeyId = { caller: callerOf(c), scope, key: parseKey(header) };
+    const hash = await sha256Hex(canonicalJson(body));
+    // Most retries find a finished outcome: answered from one read, before any check or upstream call.
+    const stored = await findStoredOutcome(c.var.requestDb, c.var.deadline, id);
+    return new Idempotency<T, S>(c, id, hash, stored ? replayOf<T, S>(c, stored, hash) : undefined);
+  }
+
+  /** Runs the write (and, with a key, stores its answer in the same transaction); answers it. */
+  async create(work: (db: Queries) => Promise<Created<T, S>>): Promise<Answer<T, S>> {
+    const c = this.#c;
+    const id = this.#id;
+    if (!id) return respond<T, S>(c, serialise(await work(c.var.requestDb)), false);
+    const { ttlSeconds, waitMs } = c.var.config.idempotency;
+    let outcome: { replay: IdempotencyKeyRow } | { stored: StoredResponse };
+    try {
+      outcome = await c.var.requestDb.run(c.var.deadline, async (tx) => {
+        const existing = await claimKey(tx, id, this.#hash, ttlSeconds, waitMs);
+        if (existing) return { replay: existing };
+        const stored = serialise(await work(new TransactionDb(tx)));
+        await storeOutcome(tx, id, stored);
+        return { stored };
+      });
+    } catch (err) {
+      if (isLockTimeout(err)) throw stillRunning(waitMs);
+      throw err;
+    }
+    if ("replay" in outcome) return replayOf<T, S>(c, outcome.replay, this.#hash);
+    sweepNowAndThen(c);
+    return respond<T, S>(c, outcome.stored, false);
+  }
+}
+
+/** Whose keys these are: one caller's key never replays another's answer (nor reveals it exists). */
+function callerOf(c: Context<AppEnv>): string {
+  const principal = c.var.principal;
+  return principal ? `${principal.role}:${principal.sub}` : "";
+}
+
+function replayOf<T, S extends 200 | 201>(c: Context<AppEnv>, row: IdempotencyKeyRow, hash: string): Answer<T, S> {
+  if (row.requestHash !== hash) {
+    throw new UnprocessableError("This Idempotency-Key was already used with a different request body", [
+      { field: "idempotency-key", in: "header", message: "was used with another body; use a new key for a new request" },
+    ]);
+  }
+  return respond<T, S>(c, { status: row.responseStatus, body: row.responseBody, headers: row.responseHeaders }, true);
+}
+
+function stillRunning(waitMs: number): ConflictError {
+  const err = new ConflictError("A request with this Idempotency-Key is still being processed; retry shortly", [
+    { field: "idempotency-key", in: "header", message: "is in use by a request that has not finished" },
+  ]);
+  err.retryAfterSeconds = Math.max(1, Math.ceil(waitMs / 1_000));
+  return err;
+}
+
+/** Expired keys go in bounded batches, after the response, at most once a minute per isolate. */
+function sweepNowAndThen(c: Context<AppEnv>): void {
+  const now = Date.now();
+  if (now < nextSweepAt) return;
+  nextSweepAt = now + SWEEP_INTERVAL_MS;
+  inBackground(c, "sweep expired idempotency keys", async (deadline) => {
+    const db = openRequestDb(c, "sweep");
+    try {
+      await deleteExpiredKeys(db, deadline, SWEEP_BATCH);
+    } finally {
+      await db.end();
+    }
+  });
+}

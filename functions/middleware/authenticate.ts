@@ -1,0 +1,83 @@
+import type { Context, MiddlewareHandler } from "hono";
+import { matchedRoutes } from "hono/route";
+import type { AppEnv } from "../env.ts";
+import { ForbiddenError, UnauthorizedError } from "../http/errors.ts";
+import { enforce, openApiPath, type Policy } from "../auth/policy.ts";
+import type { Principal } from "../auth/principal.ts";
+import { verifyToken } from "../auth/verify.ts";
+
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+
+function sameSecret(a: string, b: string): boolean {
+  const enc = new TextEncoder();
+  const x = enc.encode(a);
+  const y = enc.encode(b);
+  // Length is not secret (the token's format says it); the bytes are compared in constant time.
+  return x.byteLength === y.byteLength && crypto.subtle.timingSafeEqual(x, y);
+}
+
+async function principalOf(c: Context<AppEnv>, token: string): Promise<Principal> {
+  const metricsToken = c.env.METRICS_TOKEN;
+  if (metricsToken && sameSecret(token, metricsToken)) return { sub: "metrics-token", role: "metrics" };
+  return verifyToken(token, c.var.config.auth, c.var.deadline);
+}
+
+/**
+ * Who is calling. No Authorization header: anonymous (principal undefined), and the policy decides
+ * whether that is enough. A header that is not a valid bearer token: 401 on every route, public ones
+ * included, so a client with a broken token learns it at once. The token itself is never logged;
+ * the request log gets the role only (`auth`).
+ */
+export function authenticate(): MiddlewareHandler<AppEnv> {
+  return async function authenticate(c, next) {
+    const header = c.req.header("authorization");
+    if (header === undefined) {
+      c.set("principal", undefined);
+      c.var.outcomes.auth = "anonymous";
+      return next();
+    }
+    const m = BEARER.exec(header);
+    if (!m) {
+      c.var.outcomes.auth = "invalid";
+      throw new UnauthorizedError("The Authorization header must be `Bearer <token>`", true);
+    }
+    try {
+      const principal = await principalOf(c, m[1]!);
+      c.set("principal", principal);
+      c.var.outcomes.auth = principal.role;
+    } catch (err) {
+      c.var.outcomes.auth = "invalid";
+      throw err;
+    }
+    return next();
+  };
+}
+
+/** The operation the request was routed to, "METHOD /path/{param}"; undefined when no route matched (a 404 follows). */
+export function operationOf(c: Context<AppEnv>): { method: string; template: string } | undefined {
+  // Middleware is registered as method "ALL"; the last other entry is the handler that will answer.
+  const handler = matchedRoutes(c).findLast((r) => r.method !== "ALL");
+  return handler ? { method: handler.method, template: openApiPath(handler.path) } : undefined;
+}
+
+/**
+ * Enforces the policy's role (and path ownership) part before the handler runs and before the
+ * body is read or the database touched. A route the policy does not name is refused to everyone:
+ * forgetting an entry must close a route, not open it.
+ */
+export function authorize(policy: Policy): MiddlewareHandler<AppEnv> {
+  return async function authorize(c, next) {
+    const op = operationOf(c);
+    if (op) {
+      const key = `${op.method} ${op.template}`;
+      const rule = policy[key];
+      if (!rule) {
+        console.error(JSON.stringify({ level: "error", msg: "no access policy for route; refused", requestId: c.var.requestId, route: key }));
+        throw new ForbiddenError("No access policy covers this operation");
+      }
+      const url = new URL(c.req.url);
+      enforce(rule, { principal: c.var.principal, template: op.template, pathname: url.pathname, query: url.searchParams });
+    }
+    await next();
+  };
+}

@@ -1,0 +1,78 @@
+import {
+  BrokenCircuitError, CircuitBreakerPolicy, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen,
+} from "cockatiel";
+import type { BreakerSettings } from "../../config/index.ts";
+import {
+  CircuitOpenError, breakerCounters, countsAsFailure, logTransition, type BreakerCall, type BreakerView,
+  type CircuitBreaker, type CircuitStateName,
+} from "./circuit.ts";
+
+const NAMES: Partial<Record<CircuitState, CircuitStateName>> = {
+  [CircuitState.Closed]: "closed",
+  [CircuitState.Open]: "open",
+  [CircuitState.HalfOpen]: "half-open",
+};
+
+/**
+ * A cockatiel breaker in this isolate's memory: what BREAKER_SCOPE=isolate uses, and what the
+ * shared breaker falls back to while its Durable Object cannot be reached. It sees only this
+ * isolate's calls, so every isolate discovers an outage by itself (cockatiel #89).
+ */
+export class LocalBreaker implements CircuitBreaker {
+  readonly #name: string;
+  readonly #openMs: number;
+  readonly #policy: CircuitBreakerPolicy;
+  #openedAt = 0;
+
+  constructor(name: string, settings: BreakerSettings) {
+    this.#name = name;
+    this.#openMs = settings.openMs;
+    this.#policy = circuitBreaker(handleWhen(countsAsFailure), {
+      breaker: new ConsecutiveBreaker(settings.failureThreshold),
+      halfOpenAfter: settings.openMs,
+    });
+    const counters = breakerCounters(name);
+    let from: CircuitStateName = "closed";
+    this.#policy.onStateChange((state) => {
+      const to = NAMES[state] ?? "open";
+      if (to === "open") this.#openedAt = Date.now();
+      counters.transitions[to]++;
+      logTransition({ breaker: name, scope: "local", from, to });
+      from = to;
+    });
+  }
+
+  async execute<T>(_call: BreakerCall, attempt: () => Promise<T>): Promise<T> {
+    const counters = breakerCounters(this.#name);
+    // cockatiel queues calls behind a half-open probe until it is decided: that would tie one
+    // request's wait to another request's I/O, so they are refused instead.
+    if (this.#policy.state === CircuitState.HalfOpen) {
+      counters.shortCircuited++;
+      throw new CircuitOpenError(this.#name, 0);
+    }
+    let ran = false;
+    try {
+      const value = await this.#policy.execute(() => {
+        ran = true;
+        counters.calls++;
+        if (this.#policy.state === CircuitState.HalfOpen) counters.probes++;
+        return attempt();
+      });
+      counters.successes++;
+      return value;
+    } catch (err) {
+      if (err instanceof BrokenCircuitError) {
+        counters.shortCircuited++;
+        throw new CircuitOpenError(this.#name, this.view().retryAfterMs);
+      }
+      if (ran && countsAsFailure(err)) counters.failures++;
+      throw err;
+    }
+  }
+
+  view(): BreakerView {
+    const state = NAMES[this.#policy.state] ?? "open";
+    const retryAfterMs = state === "open" ? Math.max(0, this.#openedAt + this.#openMs - Date.now()) : 0;
+    return { name: this.#name, scope: "local", state, retryAfterMs };
+  }
+}

@@ -1,0 +1,42 @@
+import { describe, expect, it } from "vitest";
+import { call, expectProblem } from "../../helpers/api.ts";
+
+describe("operations endpoints", () => {
+  it("GET /healthz answers 200 without touching the database", async () => {
+    const res = await call("/healthz");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: "ok" });
+    expect(res.headers.get("server-timing")).toBeNull();
+  });
+
+  it("GET /readyz answers 200 when a query reaches Postgres", async () => {
+    const res = await call("/readyz");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: "ready" });
+  });
+
+  it("GET /openapi.json is an OpenAPI 3.1 document", async () => {
+    const res = await call("/openapi.json");
+    expect(res.status).toBe(200);
+    const doc = await res.json<{ openapi: string; paths: Record<string, unknown> }>();
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths)).toContain("/doctors/{id}");
+  });
+
+  it("GET /docs serves the interactive API reference for /openapi.json", async () => {
+    const res = await call("/docs");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/text\/html/);
+    expect(await res.text()).toContain("/openapi.json");
+  });
+
+  it("an unknown route is a 404 problem", async () => {
+    const body = await expectProblem(await call("/nope"), 404);
+    expect(body.detail).toContain("/nope");
+  });
+
+  it("echoes a client-supplied X-Request-Id", async () => {
+    const res = await call("/healthz", { headers: { "x-request-id": "abc-123" } });
+    expect(res.headers.get("x-request-id")).toBe("abc-123");
+  });
+});

@@ -1,0 +1,101 @@
+import { describe, expect, it } from "vitest";
+import { call, expectProblem, fieldsOf, json, patchJson, postJson } from "../../helpers/api.ts";
+import { count } from "../../helpers/db.ts";
+import { createPatient, unique, type Page, type Patient } from "../../helpers/factories.ts";
+
+const email = () => `${crypto.randomUUID()}@example.com`;
+
+describe("POST /patients", () => {
+  it("registers a patient and answers 201 with its Location", async () => {
+    const body = { name: unique("Maria"), email: email(), phone: "+55 11 91234-5678", birthDate: "1985-04-12" };
+    const res = await postJson("/patients", body);
+    const patient = await json<Patient>(res, 201);
+    expect(patient).toMatchObject(body);
+    expect(res.headers.get("location")).toBe(`/patients/${patient.id}`);
+    expect(await count("SELECT 1 FROM patients WHERE id = $1", [patient.id])).toBe(1);
+  });
+
+  it("accepts a patient without a phone", async () => {
+    const patient = await createPatient({ phone: null });
+    expect(patient.phone).toBeNull();
+  });
+
+  it("refuses a second patient with the same email in any letter case with 409 naming `email`", async () => {
+    const address = email();
+    await createPatient({ email: address });
+    const name = unique("Duplicate");
+    const problem = await expectProblem(
+      await postJson("/patients", { name, email: address.toUpperCase(), birthDate: "1990-01-01" }),
+      409,
+    );
+    expect(fieldsOf(problem)).toEqual(["email"]);
+    expect(await count("SELECT 1 FROM patients WHERE name = $1", [name])).toBe(0);
+  });
+
+  it("rejects a malformed email, phone and birth date with 400 naming each", async () => {
+    const name = unique("Invalid");
+    const problem = await expectProblem(
+      await postJson("/patients", { name, email: "not-an-email", phone: "call me", birthDate: "1990-02-30" }),
+      400,
+    );
+    expect(fieldsOf(problem).sort()).toEqual(["birthDate", "email", "phone"]);
+    expect(await count("SELECT 1 FROM patients WHERE name = $1", [name])).toBe(0);
+  });
+
+  it("rejects a birth date in the future or before 1900", async () => {
+    const future = await expectProblem(await postJson("/patients", { name: "F", email: email(), birthDate: "2999-01-01" }), 400);
+    expect(future.errors).toEqual([expect.objectContaining({ field: "birthDate", message: "must not be in the future" })]);
+    const ancient = await expectProblem(await postJson("/patients", { name: "A", email: email(), birthDate: "1850-01-01" }), 400);
+    expect(fieldsOf(ancient)).toEqual(["birthDate"]);
+  });
+});
+
+describe("GET /patients/:id", () => {
+  it("returns the patient", async () => {
+    const created = await createPatient();
+    expect(await json<Patient>(await call(`/patients/${created.id}`), 200)).toEqual(created);
+  });
+
+  it("answers 404 for an unknown id and 400 for a malformed one", async () => {
+    await expectProblem(await call(`/patients/${crypto.randomUUID()}`), 404);
+    const problem = await expectProblem(await call("/patients/123"), 400);
+    expect(fieldsOf(problem)).toEqual(["id"]);
+  });
+});
+
+describe("GET /patients", () => {
+  it("finds a patient by email, case-insensitively", async () => {
+    const patient = await createPatient();
+    const page = await json<Page<Patient>>(await call(`/patients?email=${encodeURIComponent(patient.email.toUpperCase())}`), 200);
+    expect(page).toEqual({ data: [patient], nextCursor: null });
+  });
+
+  it("pages in name order with a cursor", async () => {
+    const first = await json<Page<Patient>>(await call("/patients?limit=3"), 200);
+    expect(first.data).toHaveLength(3);
+    expect(first.nextCursor).toEqual(expect.any(String));
+    const second = await json<Page<Patient>>(await call(`/patients?limit=3&cursor=${first.nextCursor}`), 200);
+    const names = [...first.data, ...second.data].map((p) => p.name);
+    expect(second.data.map((p) => p.id)).not.toContain(first.data[0]?.id);
+    expect([...names].sort((a, b) => (a === b ? 0 : a < b ? -1 : 1))).toEqual(names);
+  });
+});
+
+describe("PATCH /patients/:id", () => {
+  it("updates the given fields", async () => {
+    const patient = await createPatient();
+    const updated = await json<Patient>(await patchJson(`/patients/${patient.id}`, { phone: "+1 (555) 010-9999" }), 200);
+    expect(updated).toMatchObject({ id: patient.id, name: patient.name, email: patient.email, phone: "+1 (555) 010-9999" });
+  });
+
+  it("refuses taking another patient's email with 409 and leaves the row unchanged", async () => {
+    const [a, b] = [await createPatient(), await createPatient()];
+    const problem = await expectProblem(await patchJson(`/patients/${b.id}`, { email: a.email, name: "Changed" }), 409);
+    expect(fieldsOf(problem)).toEqual(["email"]);
+    expect(await json<Patient>(await call(`/patients/${b.id}`), 200)).toEqual(b);
+  });
+
+  it("answers 404 for an unknown patient", async () => {
+    await expectProblem(await patchJson(`/patients/${crypto.randomUUID()}`, { name: "Ghost" }), 404);
+  });
+});

@@ -1,0 +1,210 @@
+import { Hono } from "hono";
+import { describe, expect, it } from "vitest";
+import type { AppEnv } from "../../../functions/env.ts";
+import { countsByKind } from "../../../core/inflight.ts";
+import { callerKey } from "../../../functions/middleware/rate-limit.ts";
+import { expectProblem, type CallInit } from "../../helpers/api.ts";
+import { clientIp, workerWith } from "../../helpers/app.ts";
+import { sleep } from "../../helpers/insurance.ts";
+import { settle } from "../../helpers/wait.ts";
+
+/**
+ * One caller: a client address and an operator's token of its own (/metrics needs one), so each
+ * `ip` is a different principal, the key the limiter counts by.
+ */
+const from = (ip: string, init: CallInit = {}): CallInit => ({
+  as: { role: "admin", sub: `ops-${ip}` },
+  ...init,
+  headers: { "cf-connecting-ip": ip, ...init.headers },
+});
+
+describe("rate limits", () => {
+  it("admits RATE_LIMIT_REQUESTS per window with RateLimit headers, then answers 429 with Retry-After", async () => {
+    const worker = workerWith({ RATE_LIMIT_REQUESTS: "3", RATE_LIMIT_WRITE_REQUESTS: "0", RATE_LIMIT_WINDOW_MS: "60000" });
+    const ip = clientIp();
+    const remaining: Array<string | null> = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await worker.fetch("/metrics", from(ip));
+      expect(res.status).toBe(200);
+      expect(res.headers.get("ratelimit-policy")).toBe('"default";q=3;w=60');
+      remaining.push(res.headers.get("ratelimit"));
+    }
+    expect(remaining).toEqual(['"default";r=2;t=60', '"default";r=1;t=60', '"default";r=0;t=60']);
+
+    const limited = await worker.fetch("/metrics", from(ip));
+    const problem = await expectProblem(limited, 429);
+    expect(problem.type).toBe("https://clinic-edge.dev/problems/too-many-requests");
+    const retryAfter = Number(limited.headers.get("retry-after"));
+    expect(retryAfter).toBeGreaterThanOrEqual(59);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(limited.headers.get("ratelimit")).toMatch(/^"default";r=0;t=(59|60)$/);
+  });
+
+  it("counts each caller on its own", async () => {
+    const worker = workerWith({ RATE_LIMIT_REQUESTS: "1", RATE_LIMIT_WRITE_REQUESTS: "0" });
+    const [first, second] = [clientIp(), clientIp()];
+    expect((await worker.fetch("/metrics", from(first))).status).toBe(200);
+    expect((await worker.fetch("/metrics", from(first))).status).toBe(429);
+    expect((await worker.fetch("/metrics", from(second))).status).toBe(200);
+  });
+
+  it("never limits health checks, and does not count them", async () => {
+    const worker = workerWith({ RATE_LIMIT_REQUESTS: "1", RATE_LIMIT_WRITE_REQUESTS: "0" });
+    const ip = clientIp();
+    for (let i = 0; i < 3; i++) {
+      const res = await worker.fetch("/healthz", from(ip));
+      expect(res.status).toBe(200);
+      expect(res.headers.get("ratelimit")).toBeNull();
+    }
+    expect((await worker.fetch("/metrics", from(ip))).status).toBe(200);
+    expect((await worker.fetch("/metrics", from(ip))).status).toBe(429);
+    expect((await worker.fetch("/healthz", from(ip))).status).toBe(200);
+    expect((await worker.fetch("/readyz", from(ip))).status).toBe(200);
+  });
+
+  it("holds writes to RATE_LIMIT_WRITE_REQUESTS while reads go on", async () => {
+    const worker = workerWith({ RATE_LIMIT_REQUESTS: "10", RATE_LIMIT_WRITE_REQUESTS: "1" });
+    const ip = clientIp();
+    // An invalid body: the write is refused after the limiter, so nothing is written either way.
+    const write = () => worker.fetch("/doctors", from(ip, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" }));
+    const first = await write();
+    expect(first.status).toBe(400);
+    expect(first.headers.get("ratelimit-policy")).toBe('"default";q=10;w=60, "write";q=1;w=60');
+    const second = await write();
+    await expectProblem(second, 429);
+    expect(second.headers.get("ratelimit")).toMatch(/^"default";r=9;t=\d+, "write";r=0;t=\d+$/);
+    expect((await worker.fetch("/metrics", from(ip))).status).toBe(200);
+  });
+
+  it("admits a caller again once its requests leave the window", async () => {
+    const worker = workerWith({ RATE_LIMIT_REQUESTS: "1", RATE_LIMIT_WRITE_REQUESTS: "0", RATE_LIMIT_WINDOW_MS: "1000" });
+    const ip = clientIp();
+    expect((await worker.fetch("/metrics", from(ip))).status).toBe(200);
+    const limited = await worker.fetch("/metrics", from(ip));
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get("retry-after")).toBe("1");
+    await sleep(1_050);
+    expect((await worker.fetch("/metrics", from(ip))).status).toBe(200);
+  });
+
+  it("sends no RateLimit header and never 429 when RATE_LIMIT_REQUESTS and RATE_LIMIT_WRITE_REQUESTS are 0", async () => {
+    const worker = workerWith({ RATE_LIMIT_REQUESTS: "0", RATE_LIMIT_WRITE_REQUESTS: "0" });
+    const ip = clientIp();
+    for (let i = 0; i < 5; i++) {
+      const res = await worker.fetch("/metrics", from(ip));
+      expect(res.status).toBe(200);
+      expect(res.headers.get("ratelimit")).toBeNull();
+    }
+  });
+
+  it("echoes none of the request's header values in the 429", async () => {
+    const worker = workerWith({ RATE_LIMIT_REQUESTS: "1", RATE_LIMIT_WRITE_REQUESTS: "0" });
+    const ip = clientIp();
+    const init = from(ip, { headers: { "cf-connecting-ip": ip, "x-api-key": "s3cr3t-t0ken" } });
+    await worker.fetch("/metrics", init);
+    const limited = await worker.fetch("/metrics", init);
+    expect(limited.status).toBe(429);
+    const body = await limited.text();
+    expect(body).not.toContain(ip);
+    expect(body).not.toContain("s3cr3t");
+  });
+
+  it("fails open, counted, when the limiter does not answer within RATE_LIMIT_TIMEOUT_MS", async () => {
+    // A RATE_LIMITER binding whose object never answers: what an overloaded or unreachable one looks like.
+    const silent = {
+      idFromName: (name: string) => name,
+      get: () => ({ take: () => new Promise<never>(() => {}) }),
+    } as unknown as Env["RATE_LIMITER"];
+    const worker = workerWith({ RATE_LIMIT_REQUESTS: "1", RATE_LIMIT_TIMEOUT_MS: "50", RATE_LIMITER: silent });
+    const before = await worker.metric("ratelimit_decisions_total", 'outcome="failed-open"');
+    const started = Date.now();
+    const res = await worker.fetch("/metrics", from(clientIp()));
+    expect(res.status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(res.headers.get("ratelimit")).toBeNull();
+    // Both the request and the scrape went through the silent limiter.
+    expect(await worker.metric("ratelimit_decisions_total", 'outcome="failed-open"')).toBeGreaterThanOrEqual(before + 2);
+  });
+
+  it("fails open when the limiter's object throws", async () => {
+    const broken = {
+      idFromName: (name: string) => name,
+      get: () => ({ take: () => Promise.reject(new Error("Durable Object is overloaded")) }),
+    } as unknown as Env["RATE_LIMITER"];
+    const worker = workerWith({ RATE_LIMIT_REQUESTS: "1", RATE_LIMITER: broken });
+    const ip = clientIp();
+    expect((await worker.fetch("/metrics", from(ip))).status).toBe(200);
+    expect((await worker.fetch("/metrics", from(ip))).status).toBe(200);
+  });
+});
+
+describe("callerKey", () => {
+  const keyOf = async (principal: AppEnv["Variables"]["principal"], headers: Record<string, string> = {}) => {
+    const app = new Hono<AppEnv>()
+      .use(async (c, next) => {
+        if (principal) c.set("principal", principal);
+        await next();
+      })
+      .get("/", (c) => c.text(callerKey(c)));
+    return (await app.request("/", { headers })).text();
+  };
+
+  it("is role:sub for an authenticated principal, whatever the IP", async () => {
+    expect(await keyOf({ sub: "u-42", role: "doctor" }, { "cf-connecting-ip": "10.0.0.1" })).toBe("doctor:u-42");
+  });
+
+  it("is the client IP for an anonymous caller, 'anonymous' without one", async () => {
+    expect(await keyOf(undefined, { "cf-connecting-ip": "2001:db8::1" })).toBe("ip:2001:db8::1");
+    expect(await keyOf(undefined)).toBe("anonymous");
+  });
+});
+
+describe("load shedding", () => {
+  /** Starts a POST whose body never ends: the request stays in flight until `release()`. */
+  function held(worker: ReturnType<typeof workerWith>) {
+    const body = new TransformStream<Uint8Array, Uint8Array>();
+    const writer = body.writable.getWriter();
+    const response = worker.fetch("/doctors", { method: "POST", headers: { "content-type": "application/json" }, body: body.readable });
+    return {
+      response,
+      async release() {
+        await writer.write(new TextEncoder().encode("{}"));
+        await writer.close();
+        return response;
+      },
+    };
+  }
+
+  async function holding(worker: ReturnType<typeof workerWith>, n: number) {
+    const requests = Array.from({ length: n }, () => held(worker));
+    const inFlight = await settle(() => Promise.resolve(countsByKind().request), (count) => count >= n);
+    expect(inFlight).toBe(n);
+    return requests;
+  }
+
+  it("answers 503 with Retry-After, counted, above MAX_INFLIGHT_REQUESTS; health checks still pass", async () => {
+    const worker = workerWith({ MAX_INFLIGHT_REQUESTS: "2" });
+    const before = await worker.metric("requests_shed_total");
+    const requests = await holding(worker, 2);
+
+    const shed = await worker.fetch("/doctors?limit=1");
+    const problem = await expectProblem(shed, 503);
+    expect(problem.type).toBe("https://clinic-edge.dev/problems/service-unavailable");
+    expect(shed.headers.get("retry-after")).toBe("1");
+    expect((await worker.fetch("/healthz")).status).toBe(200);
+    expect((await worker.fetch("/readyz")).status).toBe(200);
+
+    const released = await Promise.all(requests.map((r) => r.release()));
+    // The held requests themselves were served (400: their body is an empty object).
+    expect(released.map((r) => r.status)).toEqual([400, 400]);
+    expect(await worker.metric("requests_shed_total")).toBe(before + 1);
+  });
+
+  it("leaves requests alone at MAX_INFLIGHT_REQUESTS or below", async () => {
+    const worker = workerWith({ MAX_INFLIGHT_REQUESTS: "2" });
+    const requests = await holding(worker, 1);
+    const res = await worker.fetch("/doctors?limit=1");
+    expect(res.status).toBe(200);
+    await Promise.all(requests.map((r) => r.release()));
+  });
+});

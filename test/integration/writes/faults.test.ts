@@ -1,0 +1,71 @@
+import { describe, expect, it } from "vitest";
+import { expectProblem, json, postJson } from "../../helpers/api.ts";
+import { count } from "../../helpers/db.ts";
+import { workerWith } from "../../helpers/app.ts";
+import { backendWaitingOnLock, outageVars, switchDatabase, whileLocked } from "../../helpers/faults.ts";
+import { createDoctor, createPatient, slot, type BookedAppointment, type Patient } from "../../helpers/factories.ts";
+
+describe("when the database connection drops mid-transaction", () => {
+  it("answers 503 + Retry-After, commits nothing, and the retry with the same key books exactly once", async () => {
+    const [doctor, patient] = [await createDoctor(), await createPatient()];
+    const body = { doctorId: doctor.id, patientId: patient.id, ...slot(3) };
+    const key = crypto.randomUUID();
+    const requestId = `fault-kill-${crypto.randomUUID()}`;
+
+    // The booking's transaction has claimed its key and waits on the doctor's row: kill its backend then.
+    const dropped = await whileLocked("SELECT 1 FROM doctors WHERE id = $1 FOR UPDATE", [doctor.id], async (observer) => {
+      const booking = postJson("/appointments", body, { headers: { "idempotency-key": key, "x-request-id": requestId } });
+      const pid = await backendWaitingOnLock(observer, `clinic-edge:${requestId}`);
+      await observer.query("SELECT pg_terminate_backend($1)", [pid]);
+      return booking;
+    });
+
+    await expectProblem(dropped, 503);
+    expect(dropped.headers.get("retry-after")).toBe("1");
+    expect(await count("SELECT 1 FROM appointments WHERE doctor_id = $1", [doctor.id])).toBe(0);
+    expect(await count("SELECT 1 FROM idempotency_keys WHERE key = $1", [key])).toBe(0);
+
+    const retry = await postJson("/appointments", body, { headers: { "idempotency-key": key } });
+    const booked = await json<BookedAppointment>(retry, 201);
+    const again = await postJson("/appointments", body, { headers: { "idempotency-key": key } });
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(await count("SELECT 1 FROM appointments WHERE doctor_id = $1", [doctor.id])).toBe(1);
+    expect(await count("SELECT 1 FROM appointment_events WHERE appointment_id = $1 AND event = 'booked'", [booked.id])).toBe(1);
+  });
+});
+
+describe("when the database is unreachable", () => {
+  for (const path of ["http", "ws"] as const) {
+    it(`fails fast with 503 + Retry-After on the ${path} path, and recovers on its own when it is back`, async () => {
+      const worker = workerWith(outageVars(path));
+      const patient = await createPatient();
+      const doctor = await createDoctor();
+      const read = () => worker.fetch(`/patients/${patient.id}`);
+      const book = () =>
+        worker.fetch("/appointments", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ doctorId: doctor.id, patientId: patient.id, ...slot(3) }),
+        });
+      expect((await json<Patient>(await read(), 200)).id).toBe(patient.id);
+
+      await switchDatabase("down");
+      try {
+        const started = Date.now();
+        const [readDown, bookDown] = [await read(), await book()];
+        const elapsed = Date.now() - started;
+        await expectProblem(readDown, 503);
+        await expectProblem(bookDown, 503);
+        expect(readDown.headers.get("retry-after")).toBe("1");
+        // Well inside DB_CONNECT_TIMEOUT_MS (5 s): a refused connection is not waited on.
+        expect(elapsed).toBeLessThan(5_000);
+      } finally {
+        await switchDatabase("up");
+      }
+
+      expect((await json<Patient>(await read(), 200)).id).toBe(patient.id);
+      expect((await book()).status).toBe(201);
+      expect(await count("SELECT 1 FROM appointments WHERE doctor_id = $1", [doctor.id])).toBe(1);
+    });
+  }
+});
