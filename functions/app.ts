@@ -1,47 +1,31 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { Scalar } from "@scalar/hono-api-reference";
-import type { Context, MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
+import type { Context } from "hono";
 import { requestId } from "hono/request-id";
-import { appointmentsApp } from "./routes/appointments/index.ts";
-import { authenticate, authorize } from "./middleware/authenticate.ts";
 import { documentSecurity } from "./auth/document-security.ts";
 import { POLICY, type Policy } from "./auth/policy.ts";
-import { loadConfig } from "./config/index.ts";
+import type { AppEnv } from "./env.ts";
+import { onError, problemResponse } from "./http/errors.ts";
+import { authenticate } from "./middleware/authenticate.ts";
+import { authorize } from "./middleware/authorize.ts";
+import { corsFromConfig } from "./middleware/cors.ts";
+import { database } from "./middleware/database.ts";
+import { deadline } from "./middleware/deadline.ts";
+import { limitBody } from "./middleware/limit-body.ts";
+import { observe } from "./middleware/observe.ts";
+import { rateLimit } from "./middleware/rate-limit.ts";
+import { requestConfig } from "./middleware/request-config.ts";
+import { requireJson } from "./middleware/require-json.ts";
+import { securityHeaders } from "./middleware/security-headers.ts";
+import { shedLoad } from "./middleware/shed-load.ts";
+import { trace } from "./middleware/trace.ts";
+import { appointmentsApp } from "./routes/appointments/index.ts";
 import { doctorsApp } from "./routes/doctors/index.ts";
 import { scheduleApp } from "./routes/doctors/schedule.ts";
-import type { AppEnv } from "./env.ts";
-import { eligibilityApp } from "./routes/patients/eligibility.ts";
-import { onError, problemResponse } from "./http/errors.ts";
 import { healthApp } from "./routes/health/index.ts";
-import { database } from "./middleware/database.ts";
-import { observe } from "./middleware/observe.ts";
 import { debugApp, metricsApp } from "./routes/operations/index.ts";
-import { deadline } from "./middleware/deadline.ts";
-import { trace } from "./middleware/trace.ts";
+import { eligibilityApp } from "./routes/patients/eligibility.ts";
 import { patientsApp } from "./routes/patients/index.ts";
-import { requireJson } from "./middleware/require-json.ts";
-import { corsFromConfig, securityHeaders } from "./middleware/security-headers.ts";
-import { rateLimit } from "./middleware/rate-limit.ts";
-import { shedLoad } from "./middleware/shed-load.ts";
-
-function config(): MiddlewareHandler<AppEnv> {
-  return async function config(c, next) {
-    c.set("config", loadConfig(c.env));
-    await next();
-  };
-}
-
-function limitBody(): MiddlewareHandler<AppEnv> {
-  return async function limitBody(c, next) {
-    const maxSize = c.var.config.maxBodyBytes;
-    const limit = bodyLimit({
-      maxSize,
-      onError: () => problemResponse(c, "payload-too-large", `The body exceeds ${maxSize} bytes`),
-    });
-    return limit(c, next);
-  };
-}
 
 /** The OpenAPI document's top: what the generator does not derive from the routes. */
 function documentHeader(c: Context<AppEnv>): Parameters<OpenAPIHono<AppEnv>["getOpenAPI31Document"]>[0] {
@@ -78,7 +62,7 @@ export function newApp({ policy = POLICY }: AppOptions = {}): OpenAPIHono<AppEnv
   app.use("*", observe());
   // Outside everything that may answer early (429, 503, 415, errors), so every answer has them.
   app.use("*", securityHeaders());
-  app.use("*", config());
+  app.use("*", requestConfig());
   // Preflights are answered here: before shedding and rate limiting, as they do no work.
   app.use("*", corsFromConfig());
   // Before any work is spent on a request the isolate cannot take.

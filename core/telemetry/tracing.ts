@@ -1,19 +1,17 @@
 /**
- * Tracing: W3C trace context in and out, spans exported as OTLP/HTTP JSON with fetch.
+ * Tracing: W3C trace context in and out, spans recorded per process (the Worker for a request, a
+ * Durable Object for one call) and exported as OTLP/HTTP JSON with fetch (span-export.ts).
  *
- * Why not the OpenTelemetry JS SDK: its OTLP/HTTP exporter sends with Node's `http` (Node build)
- * or XMLHttpRequest/sendBeacon (browser build), which workerd lacks (opentelemetry-js #4631; a
- * fetch transport for browsers only came in 2026, #6391), and its context propagation expects an
- * ambient context manager. otel-cf-workers solves both but loses the trace at the Durable Object
- * hop (its issue #58), the one hop this service most needs to see. What is needed is small: ids,
- * parent links, attributes, a batched JSON POST. Context is passed explicitly (a parent span),
- * never ambient, so a span can never be attributed to another request sharing the isolate.
+ * Context is passed explicitly (a parent span), never ambient, so a span can never be attributed to
+ * another request sharing the isolate. Why this and not the OpenTelemetry SDK or otel-cf-workers:
+ * docs/decisions/0001-own-otlp-tracer.md.
  *
  * Unset OTEL_EXPORTER_OTLP_ENDPOINT (or an unsampled trace): every span is NOOP_SPAN, which records
  * nothing and allocates nothing.
  */
 
-import { nowNanos, otlpAttributes, postOtlp, type AttributeValue, type Attributes, type OtlpHeaders } from "./otlp.ts";
+import { nowNanos, type AttributeValue, type Attributes, type OtlpHeaders } from "./otlp.ts";
+import { batcherFor, type FinishedSpan } from "./span-export.ts";
 
 export type { AttributeValue, Attributes } from "./otlp.ts";
 
@@ -75,18 +73,6 @@ function randomHex(bytes: number): string {
   let out = "";
   for (const b of buf) out += b.toString(16).padStart(2, "0");
   return out;
-}
-
-interface FinishedSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId: string | undefined;
-  name: string;
-  kind: SpanKindValue;
-  startTimeUnixNano: string;
-  endTimeUnixNano: string;
-  attributes: Attributes;
-  error: string | undefined;
 }
 
 class RecordingSpan implements Span {
@@ -156,94 +142,6 @@ class RecordingSpan implements Span {
 
 /** Most spans one trace buffers: a runaway loop must not grow the isolate's memory. */
 const MAX_SPANS = 512;
-/** How long ended spans wait in the isolate for others to share their POST (OTEL_BSP_SCHEDULE_DELAY's role). */
-export const EXPORT_DELAY_MS = 500;
-/** A batch this large is sent at once (OTEL_BSP_MAX_EXPORT_BATCH_SIZE's role). */
-const MAX_BATCH = 512;
-/** Most spans waiting in one isolate; beyond it new ones are dropped and counted (OTEL_BSP_MAX_QUEUE_SIZE's role). */
-const MAX_QUEUE = 2_048;
-
-/**
- * The isolate's batch of ended spans, per collector: one POST per EXPORT_DELAY_MS (or per MAX_BATCH
- * spans) instead of one per request and per Durable Object call, which cost a third of the
- * throughput when measured (bench/README.md). Spans are plain data, so one request's export task
- * may carry another's: the first task to find the batch empty waits the delay and sends whatever
- * has gathered; the others only add to it. The cost: spans of the last requests before an isolate
- * is evicted mid-delay are lost, as with the SDK's BatchSpanProcessor.
- */
-class Batcher {
-  readonly #endpoint: string;
-  readonly #headers: OtlpHeaders;
-  readonly #serviceName: string;
-  #queue: FinishedSpan[] = [];
-  #dropped = 0;
-  #waiting = false;
-
-  constructor(endpoint: string, headers: OtlpHeaders, serviceName: string) {
-    this.#endpoint = endpoint;
-    this.#headers = headers;
-    this.#serviceName = serviceName;
-  }
-
-  /**
-   * Adds spans to the batch. Returns the work the caller must run in waitUntil (wait the delay,
-   * then send; or send now, the batch being full), or undefined when a task already waiting will
-   * take them: most requests then cost no background task at all.
-   */
-  enqueue(spans: FinishedSpan[]): ((signal: AbortSignal | undefined) => Promise<void>) | undefined {
-    const room = MAX_QUEUE - this.#queue.length;
-    if (spans.length > room) this.#dropped += spans.length - Math.max(0, room);
-    this.#queue.push(...spans.slice(0, Math.max(0, room)));
-    if (this.#queue.length >= MAX_BATCH) return (signal) => this.#send(signal);
-    if (this.#waiting) return undefined;
-    this.#waiting = true;
-    return async (signal) => {
-      try {
-        await sleep(EXPORT_DELAY_MS, signal);
-      } finally {
-        this.#waiting = false;
-      }
-      await this.#send(signal);
-    };
-  }
-
-  async #send(signal: AbortSignal | undefined): Promise<void> {
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, MAX_BATCH);
-      const dropped = this.#dropped;
-      this.#dropped = 0;
-      await postOtlp(this.#endpoint, this.#headers, "v1/traces", toOtlp(this.#serviceName, batch, dropped), signal);
-    }
-  }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason as Error);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason as Error);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-const batchers = new Map<string, Batcher>();
-
-function batcherFor(endpoint: string, headers: OtlpHeaders, serviceName: string): Batcher {
-  const key = `${serviceName} ${endpoint} ${JSON.stringify(headers)}`;
-  let batcher = batchers.get(key);
-  if (!batcher) {
-    batcher = new Batcher(endpoint, headers, serviceName);
-    batchers.set(key, batcher);
-  }
-  return batcher;
-}
-
 export interface TracingConfig {
   /** OTLP/HTTP base URL (spans go to `<endpoint>/v1/traces`); undefined: tracing off. */
   endpoint: string | undefined;
@@ -305,33 +203,6 @@ export class Trace {
     if (spans.length === 0) return undefined;
     return batcherFor(this.#config.endpoint, this.#config.headers, this.#config.serviceName).enqueue(spans);
   }
-}
-
-/** ExportTraceServiceRequest in OTLP/JSON (ids as hex strings, times as decimal strings). */
-function toOtlp(serviceName: string, spans: FinishedSpan[], dropped: number) {
-  return {
-    resourceSpans: [
-      {
-        resource: { attributes: otlpAttributes({ "service.name": serviceName, "otel.dropped_spans": dropped || undefined }) },
-        scopeSpans: [
-          {
-            scope: { name: "clinic-edge" },
-            spans: spans.map((s) => ({
-              traceId: s.traceId,
-              spanId: s.spanId,
-              ...(s.parentSpanId ? { parentSpanId: s.parentSpanId } : {}),
-              name: s.name,
-              kind: s.kind,
-              startTimeUnixNano: s.startTimeUnixNano,
-              endTimeUnixNano: s.endTimeUnixNano,
-              attributes: otlpAttributes(s.attributes),
-              status: s.error === undefined ? { code: 0 } : { code: 2, message: s.error },
-            })),
-          },
-        ],
-      },
-    ],
-  };
 }
 
 /**

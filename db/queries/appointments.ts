@@ -1,7 +1,7 @@
 import { and, asc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
 import type { Deadline } from "../../core/deadline.ts";
-import type { Precondition } from "../../functions/http/preconditions.ts";
-import { satisfies } from "../../functions/http/preconditions.ts";
+import type { Precondition } from "../../core/precondition.ts";
+import { satisfies } from "../../core/precondition.ts";
 import { prepared, type Bound, type Database, type Queries, type RequestDb } from "../client.ts";
 import {
   appointmentEvents, appointments, doctors, patients, type AppointmentEventRow, type AppointmentRow, type AppointmentStatus,

@@ -1,6 +1,6 @@
 import { and, asc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
 import type { Deadline } from "../../core/deadline.ts";
-import type { Precondition } from "../../functions/http/preconditions.ts";
+import type { Precondition } from "../../core/precondition.ts";
 import { prepared, type Bound, type Queries, type RequestDb } from "../client.ts";
 import { appointments, doctors, type AppointmentRow, type DoctorRow } from "../schema/index.ts";
 import { updatedOf, versionIs, type Updated } from "./versions.ts";

@@ -1,6 +1,6 @@
 import { inArray, sql, type SQL } from "drizzle-orm";
 import type { PgColumn } from "drizzle-orm/pg-core";
-import type { Precondition } from "../../functions/http/preconditions.ts";
+import type { Precondition } from "../../core/precondition.ts";
 
 /** The WHERE term an If-Match adds to an UPDATE; undefined when it adds none. */
 export function versionIs(column: PgColumn, precondition: Precondition | undefined): SQL | undefined {

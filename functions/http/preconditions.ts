@@ -1,23 +1,14 @@
 import type { Context } from "hono";
+import type { Precondition } from "../../core/precondition.ts";
 import type { AppEnv } from "../env.ts";
 import { PreconditionRequiredError, ValidationError } from "./errors.ts";
 
-/**
- * Optimistic concurrency (RFC 9110 §13.1.1): a row's `version` is its ETag, a client sends it back
- * in If-Match, and the update applies only to that version. The check and the write are one
- * statement (`UPDATE … WHERE version = …`), so two clients editing at once cannot both win.
- */
+/** If-Match parsing and the ETag of a row version; the check itself is core/precondition.ts. */
 
 /** The strong ETag of a row version. */
 export function etagOf(version: number): string {
   return `"${version}"`;
 }
-
-/**
- * What If-Match asks for: any current version (`*`), or one of the listed versions. Weak tags
- * (W/"…") and tags that are not ours never match: If-Match uses the strong comparison.
- */
-export type Precondition = { any: true } | { any: false; versions: number[] };
 
 const ENTITY_TAG = /^(W\/)?"([\x21\x23-\x7e\x80-\xff]*)"$/;
 
@@ -49,9 +40,4 @@ export function requireIfMatch(c: Context<AppEnv>, resource: string): Preconditi
   const precondition = ifMatchOf(c);
   if (!precondition) throw new PreconditionRequiredError(resource);
   return precondition;
-}
-
-/** True when a row at `version` satisfies the precondition (absent: no condition). */
-export function satisfies(precondition: Precondition | undefined, version: number): boolean {
-  return !precondition || precondition.any || precondition.versions.includes(version);
 }

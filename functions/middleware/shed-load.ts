@@ -2,7 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../env.ts";
 import { problemResponse } from "../http/errors.ts";
 import { countsByKind } from "../../core/inflight.ts";
-import { limitMetrics } from "../observability/limit-metrics.ts";
+import { metrics } from "../observability/metrics.ts";
 
 /** Probes must see the isolate's real state: a shed /readyz would take a healthy isolate out of rotation. */
 export const EXEMPT_PATHS: ReadonlySet<string> = new Set(["/healthz", "/readyz"]);
@@ -27,7 +27,7 @@ export function shedLoad(): MiddlewareHandler<AppEnv> {
     // Iterates what is in flight: O(work in flight), a few microseconds at the sizes a limit allows.
     const inFlight = countsByKind().request;
     if (inFlight <= max) return next();
-    limitMetrics.shed.inc();
+    metrics.requestsShed.inc();
     const res = problemResponse(c, "service-unavailable", "The server is handling too many requests; try again shortly");
     res.headers.set("Retry-After", String(RETRY_AFTER_SECONDS));
     return res;

@@ -5,7 +5,7 @@ import { Collected, Counter, Gauge, Histogram, Registry } from "../../core/telem
 /**
  * What one isolate has seen since it started. Workers run many isolates, each with its own memory
  * (and so its own copy of these), created and evicted at the runtime's will: one scrape of /metrics
- * covers the isolate that answered it, not the fleet. See README "Metrics" for fleet-wide numbers.
+ * covers the isolate that answered it, not the fleet. docs/operations.md says how to get fleet-wide numbers.
  */
 const SCOPE = "(this isolate since it started; each Worker isolate counts on its own)";
 
@@ -74,5 +74,14 @@ export const metrics = {
   ),
   coalescer: registry.register(
     new Counter("coalescer_requests_total", `Coalesced reads by outcome: hit, coalesced, load, fallback ${SCOPE}`),
+  ),
+  requestsShed: registry.register(
+    new Counter("requests_shed_total", `Requests answered 503 because MAX_INFLIGHT_REQUESTS were in flight ${SCOPE}`),
+  ),
+  rateLimitDecisions: registry.register(
+    new Counter(
+      "ratelimit_decisions_total",
+      `Rate limit checks by outcome: allowed, limited, failed-open (the limiter did not answer in time or failed) ${SCOPE}`,
+    ),
   ),
 };

@@ -5,7 +5,7 @@ import { createPatient, doctorWithSchedule, slot, type BookedAppointment } from 
 import { memberId, standInStats, withOwnBreaker } from "../../helpers/insurance.ts";
 import { settle } from "../../helpers/wait.ts";
 import type { ReceivedSpan } from "../../../dev/otlp-collector.ts";
-import { EXPORT_DELAY_MS } from "../../../core/telemetry/tracing.ts";
+import { EXPORT_DELAY_MS } from "../../../core/telemetry/span-export.ts";
 
 /**
  * Traces as they arrive at an OTLP/HTTP collector (dev/otlp-collector.ts, started by

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import type { AppEnv } from "../../../functions/env.ts";
 import { countsByKind } from "../../../core/inflight.ts";
-import { callerKey } from "../../../functions/middleware/rate-limit.ts";
+import { callerKey } from "../../../functions/resilience/rate-limiter/client.ts";
 import { expectProblem, type CallInit } from "../../helpers/api.ts";
 import { clientIp, workerWith } from "../../helpers/app.ts";
 import { sleep } from "../../helpers/insurance.ts";

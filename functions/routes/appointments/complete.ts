@@ -1,0 +1,44 @@
+import { type RouteHandler, createRoute } from "@hono/zod-openapi";
+import { completeAppointment } from "../../../db/queries/appointments.ts";
+import type { AppEnv } from "../../env.ts";
+import { ConflictError } from "../../http/errors.ts";
+import { IdParam, IfMatchHeaders, commonErrors, conflict, notFound, staleVersion, versionedResponse } from "../../http/openapi.ts";
+import { ifMatchOf } from "../../http/preconditions.ts";
+import { answerChanged, assertOwnedBeforeWrite, transitioned } from "./rules.ts";
+import { AppointmentSchema } from "./schemas.ts";
+
+const tags = ["appointments"];
+
+export const route = createRoute({
+  method: "post",
+  path: "/{id}/complete",
+  tags,
+  summary: "Mark an appointment as completed",
+  description:
+    "Only a scheduled appointment that has begun can be completed (409 otherwise); completing a completed one " +
+    "returns it unchanged. If-Match is optional; when sent, it must match (412).",
+  request: { params: IdParam, headers: IfMatchHeaders },
+  responses: {
+    200: versionedResponse(AppointmentSchema, "The completed appointment"),
+    ...commonErrors,
+    ...notFound,
+    ...conflict,
+    ...staleVersion,
+  },
+});
+
+export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
+  const { id } = c.req.valid("param");
+  await assertOwnedBeforeWrite(c, id);
+  const result = await completeAppointment(c.var.requestDb, c.var.deadline, id, ifMatchOf(c));
+  const appointment = transitioned(id, result, (a) =>
+    a.status === "cancelled"
+      ? new ConflictError("A cancelled appointment cannot be completed", [
+          { field: "id", in: "path", message: "appointment is cancelled" },
+        ])
+      : new ConflictError("The appointment has not begun yet", [
+          { field: "id", in: "path", message: `appointment starts at ${a.startsAt.toISOString()}` },
+        ]),
+  );
+  return answerChanged(c, appointment, [appointment]);
+};
