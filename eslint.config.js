@@ -19,5 +19,38 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
     },
   },
+  // Layers point one way: core/ <- db/ <- functions/. A back-import fails lint (and so CI).
+  {
+    files: ["core/**/*.ts"],
+    rules: {
+      "@typescript-eslint/no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "(^|/)(db|functions)/|^(hono|@hono/|drizzle-orm|@neondatabase/)",
+              message: "core/ is the lowest layer: no db/, functions/, Hono, Drizzle or driver imports.",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["db/**/*.ts"],
+    rules: {
+      "@typescript-eslint/no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "(^|/)functions/|^(hono|@hono/)",
+              message: "db/ imports core/ (and Drizzle, the driver) only: the database layer does not know the HTTP layer.",
+            },
+          ],
+        },
+      ],
+    },
+  },
   { files: ["**/*.js"], extends: [tseslint.configs.disableTypeChecked] },
 );
