@@ -5,6 +5,7 @@ import type { Deadline } from "../core/deadline.ts";
 import { isQueryCanceled } from "./errors.ts";
 import * as schema from "./schema/index.ts";
 import type { DbStatsRecorder } from "./stats.ts";
+import { log } from "../core/log.ts";
 
 /** Drizzle's logger, told when the transaction is over (the statement tracer ends its last span then). */
 export interface StatementLogger extends Logger {
@@ -165,7 +166,7 @@ export class WsPath {
       this.#stats.held();
       client.on("error", (err: Error) => {
         if (this.#pool !== pool) return;
-        console.error(JSON.stringify({ level: "warn", msg: "database connection lost", error: err.message }));
+        log.warn("database connection lost", { error: err.message });
       });
     });
     pool.on("remove", () => this.#stats.released());

@@ -3,6 +3,7 @@ import { Deadline } from "../../core/deadline.ts";
 import type { AppEnv } from "../env.ts";
 import { track } from "../../core/inflight.ts";
 import type { Span } from "../../core/telemetry/tracing.ts";
+import { log } from "../../core/log.ts";
 
 /**
  * Hands post-response work to ctx.waitUntil with a budget of its own (BACKGROUND_TIMEOUT_MS): the
@@ -30,15 +31,11 @@ export function inBackground(c: Context<AppEnv>, name: string, task: (deadline: 
     deadline.race(run(), "background").finally(done).then(
       () => undefined,
       (err: unknown) => {
-        console.error(
-          JSON.stringify({
-            level: "warn",
-            msg: "background task failed",
-            task: name,
-            requestId,
-            error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
-          }),
-        );
+        log.warn("background task failed", {
+          task: name,
+          requestId,
+          error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+        });
       },
     ),
   );

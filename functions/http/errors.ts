@@ -6,6 +6,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ClientClosedError, DeadlineExceededError } from "../../core/deadline.ts";
 import type { AppEnv } from "../env.ts";
 import { metrics } from "../observability/metrics.ts";
+import { log } from "../../core/log.ts";
 
 /** One entry per offending input, named the way the client sent it ("email", "query.limit"...). */
 export interface FieldError {
@@ -266,13 +267,13 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
   if (err instanceof ClientClosedError) {
     metrics.clientClosed.inc();
     // Not a server error: counted, and the answer goes nowhere.
-    console.log(JSON.stringify({ level: "info", msg: "client closed request", requestId: c.get("requestId") }));
+    log.info("client closed request", { requestId: c.get("requestId") });
     return problemResponse(c, "client-closed-request", err.message);
   }
   const apiError = err instanceof ApiError ? err : fromDatabaseError(err);
   if (apiError?.kind === "service-unavailable" && !(err instanceof ApiError)) {
     // The database went away: not the client's doing, not a bug, worth an operator's eye.
-    console.warn(JSON.stringify({ level: "warn", msg: "database unavailable", requestId: c.get("requestId"), detail: loggableMessage(err) }));
+    log.warn("database unavailable", { requestId: c.get("requestId"), detail: loggableMessage(err) });
   }
   if (apiError) {
     const res = problemResponse(c, apiError.kind, apiError.message, apiError.errors);
@@ -286,18 +287,14 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
     if (kind) return problemResponse(c, kind, err.message || KINDS[kind].title);
   }
 
-  console.error(
-    JSON.stringify({
-      level: "error",
-      msg: "unhandled error",
-      requestId: c.get("requestId"),
-      method: c.req.method,
-      path: new URL(c.req.url).pathname,
-      error: err.name,
-      // Drizzle's wrapper message lists the query's parameters (personal data): log the driver's
-      // own message instead, which names the failure without values.
-      detail: loggableMessage(err),
-    }),
-  );
+  log.error("unhandled error", {
+    requestId: c.get("requestId"),
+    method: c.req.method,
+    path: new URL(c.req.url).pathname,
+    error: err.name,
+    // Drizzle's wrapper message lists the query's parameters (personal data): log the driver's
+    // own message instead, which names the failure without values.
+    detail: loggableMessage(err),
+  });
   return problemResponse(c, "internal-error", "An unexpected error occurred; it has been logged");
 }

@@ -6,6 +6,7 @@ import type { AppEnv } from "../env.ts";
 import { metrics } from "../observability/metrics.ts";
 import { breakerFor } from "../resilience/breaker/select.ts";
 import { CircuitOpenError, type BreakerCall, type BreakerView } from "../resilience/breaker/circuit.ts";
+import { log } from "../../core/log.ts";
 
 /** Why an eligibility answer is unknown: said in the booking's response and the 503's detail. */
 export const UNKNOWN_REASONS = ["breaker-open", "upstream-failed", "upstream-timeout", "not-configured"] as const;
@@ -61,21 +62,17 @@ function unknown(err: unknown, view: BreakerView, requestId: string): Eligibilit
   if (err instanceof CircuitOpenError) return { eligibility: "unknown", reason: "breaker-open", retryAfterMs: err.retryAfterMs };
   if (!(err instanceof UpstreamError) && !(err instanceof DeadlineExceededError)) throw err;
   if (err instanceof UpstreamError && err.failure === "not-configured") {
-    console.error(JSON.stringify({ level: "error", msg: "insurance eligibility is not configured", requestId, error: err.message }));
+    log.error("insurance eligibility is not configured", { requestId, error: err.message });
     return { eligibility: "unknown", reason: "not-configured", retryAfterMs: 0 };
   }
-  console.warn(
-    JSON.stringify({
-      level: "warn",
-      msg: "insurance eligibility call failed",
-      requestId,
-      // Never the member id (personal data) nor the key.
-      failure: err instanceof UpstreamError ? err.failure : "deadline",
-      status: err instanceof UpstreamError ? err.status : undefined,
-      error: err.message,
-      breaker: view.state,
-    }),
-  );
+  log.warn("insurance eligibility call failed", {
+    requestId,
+    // Never the member id (personal data) nor the key.
+    failure: err instanceof UpstreamError ? err.failure : "deadline",
+    status: err instanceof UpstreamError ? err.status : undefined,
+    error: err.message,
+    breaker: view.state,
+  });
   const timedOut = err instanceof DeadlineExceededError || err.failure === "timeout";
   return { eligibility: "unknown", reason: timedOut ? "upstream-timeout" : "upstream-failed", retryAfterMs: view.retryAfterMs };
 }

@@ -3,6 +3,7 @@ import { matchedRoutes } from "hono/route";
 import { enforce, openApiPath, type Policy } from "../auth/policy.ts";
 import type { AppEnv } from "../env.ts";
 import { ForbiddenError } from "../http/errors.ts";
+import { log } from "../../core/log.ts";
 
 /** The operation the request was routed to, "METHOD /path/{param}"; undefined when no route matched (a 404 follows). */
 export function operationOf(c: Context<AppEnv>): { method: string; template: string } | undefined {
@@ -23,7 +24,7 @@ export function authorize(policy: Policy): MiddlewareHandler<AppEnv> {
       const key = `${op.method} ${op.template}`;
       const rule = policy[key];
       if (!rule) {
-        console.error(JSON.stringify({ level: "error", msg: "no access policy for route; refused", requestId: c.var.requestId, route: key }));
+        log.error("no access policy for route; refused", { requestId: c.var.requestId, route: key });
         throw new ForbiddenError("No access policy covers this operation");
       }
       const url = new URL(c.req.url);

@@ -5,6 +5,7 @@ import { problemResponse } from "../http/errors.ts";
 import { track } from "../../core/inflight.ts";
 import { metrics, registry } from "../observability/metrics.ts";
 import { metricsPush } from "../../core/telemetry/metrics-export.ts";
+import { log } from "../../core/log.ts";
 
 /**
  * One SQL shape run `threshold` times in one request looks like a query in a loop (the N+1
@@ -17,7 +18,7 @@ function detectNPlusOne(db: AppEnv["Variables"]["requestDb"], threshold: number,
   metrics.nPlusOne.inc({ route });
   for (const { sql, count } of repeated) {
     // The SQL is parameterised: its text carries no values, so no personal data.
-    console.warn(JSON.stringify({ level: "warn", msg: "possible N+1: one SQL shape ran many times in one request", requestId, route, count, sql: sql.slice(0, 300) }));
+    log.warn("possible N+1: one SQL shape ran many times in one request", { requestId, route, count, sql: sql.slice(0, 300) });
   }
   return true;
 }
@@ -66,20 +67,16 @@ export function observe(): MiddlewareHandler<AppEnv> {
       // Fleet-wide numbers: this isolate's totals, this request included, pushed over OTLP when due.
       const push = config && metricsPush(config.metrics, () => registry.collect());
       if (push) inBackground(c, "export metrics", (deadline) => push(deadline.signal));
-      console.log(
-        JSON.stringify({
-          level: "info",
-          msg: "request",
-          requestId: c.var.requestId,
-          traceId: c.var.traceId,
-          method: c.req.method,
-          route,
-          status: c.res.status,
-          durationMs: Math.round(seconds * 10_000) / 10,
-          queries: stats?.queries ?? 0,
-          ...c.var.outcomes,
-        }),
-      );
+      log.info("request", {
+        requestId: c.var.requestId,
+        traceId: c.var.traceId,
+        method: c.req.method,
+        route,
+        status: c.res.status,
+        durationMs: Math.round(seconds * 10_000) / 10,
+        queries: stats?.queries ?? 0,
+        ...c.var.outcomes,
+      });
     }
   };
 }

@@ -5,6 +5,7 @@
 import { ClientClosedError } from "../../../core/deadline.ts";
 import type { Deadline } from "../../../core/deadline.ts";
 import type { Span } from "../../../core/telemetry/tracing.ts";
+import { log } from "../../../core/log.ts";
 
 export type CircuitStateName = "closed" | "open" | "half-open";
 
@@ -109,7 +110,6 @@ export function logTransition(fields: {
   to: CircuitStateName;
   consecutiveFailures?: number;
 }): void {
-  const line = JSON.stringify({ level: fields.to === "open" ? "warn" : "info", msg: "circuit breaker transition", ...fields });
-  if (fields.to === "open") console.warn(line);
-  else console.log(line);
+  if (fields.to === "open") log.warn("circuit breaker transition", fields);
+  else log.info("circuit breaker transition", fields);
 }

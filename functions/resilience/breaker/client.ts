@@ -8,6 +8,7 @@ import {
 import { LocalBreaker } from "./local.ts";
 import { track } from "../../../core/inflight.ts";
 import { SpanKind, type Attributes } from "../../../core/telemetry/tracing.ts";
+import { log } from "../../../core/log.ts";
 
 export interface SharedBreakerOptions {
   name: string;
@@ -220,15 +221,11 @@ export class SharedBreaker implements CircuitBreaker {
   #degrade(err: ObjectUnreachable): void {
     const now = Date.now();
     if (now >= this.#unreachableUntil) {
-      console.warn(
-        JSON.stringify({
-          level: "warn",
-          msg: "breaker object unreachable; this isolate's own breaker decides for now",
-          breaker: this.#options.name,
-          forMs: this.#options.viewTtlMs,
-          error: err.message,
-        }),
-      );
+      log.warn("breaker object unreachable; this isolate's own breaker decides for now", {
+        breaker: this.#options.name,
+        forMs: this.#options.viewTtlMs,
+        error: err.message,
+      });
     }
     this.#unreachableUntil = now + this.#options.viewTtlMs;
     // Whatever was known is stale by the time the object answers again: sync afresh then.

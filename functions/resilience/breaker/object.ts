@@ -7,6 +7,7 @@ import type { BreakerSettings } from "../../config/index.ts";
 import { loadConfig } from "../../config/index.ts";
 import { SpanKind, Trace } from "../../../core/telemetry/tracing.ts";
 import { logTransition, type CircuitStateName } from "./circuit.ts";
+import { errorText, log } from "../../../core/log.ts";
 
 /** The object's answer to every call: the shared state, in the caller's terms. */
 export interface BreakerSnapshot {
@@ -221,7 +222,7 @@ export class Breaker extends DurableObject<Env> {
       if (send) {
         this.ctx.waitUntil(
           send(AbortSignal.timeout(config.budget.backgroundMs)).catch((err: unknown) => {
-            console.error(JSON.stringify({ level: "warn", msg: "span export failed", error: err instanceof Error ? err.message : String(err) }));
+            log.warn("span export failed", { error: errorText(err) });
           }),
         );
       }

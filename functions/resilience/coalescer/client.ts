@@ -7,6 +7,7 @@ import { metrics } from "../../observability/metrics.ts";
 import { SpanKind } from "../../../core/telemetry/tracing.ts";
 import type { CoalescedOutcome, CoalescedReply } from "./object.ts";
 import { keyOf, runLoad, type LoadRequest, type LoadResult } from "./loaders.ts";
+import { errorText, log } from "../../../core/log.ts";
 
 function coalescerOf(c: Context<AppEnv>, doctorId: string) {
   return c.env.COALESCER.get(c.env.COALESCER.idFromName(`doctor:${doctorId}`));
@@ -51,15 +52,11 @@ export async function coalesced<R extends LoadRequest>(c: Context<AppEnv>, reque
     if (!requestOver) hop.setAttribute("coalescer.outcome", "fallback");
     hop.end();
     if (requestOver) throw err;
-    console.error(
-      JSON.stringify({
-        level: "warn",
-        msg: "coalescer unavailable, loading directly",
-        requestId: c.var.requestId,
-        key: keyOf(request),
-        error: err instanceof Error ? err.message : String(err),
-      }),
-    );
+    log.warn("coalescer unavailable, loading directly", {
+      requestId: c.var.requestId,
+      key: keyOf(request),
+      error: errorText(err),
+    });
     report(c, "fallback");
     return runLoad(request, c.var.requestDb, deadline);
   }
@@ -94,15 +91,11 @@ export async function invalidateDoctor(c: Context<AppEnv>, doctorId: string, key
   } catch (err) {
     hop.fail(err instanceof Error ? err.name : "error");
     if (err instanceof ClientClosedError) return;
-    console.error(
-      JSON.stringify({
-        level: "warn",
-        msg: "cache invalidation failed; stale reads possible until the TTL",
-        requestId: c.var.requestId,
-        doctorId,
-        error: err instanceof Error ? err.message : String(err),
-      }),
-    );
+    log.warn("cache invalidation failed; stale reads possible until the TTL", {
+      requestId: c.var.requestId,
+      doctorId,
+      error: errorText(err),
+    });
   } finally {
     hop.end();
   }

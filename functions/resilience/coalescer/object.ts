@@ -4,6 +4,7 @@ import { loadConfig } from "../../config/index.ts";
 import { Deadline, DeadlineExceededError } from "../../../core/deadline.ts";
 import { NOOP_SPAN, SpanKind, Trace, type Span } from "../../../core/telemetry/tracing.ts";
 import { keyOf, runLoad, type LoadRequest } from "./loaders.ts";
+import { errorText, log } from "../../../core/log.ts";
 
 /** How a caller's answer was produced: from the cache, by joining a load in flight, or by loading. */
 export type CoalescedOutcome = "hit" | "coalesced" | "load";
@@ -98,7 +99,7 @@ export class Coalescer extends DurableObject<Env> {
     if (!send) return;
     this.ctx.waitUntil(
       send(AbortSignal.timeout(loadConfig(this.env).budget.backgroundMs)).catch((err: unknown) => {
-        console.error(JSON.stringify({ level: "warn", msg: "span export failed", error: err instanceof Error ? err.message : String(err) }));
+        log.warn("span export failed", { error: errorText(err) });
       }),
     );
   }
@@ -155,9 +156,7 @@ export class Coalescer extends DurableObject<Env> {
         }
         return { ok: true, value };
       } catch (err) {
-        console.error(
-          JSON.stringify({ level: "warn", msg: "coalesced load failed", key, error: err instanceof Error ? err.name : "unknown" }),
-        );
+        log.warn("coalesced load failed", { key, error: err instanceof Error ? err.name : "unknown" });
         span.fail(err instanceof Error ? err.name : "error");
         return { ok: false, reason: err instanceof DeadlineExceededError ? "deadline" : "failed" };
       } finally {

@@ -4,6 +4,7 @@ import { track } from "../../../core/inflight.ts";
 import { SpanKind } from "../../../core/telemetry/tracing.ts";
 import type { AppEnv } from "../../env.ts";
 import type { RateLimitDecision, RateLimitPolicy } from "./object.ts";
+import { errorText, log } from "../../../core/log.ts";
 
 /**
  * Whom a request is counted against: the authenticated principal (`role:sub`) when there is one,
@@ -54,14 +55,10 @@ export async function askLimiter(c: Context<AppEnv>, policies: RateLimitPolicy[]
     hop.fail(err instanceof Error ? err.name : "error");
     if (err instanceof DeadlineExceededError || err instanceof ClientClosedError) throw err;
     // The key is not logged: it is an IP address or a user id.
-    console.error(
-      JSON.stringify({
-        level: "warn",
-        msg: "rate limiter unavailable, request let through",
-        requestId: c.var.requestId,
-        error: err instanceof Error ? err.message : String(err),
-      }),
-    );
+    log.warn("rate limiter unavailable, request let through", {
+      requestId: c.var.requestId,
+      error: errorText(err),
+    });
     return undefined;
   } finally {
     waiting();

@@ -3,6 +3,7 @@ import { sql } from "drizzle-orm";
 import { ApiError } from "../../http/errors.ts";
 import { budget } from "../../middleware/deadline.ts";
 import { ProblemSchema, commonErrors, jsonResponse, resourceApp } from "../../http/openapi.ts";
+import { log } from "../../../core/log.ts";
 
 const tags = ["operations"];
 const Status = z.object({ status: z.string() }).openapi("Status");
@@ -36,7 +37,7 @@ export const healthApp = resourceApp()
       await c.var.requestDb.query(c.var.deadline, (q) => q.execute(sql`select 1`));
       return c.json({ status: "ready" }, 200);
     } catch (err) {
-      console.error(JSON.stringify({ level: "warn", msg: "readiness check failed", requestId: c.var.requestId, error: err instanceof Error ? err.name : "unknown" }));
+      log.warn("readiness check failed", { requestId: c.var.requestId, error: err instanceof Error ? err.name : "unknown" });
       throw new ApiError("service-unavailable", "The database is not reachable", undefined, { cause: err });
     }
   });
