@@ -1,88 +1,7 @@
-import { z } from "zod";
 import type { QueryPath } from "../../db/client.ts";
 import type { MetricsExportConfig } from "../../core/telemetry/metrics-export.ts";
 import type { TracingConfig } from "../../core/telemetry/tracing.ts";
-import { parseOtlpHeaders } from "../../core/telemetry/otlp.ts";
-
-const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-
-/** A web origin as browsers send it in `Origin`: scheme, host, optional port, nothing else. */
-const ORIGIN = /^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/i;
-
-/** Every tunable of the Worker, parsed once per env object; wrangler.toml [vars] holds the defaults. */
-const ConfigSchema = z.object({
-  DATABASE_URL: z.string().url(),
-  DB_POOL_MAX: intFrom(1, 5).default(5),
-  DB_CONNECT_TIMEOUT_MS: intFrom(100, 60_000).default(5_000),
-  DB_IDLE_TIMEOUT_MS: intFrom(0, 60_000).default(1_000),
-  DB_STATEMENT_TIMEOUT_MS: intFrom(100, 600_000).default(10_000),
-  DB_WS_PROXY: z.string().default(""),
-  DB_QUERY_PATH: z.enum(["http", "ws"]).default("http"),
-  DB_HTTP_ENDPOINT: z.union([z.literal(""), z.string().url().regex(/^https?:\/\//)]).default(""),
-  MAX_BODY_BYTES: intFrom(1_024, 10_485_760).default(65_536),
-  N_PLUS_ONE_THRESHOLD: intFrom(2, 1_000).default(5),
-  N_PLUS_ONE_ACTION: z.enum(["warn", "fail"]).default("warn"),
-  REQUEST_TIMEOUT_MS: intFrom(10, 300_000).default(10_000),
-  REQUEST_TIMEOUT_MAX_MS: intFrom(10, 300_000).default(30_000),
-  BACKGROUND_TIMEOUT_MS: intFrom(10, 300_000).default(10_000),
-  COALESCER_TTL_MS: intFrom(0, 300_000).default(5_000),
-  COALESCER_NOT_FOUND_TTL_MS: intFrom(0, 300_000).default(1_000),
-  COALESCER_LOAD_TIMEOUT_MS: intFrom(10, 60_000).default(5_000),
-  INSURANCE_API_URL: z.string().url().regex(/^https?:\/\//),
-  // Optional: without it bookings still work, with eligibility "unknown" (and an error log line).
-  INSURANCE_API_KEY: z.string().default(""),
-  INSURANCE_TIMEOUT_MS: intFrom(10, 60_000).default(2_000),
-  INSURANCE_MAX_ATTEMPTS: intFrom(1, 5).default(2),
-  INSURANCE_BREAKER_NAME: z.string().regex(/^[\w.:-]{1,64}$/).default("insurance"),
-  BREAKER_SCOPE: z.enum(["shared", "isolate"]).default("shared"),
-  BREAKER_FAILURE_THRESHOLD: intFrom(1, 1_000).default(5),
-  BREAKER_OPEN_MS: intFrom(10, 3_600_000).default(30_000),
-  BREAKER_HALF_OPEN_PROBES: intFrom(1, 100).default(1),
-  BREAKER_VIEW_TTL_MS: intFrom(10, 600_000).default(5_000),
-  // Secret (HS256). Empty: no locally signed token is accepted. 32+ characters: HMAC-SHA256 wants a
-  // key at least as long as its output, and a short one could be brute-forced offline from one token.
-  AUTH_JWT_SECRET: z.union([z.literal(""), z.string().min(32)]).default(""),
-  AUTH_JWKS_URL: z.union([z.literal(""), z.string().url().regex(/^https?:\/\//)]).default(""),
-  AUTH_ISSUER: z.string().default(""),
-  AUTH_AUDIENCE: z.string().default(""),
-  AUTH_ROLE_CLAIM: z.string().min(1).max(200).default("role"),
-  AUTH_JWKS_COOLDOWN_MS: intFrom(0, 3_600_000).default(30_000),
-  OTEL_EXPORTER_OTLP_ENDPOINT: z.union([z.literal(""), z.string().url().regex(/^https?:\/\//)]).default(""),
-  OTEL_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
-  // Secret (a hosted backend's credentials), in the OpenTelemetry spec's `name=value,name=value` form.
-  OTEL_EXPORTER_OTLP_HEADERS: z
-    .string()
-    .default("")
-    .transform((text, ctx) => {
-      try {
-        return parseOtlpHeaders(text);
-      } catch {
-        // The value is a secret: the issue names the variable only.
-        ctx.addIssue({ code: "custom", message: "must be name=value pairs separated by commas" });
-        return z.NEVER;
-      }
-    }),
-  IDEMPOTENCY_TTL_SECONDS: intFrom(60, 30 * 86_400).default(86_400),
-  IDEMPOTENCY_WAIT_MS: intFrom(0, 60_000).default(2_000),
-  OTEL_METRICS_EXPORT_INTERVAL_MS: intFrom(0, 3_600_000).default(10_000),
-  RATE_LIMIT_REQUESTS: intFrom(0, 100_000).default(300),
-  RATE_LIMIT_WRITE_REQUESTS: intFrom(0, 100_000).default(60),
-  RATE_LIMIT_WINDOW_MS: intFrom(1_000, 3_600_000).default(60_000),
-  RATE_LIMIT_TIMEOUT_MS: intFrom(10, 10_000).default(250),
-  MAX_INFLIGHT_REQUESTS: intFrom(0, 100_000).default(500),
-  CORS_ALLOWED_ORIGINS: z
-    .string()
-    .default("")
-    .transform((v) => v.split(",").map((o) => o.trim()).filter((o) => o !== ""))
-    .pipe(z.array(z.union([z.literal("*"), z.string().regex(ORIGIN, "must be scheme://host[:port], no path")]))),
-  CORS_ALLOW_CREDENTIALS: z.enum(["true", "false"]).default("false"),
-  CORS_MAX_AGE_SECONDS: intFrom(0, 86_400).default(600),
-}).refine((v) => !(v.CORS_ALLOW_CREDENTIALS === "true" && v.CORS_ALLOWED_ORIGINS.includes("*")), {
-  // Browsers refuse "*" with credentials anyway; echoing any origin instead would hand every site the
-  // caller's cookies. Credentials need an explicit list.
-  path: ["CORS_ALLOWED_ORIGINS"],
-  message: "\"*\" cannot be combined with CORS_ALLOW_CREDENTIALS=true",
-});
+import { ConfigSchema } from "./schema.ts";
 
 /** How one dependency's circuit breaker behaves; the same settings drive the shared object and the isolates. */
 export interface BreakerSettings {
@@ -176,6 +95,10 @@ export interface Config {
   };
   /** Bearer JWT verification (functions/auth/verify.ts). */
   auth: AuthConfig;
+  /** The bearer token a scraper may use for /metrics; undefined: admins only. */
+  metricsToken: string | undefined;
+  /** Serve GET /debug/inflight to admins. */
+  debugEndpoints: boolean;
 }
 
 export interface AuthConfig {
@@ -278,6 +201,8 @@ export function loadConfig(env: Env): Config {
       roleClaim: v.AUTH_ROLE_CLAIM,
       jwksCooldownMs: v.AUTH_JWKS_COOLDOWN_MS,
     },
+    metricsToken: v.METRICS_TOKEN || undefined,
+    debugEndpoints: v.DEBUG_ENDPOINTS === "true",
   };
   cache.set(env, config);
   return config;

@@ -15,7 +15,7 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 async function principalOf(c: Context<AppEnv>, token: string): Promise<Principal> {
-  const metricsToken = c.env.METRICS_TOKEN;
+  const metricsToken = c.var.config.metricsToken;
   if (metricsToken && sameSecret(token, metricsToken)) return { sub: "metrics-token", role: "metrics" };
   return verifyToken(token, c.var.config.auth, c.var.deadline);
 }

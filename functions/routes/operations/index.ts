@@ -45,7 +45,7 @@ const inflightRoute = createRoute({
 });
 
 export const debugApp = resourceApp().openapi(inflightRoute, (c) => {
-  if (c.env.DEBUG_ENDPOINTS !== "true") throw new ApiError("not-found", "No route for GET /debug/inflight");
+  if (!c.var.config.debugEndpoints) throw new ApiError("not-found", "No route for GET /debug/inflight");
   const now = Date.now();
   return c.json(
     { counts: countsByKind(), items: inflight().map((i) => ({ kind: i.kind, label: i.label, ageMs: now - i.startedAt })) },
