@@ -1,7 +1,7 @@
 /**
  * A small Prometheus registry (counters, gauges, histograms with labels) rendered in the text
- * exposition format. Written here because prom-client, the field's library, is built on Node's
- * process/cluster/perf_hooks and does not run on Workers; the format itself is simple and stable.
+ * exposition format. Why not prom-client (which does run on workerd
+ * with nodejs_compat): docs/decisions/0002-own-metrics-registry.md.
  */
 
 export type Labels = Readonly<Record<string, string>>;

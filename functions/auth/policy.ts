@@ -33,7 +33,7 @@ const ADMIN = ["admin"] as const;
  * enumerates /openapi.json to prove every operation has one. The security suite
  * (test/integration/security/security-suite.test.ts) derives its expectations from this table.
  *
- * Decisions (README, "Authentication and authorization"):
+ * Decisions (docs/security.md):
  * - a doctor's schedule is public like their availability: patients plan visits with both;
  * - `GET /doctors?include=appointments` embeds appointments (patient ids): admins only;
  * - doctors may cancel their own appointments (illness), patients theirs; only doctors complete;

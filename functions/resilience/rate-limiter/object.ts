@@ -72,7 +72,7 @@ class SlidingLog {
 /**
  * The rate limit of one caller (idFromName(callerKey)): every isolate asks the same object, so the
  * limit holds fleet-wide and exactly, unlike per-isolate counters or Cloudflare's eventually
- * consistent rate limiting binding (see README "Abuse limits"). State is memory only: an object is
+ * consistent rate limiting binding (docs/decisions/0007-own-rate-limiter.md). State is memory only: an object is
  * evicted only after being idle, and an idle caller's window is empty anyway unless the window is
  * longer than the idle time; then the caller gets a fresh window, which errs on the side of serving.
  */

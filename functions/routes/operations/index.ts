@@ -11,7 +11,7 @@ const metricsRoute = createRoute({
   summary: "Prometheus metrics of the isolate that answers",
   description:
     "Text exposition format. Each Worker isolate keeps its own counters: one scrape covers one isolate " +
-    "since it started, not the fleet (see the README for fleet-wide numbers). Needs an admin token, or " +
+    "since it started, not the fleet (docs/operations.md says how to get fleet-wide numbers). Needs an admin token, or " +
     "`Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set (for scrapers; checked by the auth layer).",
   responses: {
     200: { description: "Metrics", content: { "text/plain": { schema: z.string() } } },
