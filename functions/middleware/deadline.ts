@@ -3,7 +3,7 @@ import { Deadline } from "../../core/deadline.ts";
 import type { AppEnv } from "../env.ts";
 import { ValidationError } from "../http/errors.ts";
 
-/** The client's own, shorter budget for one request, in milliseconds (docs/architecture.md, "Deadlines"). */
+/** The client's own, shorter budget for one request, in milliseconds (docs/api.md, "Budgets"). */
 export const TIMEOUT_HEADER = "X-Request-Timeout-Ms";
 
 function requestedBudget(header: string | undefined, max: number): number | undefined {
