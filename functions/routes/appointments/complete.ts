@@ -1,31 +1,18 @@
-import { type RouteHandler, createRoute } from "@hono/zod-openapi";
+import type { RouteHandler } from "@hono/zod-openapi";
 import { completeAppointment } from "../../../db/queries/appointments.ts";
 import type { AppEnv } from "../../env.ts";
 import { ConflictError } from "../../http/errors.ts";
-import { IdParam, IfMatchHeaders, commonErrors, conflict, notFound, staleVersion, versionedResponse } from "../../http/openapi.ts";
 import { ifMatchOf } from "../../http/preconditions.ts";
 import { answerChanged, assertOwnedBeforeWrite, transitioned } from "./rules.ts";
-import { AppointmentSchema } from "./schemas.ts";
+import { transitionRoute } from "./schemas.ts";
 
-const tags = ["appointments"];
-
-export const route = createRoute({
-  method: "post",
-  path: "/{id}/complete",
-  tags,
-  summary: "Mark an appointment as completed",
-  description:
-    "Only a scheduled appointment that has begun can be completed (409 otherwise); completing a completed one " +
+export const route = transitionRoute(
+  "complete",
+  "Mark an appointment as completed",
+  "Only a scheduled appointment that has begun can be completed (409 otherwise); completing a completed one " +
     "returns it unchanged. If-Match is optional; when sent, it must match (412).",
-  request: { params: IdParam, headers: IfMatchHeaders },
-  responses: {
-    200: versionedResponse(AppointmentSchema, "The completed appointment"),
-    ...commonErrors,
-    ...notFound,
-    ...conflict,
-    ...staleVersion,
-  },
-});
+  "The completed appointment",
+);
 
 export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
   const { id } = c.req.valid("param");

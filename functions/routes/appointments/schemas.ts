@@ -1,8 +1,20 @@
-import { z } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { AppointmentEventRow, AppointmentRow } from "../../../db/schema/index.ts";
 import { iso } from "../../../core/dates.ts";
 import { UNKNOWN_REASONS, type UnknownReason } from "../../insurance/eligibility.ts";
-import { CursorQuery, Instant, LimitQuery, page } from "../../http/openapi.ts";
+import {
+  CursorQuery,
+  IdParam,
+  IfMatchHeaders,
+  Instant,
+  LimitQuery,
+  commonErrors,
+  conflict,
+  notFound,
+  page,
+  staleVersion,
+  versionedResponse,
+} from "../../http/openapi.ts";
 
 export const STATUSES = ["scheduled", "cancelled", "completed"] as const;
 export const ELIGIBILITIES = ["covered", "not_covered", "unknown"] as const;
@@ -150,3 +162,22 @@ export const ListAppointmentsQuery = z
   });
 
 export const AppointmentPage = page(AppointmentSchema, "AppointmentPage");
+
+/** A state transition (cancel, complete): POST /{id}/<action>, If-Match optional, the appointment back. */
+export function transitionRoute(action: "cancel" | "complete", summary: string, description: string, answer: string) {
+  return createRoute({
+    method: "post",
+    path: `/{id}/${action}`,
+    tags: ["appointments"],
+    summary,
+    description,
+    request: { params: IdParam, headers: IfMatchHeaders },
+    responses: {
+      200: versionedResponse(AppointmentSchema, answer),
+      ...commonErrors,
+      ...notFound,
+      ...conflict,
+      ...staleVersion,
+    },
+  });
+}
