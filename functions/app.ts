@@ -21,10 +21,8 @@ import { shedLoad } from "./middleware/shed-load.ts";
 import { trace } from "./middleware/trace.ts";
 import { appointmentsApp } from "./routes/appointments/index.ts";
 import { doctorsApp } from "./routes/doctors/index.ts";
-import { scheduleApp } from "./routes/doctors/schedule.ts";
 import { healthApp } from "./routes/health/index.ts";
 import { debugApp, metricsApp } from "./routes/operations/index.ts";
-import { eligibilityApp } from "./routes/patients/eligibility.ts";
 import { patientsApp } from "./routes/patients/index.ts";
 
 /** The OpenAPI document's top: what the generator does not derive from the routes. */
@@ -84,9 +82,7 @@ export function newApp({ policy = POLICY }: AppOptions = {}): OpenAPIHono<AppEnv
   app.route("/", metricsApp);
   app.route("/", debugApp);
   app.route("/doctors", doctorsApp);
-  app.route("/doctors", scheduleApp);
   app.route("/patients", patientsApp);
-  app.route("/patients", eligibilityApp);
   app.route("/appointments", appointmentsApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {

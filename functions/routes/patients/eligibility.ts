@@ -1,7 +1,8 @@
-import { createRoute, z } from "@hono/zod-openapi";
+import { type RouteHandler, createRoute, z } from "@hono/zod-openapi";
+import type { AppEnv } from "../../env.ts";
 import { findPatient } from "../../../db/queries/patients.ts";
 import { NotFoundError, UnavailableError, UnprocessableError } from "../../http/errors.ts";
-import { IdParam, ProblemSchema, commonErrors, jsonResponse, notFound, unprocessable, resourceApp } from "../../http/openapi.ts";
+import { IdParam, ProblemSchema, commonErrors, jsonResponse, notFound, unprocessable } from "../../http/openapi.ts";
 import { checkEligibility, type UnknownReason } from "../../insurance/eligibility.ts";
 import { EligibilityQuerySchema, EligibilitySchema } from "./eligibility-schemas.ts";
 
@@ -14,7 +15,7 @@ const REASONS: Record<UnknownReason, string> = {
 
 const problemContent = { "application/problem+json": { schema: ProblemSchema } };
 
-const get = createRoute({
+export const route = createRoute({
   method: "get",
   path: "/{id}/eligibility",
   tags: ["patients"],
@@ -42,7 +43,7 @@ const get = createRoute({
   },
 });
 
-export const eligibilityApp = resourceApp().openapi(get, async (c) => {
+export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
   const { id } = c.req.valid("param");
   const date = c.req.valid("query").date ?? new Date().toISOString().slice(0, 10);
   const patient = await findPatient(c.var.requestDb, c.var.deadline, id);
@@ -55,4 +56,4 @@ export const eligibilityApp = resourceApp().openapi(get, async (c) => {
   const outcome = await checkEligibility(c, patient.insuranceMemberId, date);
   if (outcome.eligibility === "unknown") throw new UnavailableError(REASONS[outcome.reason], outcome.retryAfterMs);
   return c.json({ patientId: id, insuranceMemberId: patient.insuranceMemberId, date, eligibility: outcome.eligibility }, 200);
-});
+};
