@@ -39,17 +39,23 @@ const pending = new Map<z.ZodType, VariableDoc>();
 
 const fmt = (n: number) => String(n);
 
+/**
+ * A blank value ("" or spaces: `NAME=` in .dev.vars or a secret store) means unset, so it takes the
+ * default; coerced as it is, it would become 0, which turns some limits off.
+ */
+const blankIsUnset = (value: unknown) => (typeof value === "string" && value.trim() === "" ? undefined : value);
+
 /** An integer in [min, max] (env values are strings; coerced). */
 function int(min: number, max: number, fallback: number, doc: Doc) {
   return documented(
-    z.coerce.number().int().min(min).max(max).default(fallback),
+    z.preprocess(blankIsUnset, z.coerce.number().int().min(min).max(max).default(fallback)),
     { type: "integer", default: fmt(fallback), range: `${fmt(min)}–${fmt(max)}` },
     doc,
   );
 }
 
 function ratio(fallback: number, doc: Doc) {
-  return documented(z.coerce.number().min(0).max(1).default(fallback), { type: "number", default: fmt(fallback), range: "0–1" }, doc);
+  return documented(z.preprocess(blankIsUnset, z.coerce.number().min(0).max(1).default(fallback)), { type: "number", default: fmt(fallback), range: "0–1" }, doc);
 }
 
 function oneOf<const V extends readonly [string, ...string[]]>(values: V, fallback: V[number], doc: Doc) {

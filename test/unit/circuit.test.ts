@@ -116,6 +116,20 @@ describe("an open circuit", () => {
     expect(dep.calls).toBe(0);
   });
 
+  it("does not close on a probe whose client went away: it stays open for another openMs", async () => {
+    const { breaker: b } = breaker(1, 100);
+    await failTimes(b, 1);
+    await sleep(250);
+    const gone = await rejection(
+      b.execute(call(), () => Promise.reject(new ClientClosedError())),
+    );
+    expect(gone).toBeInstanceOf(ClientClosedError);
+    expect(b.view().state).toBe("open");
+    const dep = dependency();
+    expect(await rejection(b.execute(call(), dep.call))).toBeInstanceOf(CircuitOpenError);
+    expect(dep.calls).toBe(0);
+  });
+
   it("refuses other calls while the probe is in flight, rather than queueing them behind it", async () => {
     const { name, breaker: b } = breaker(1, 50);
     await failTimes(b, 1);

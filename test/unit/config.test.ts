@@ -79,6 +79,13 @@ describe("loadConfig", () => {
     });
   });
 
+  it("gives a blank numeric variable its default, not 0 (which would turn a limit off)", () => {
+    const config = loadConfig({ ...required(), RATE_LIMIT_REQUESTS: "", MAX_INFLIGHT_REQUESTS: " ", OTEL_SAMPLE_RATIO: "" });
+    expect(config.rateLimit.requests).toBe(300);
+    expect(config.maxInflightRequests).toBe(500);
+    expect(config.tracing.sampleRatio).toBe(1);
+  });
+
   it("caps the default request budget at REQUEST_TIMEOUT_MAX_MS", () => {
     expect(loadConfig({ ...env, REQUEST_TIMEOUT_MS: "120000", REQUEST_TIMEOUT_MAX_MS: "30000" }).budget).toMatchObject({ defaultMs: 30_000, maxMs: 30_000 });
     expect(loadConfig({ ...env, REQUEST_TIMEOUT_MS: "2000", REQUEST_TIMEOUT_MAX_MS: "30000" }).budget).toMatchObject({ defaultMs: 2_000, maxMs: 30_000 });

@@ -13,6 +13,13 @@ const NAMES: Partial<Record<CircuitState, CircuitStateName>> = {
   [CircuitState.HalfOpen]: "half-open",
 };
 
+/** A half-open probe whose caller went away: not the dependency's failure, but no success either. */
+class AbandonedProbe extends Error {
+  constructor(cause: unknown) {
+    super("half-open probe abandoned by its caller", { cause });
+  }
+}
+
 /**
  * A cockatiel breaker in this isolate's memory: what BREAKER_SCOPE=isolate uses, and what the
  * shared breaker falls back to while its Durable Object cannot be reached. It sees only this
@@ -52,11 +59,20 @@ export class LocalBreaker implements CircuitBreaker {
     }
     let ran = false;
     try {
-      const value = await this.#policy.execute(() => {
+      const value = await this.#policy.execute(async () => {
         ran = true;
         counters.calls++;
-        if (this.#policy.state === CircuitState.HalfOpen) counters.probes++;
-        return attempt();
+        const probe = this.#policy.state === CircuitState.HalfOpen;
+        if (probe) counters.probes++;
+        try {
+          return await attempt();
+        } catch (err) {
+          // cockatiel counts an error it does not handle as a success, and a success closes a
+          // half-open circuit: a probe its caller gave up on would close it with no sign of
+          // recovery. It reopens instead, as the shared breaker does with an undecided probe.
+          if (probe && !countsAsFailure(err)) throw new AbandonedProbe(err);
+          throw err;
+        }
       });
       counters.successes++;
       return value;
@@ -65,6 +81,7 @@ export class LocalBreaker implements CircuitBreaker {
         counters.shortCircuited++;
         throw new CircuitOpenError(this.#name, this.view().retryAfterMs);
       }
+      if (err instanceof AbandonedProbe) throw err.cause;
       if (ran && countsAsFailure(err)) counters.failures++;
       throw err;
     }
