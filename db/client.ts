@@ -105,7 +105,7 @@ export class TransactionDb implements Queries {
  *   sent. On the HTTP path (the default) they cost one round trip and no connection setup.
  * - run(): an interactive transaction (read, decide, write) on the WebSocket pool.
  * Handlers never see which path served them. Every call takes the request's Deadline: Drizzle
- * takes no AbortSignal (drizzle-orm #1602), so it is enforced around it, on both sides of the wire.
+ * takes no AbortSignal (github.com/drizzle-team/drizzle-orm/issues/1602), so it is enforced around it, on both sides of the wire.
  *
  * The owner ends it with ctx.waitUntil(end()) once the response is on its way.
  */

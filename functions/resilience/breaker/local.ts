@@ -23,7 +23,7 @@ class AbandonedProbe extends Error {
 /**
  * A cockatiel breaker in this isolate's memory: what BREAKER_SCOPE=isolate uses, and what the
  * shared breaker falls back to while its Durable Object cannot be reached. It sees only this
- * isolate's calls, so every isolate discovers an outage by itself (cockatiel #89).
+ * isolate's calls, so every isolate discovers an outage by itself (github.com/connor4312/cockatiel/issues/89).
  */
 export class LocalBreaker implements CircuitBreaker {
   readonly #name: string;
