@@ -1,17 +1,19 @@
 /**
- * The counter-example bench/deadlines.ts measures clinic-edge against (DESIGN.md, "context.WithTimeout"
- * row): the same route, PATCH /doctors/:id doing the same UPDATE through Drizzle on a per-request
- * Neon Pool over the same WebSocket bridge, the pool ended in ctx.waitUntil, and Hono's own
- * timeout() middleware around it. timeout() only races a timer: the client gets its 504 on time,
- * but nothing tells Postgres, so the UPDATE keeps waiting on its lock and commits once the lock
- * is released. No statement_timeout from the budget, no abandon/destroy of the connection, no
- * client_connection_check_interval: that is the point of this Worker.
+ * The counter-example bench/deadlines.ts measures clinic-edge against: a timeout that stops the wait
+ * and not the work, as a context.WithTimeout that never reaches the driver would. The same route,
+ * PATCH /doctors/:id doing the same UPDATE through Drizzle on a per-request Neon Pool over the same
+ * WebSocket bridge, the pool ended in ctx.waitUntil, and Hono's own timeout() middleware around it.
+ * timeout() only races a timer: the client gets its 504 on time, but nothing tells Postgres, so the
+ * UPDATE keeps waiting on its lock and commits once the lock is released. No statement_timeout from
+ * the budget, no abandon/destroy of the connection, no client_connection_check_interval: that is
+ * the point of this Worker.
  *
- * Bundled by bench/deadlines.ts with esbuild and run on workerd through Miniflare. Bindings:
- * DATABASE_URL, DB_WS_PROXY (host:port of dev/bridge.ts), TIMEOUT_MS (the budget given to
- * timeout()), and clinic-edge's wrangler.toml [vars] for the pool settings (DB_POOL_MAX,
- * DB_CONNECT_TIMEOUT_MS, DB_IDLE_TIMEOUT_MS, DB_STATEMENT_TIMEOUT_MS: the same static ceiling
- * clinic-edge gives every connection, which is not a deadline).
+ * Bundled by bench/deadlines.ts with esbuild (bundleWorker() in bench/lib/bundle.ts) and run on a
+ * workerd of its own through Miniflare. Bindings it reads: DATABASE_URL, DB_WS_PROXY (host:port of
+ * dev/bridge.ts), TIMEOUT_MS (the budget given to timeout()), and clinic-edge's wrangler.toml
+ * [vars] for the pool settings (DB_POOL_MAX, DB_CONNECT_TIMEOUT_MS, DB_IDLE_TIMEOUT_MS,
+ * DB_STATEMENT_TIMEOUT_MS: the same static ceiling clinic-edge gives every connection, which is
+ * not a deadline).
  */
 import { Pool, neonConfig, type PoolClient } from "@neondatabase/serverless";
 import { eq, sql } from "drizzle-orm";

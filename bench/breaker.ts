@@ -4,7 +4,7 @@
  * breaker (clinic-edge's Breaker Durable Object) or does not. Side by side, in one run:
  *
  *   shared     BREAKER_SCOPE=shared: every isolate sees the state the object holds
- *   isolate    BREAKER_SCOPE=isolate: each isolate has its own cockatiel breaker (cockatiel #89)
+ *   isolate    BREAKER_SCOPE=isolate: each isolate has its own cockatiel breaker (its state is in memory)
  *   none       no breaker to speak of (an isolate breaker that needs 1,000 failures in a row)
  *   baseline   the same bookings for patients without a member id: no dependency at all
  *

@@ -27,14 +27,12 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import { Log, LogLevel, Miniflare, convertV4MiniflareOptions } from "miniflare";
 import pg from "pg";
 import { markdownTable } from "./lib/ab.ts";
 import { type GcPause, type TimedPause, netOfGc, observeOwnGc } from "./lib/gc.ts";
-import { runtimeOutput } from "./lib/runtime-log.ts";
 import { closedLoop } from "./lib/closed-loop.ts";
 import { percentile } from "./lib/stack.ts";
-import { withWorkerStack } from "./lib/worker.ts";
+import { startPlainWorker, withWorkerStack } from "./lib/worker.ts";
 
 interface Options {
   concurrency: number;
@@ -315,27 +313,18 @@ function table(phases: Phase[], gc: boolean): string {
  * load. Its p99/p50 is what workerd and this machine do to any route's tail at this concurrency.
  */
 async function bareWorker(opts: Options, monitor: pg.Client, counted: Counted, auth: Record<string, string>): Promise<Tally> {
-  const mf = new Miniflare(
-    convertV4MiniflareOptions({
-      modules: true,
-      script: 'export default { fetch() { return new Response("ok"); } };',
-      compatibilityDate: "2026-10-01",
-      host: "127.0.0.1",
-      port: 0,
-      // No request for Cloudflare's `cf` object (it needs the internet).
-      cf: false,
-      log: new Log(LogLevel.WARN),
-      ...runtimeOutput(opts.gc ? countGc("bare") : undefined),
-    }),
-  );
+  const worker = await startPlainWorker({
+    script: 'export default { fetch() { return new Response("ok"); } };',
+    compatibilityDate: "2026-10-01",
+    output: opts.gc ? { onGc: countGc("bare") } : {},
+  });
   try {
-    const url = await mf.ready;
     if (opts.pin) pin(counted.workerd(), 0);
-    const bare = new Tally("bare Worker: `new Response(\"ok\")`, no app", [new URL("/", url).href], false, "bare");
+    const bare = new Tally("bare Worker: `new Response(\"ok\")`, no app", [`${worker.url}/`], false, "bare");
     await interleaved([bare], { ...opts, slices: 1 }, monitor, counted, auth);
     return bare;
   } finally {
-    await mf.dispose();
+    await worker.dispose();
   }
 }
 

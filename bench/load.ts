@@ -19,7 +19,7 @@
  * Every request carries an admin bearer token signed with the local stack's AUTH_JWT_SECRET (the
  * one `npm run dev` gives the Worker and `npm run token` signs with: dev/local.ts). All requests are
  * therefore one caller to the Worker's rate limiter: start the stack with the limits off to measure
- * anything else (bench/README.md).
+ * anything else (USAGE shows how).
  */
 import { Agent, request, type IncomingMessage } from "node:http";
 import { parseArgs } from "node:util";

@@ -3,7 +3,7 @@
  * alternating rounds of closed loops per variant and route, and the markdown table with each
  * variant's throughput against the first (the baseline). The scripts keep what is their own (what
  * they switch, what they check): bench/observability.ts and bench/ratelimit.ts; bench/db-paths.ts
- * prints its own table with markdownTable().
+ * prints its own table with markdownTable(), bench/deadlines.ts its own with alignedTable().
  */
 import { parseArgs } from "node:util";
 import { closedLoop } from "./closed-loop.ts";
@@ -127,6 +127,13 @@ export async function runAb(stack: WorkerStack, opts: AbOptions, plan: AbPlan): 
 /** A markdown table: a header row, its rule, then the rows. */
 export function markdownTable(head: string[], rows: string[][]): string {
   return [head, head.map(() => "---"), ...rows].map((r) => `| ${r.join(" | ")} |`).join("\n");
+}
+
+/** A plain-text table, columns padded to their widest cell, a rule under the header. */
+export function alignedTable(header: string[], body: string[][]): string {
+  const widths = header.map((_, i) => Math.max(...[header, ...body].map((row) => row[i]!.length)));
+  const line = (row: string[]) => row.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  return [line(header), line(widths.map((w) => "-".repeat(w))), ...body.map(line)].join("\n");
 }
 
 /** route | <column> | req/s | vs <baseline> | p50 ms | p99 ms | errors, a row per route and variant. */

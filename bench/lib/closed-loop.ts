@@ -1,4 +1,4 @@
-import { Agent, request } from "node:http";
+import { Agent, request, type OutgoingHttpHeaders } from "node:http";
 
 function get(agent: Agent, url: string, headers: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -55,4 +55,34 @@ export async function closedLoop(
   const elapsedS = (performance.now() - started) / 1_000;
   agent.destroy();
   return { latencies, sentAt, errors, elapsedS };
+}
+
+/** One answer: the HTTP status ("network-error" when there was none) and the body. */
+export interface Reply {
+  status: string;
+  body: string;
+}
+
+export interface SendOptions {
+  method?: string;
+  headers?: OutgoingHttpHeaders;
+  body?: string;
+  /** Gives up (a "network-error" reply) when no answer has come by then. */
+  timeoutMs: number;
+}
+
+/** One request, read to its end; never rejects: a failure is a reply too, as the benches count it. */
+export function send(agent: Agent, url: string, { method = "GET", headers = {}, body, timeoutMs }: SendOptions): Promise<Reply> {
+  return new Promise((resolve) => {
+    const length = body === undefined ? {} : { "content-length": Buffer.byteLength(body) };
+    const req = request(url, { agent, method, headers: { ...headers, ...length } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () => resolve({ status: String(res.statusCode ?? 0), body: Buffer.concat(chunks).toString("utf8") }));
+      res.on("error", (err) => resolve({ status: "network-error", body: err.message }));
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)));
+    req.on("error", (err) => resolve({ status: "network-error", body: err.message }));
+    req.end(body);
+  });
 }

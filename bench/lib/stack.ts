@@ -23,25 +23,35 @@ export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /** The Worker as `npm run build` bundles it. */
 export const BUILT_WORKER = join(ROOT, "dist", "index.js");
 
-
 export interface Database {
   url: string;
+  /** Where it is, for the report: "embedded Postgres on 127.0.0.1:<port>", or the server and database. */
+  where: string;
   drop(): Promise<void>;
 }
 
+export interface ScratchDatabaseOptions {
+  /** The embedded server's log as it comes; a DATABASE_URL server's log is not ours to read. */
+  log?: (text: string) => void;
+}
+
 /** A migrated database of this run's own. */
-export async function scratchDatabase(label: string): Promise<Database> {
+export async function scratchDatabase(label: string, options: ScratchDatabaseOptions = {}): Promise<Database> {
   const server = process.env.DATABASE_URL;
   if (server) {
     const scratch = await createScratchDatabase(server, `clinic_edge_bench_${label}_`);
     await migrateDatabase(scratch.url);
-    return scratch;
+    const { hostname, port } = new URL(server);
+    const name = new URL(scratch.url).pathname.slice(1);
+    return { ...scratch, where: `DATABASE_URL server ${hostname}:${port || "5432"}, scratch database ${name}` };
   }
   const dataDir = await mkdtemp(join(tmpdir(), `clinic-edge-${label}-`));
-  const postgres = await startEmbeddedPostgres({ dataDir, port: await freePort(), database: "clinic_bench", ephemeral: true });
+  const port = await freePort();
+  const postgres = await startEmbeddedPostgres({ dataDir, port, database: "clinic_bench", ephemeral: true, log: options.log });
   await migrateDatabase(postgres.url);
   return {
     url: postgres.url,
+    where: `embedded Postgres on 127.0.0.1:${port}`,
     drop: async () => {
       await postgres.stop();
       await rm(dataDir, { recursive: true, force: true });
@@ -84,6 +94,24 @@ export async function localServices(url: string, options: { sqlIdleTimeoutMs?: n
 }
 
 /**
+ * What crossed the wire for one application_name (one request's connections), by the path it took:
+ * the bridge's WebSocket connections and Terminate messages, or the /sql endpoint's requests,
+ * cancellations and statement timeouts; undefined when nothing did.
+ */
+export function wireCounters(services: LocalServices, path: "ws" | "http"): (applicationName: string) => Record<string, number> | undefined {
+  if (path === "ws") {
+    return (name) => {
+      const s = services.bridge.stats(name);
+      return s && { conn: s.connections, Terminate: s.terminated, "open at end": s.open };
+    };
+  }
+  return (name) => {
+    const s = services.sqlEndpoint.stats(name);
+    return s && { req: s.requests, cancelled: s.cancelled, "stmt timeout": s.statementTimeouts };
+  };
+}
+
+/**
  * wrangler.toml's settings (compatibility, vars, Durable Objects) in Miniflare's terms, with this
  * run's AUTH_JWT_SECRET among the bindings so that adminHeaders()' token verifies. The helper's
  * published types do not resolve in this wrangler/miniflare beta, so what is used is checked.
@@ -105,6 +133,43 @@ export function wranglerSettings(): WranglerSettingsT {
 /** Nearest-rank percentile of an ascending array. */
 export function percentile(sorted: readonly number[], p: number): number {
   return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** To one decimal, as the benches report. */
+export const round1 = (n: number): number => Math.round(n * 10) / 10;
+
+/** A measurement's spread, each figure to 0.1 (NaN when there are no values). */
+export interface Distribution {
+  n: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  min: number;
+}
+
+export function distribution(values: readonly number[]): Distribution {
+  const sorted = [...values].sort((a, b) => a - b);
+  return {
+    n: sorted.length,
+    p50: round1(percentile(sorted, 50)),
+    p90: round1(percentile(sorted, 90)),
+    p99: round1(percentile(sorted, 99)),
+    max: round1(sorted.at(-1) ?? Number.NaN),
+    min: round1(sorted[0] ?? Number.NaN),
+  };
+}
+
+/** "p50 / p90 / p99 / max", or "-" when there were none. */
+export function formatDistribution(d: Distribution): string {
+  const f = (n: number): string => (Number.isNaN(n) ? "-" : n.toFixed(1));
+  return d.n === 0 ? "-" : `${f(d.p50)} / ${f(d.p90)} / ${f(d.p99)} / ${f(d.max)}`;
+}
+
+/** "504×20 200×3", most frequent first, or "-" when empty. */
+export function formatCounts(counts: Record<string, number>): string {
+  const entries = Object.entries(counts).sort(([, a], [, b]) => b - a);
+  return entries.length === 0 ? "-" : entries.map(([k, v]) => `${k}×${v}`).join(" ");
 }
 
 export { freePort };
