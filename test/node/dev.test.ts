@@ -1,64 +1,20 @@
 /**
  * The quick-start promise of `npm run dev` (dev/dev.ts): one command brings up the whole stack on an
- * empty machine, a second one is refused while the first runs, and Ctrl-C leaves nothing behind.
- *
- * Each stack lives in a temp DEV_DATA_DIR on free ports, so these tests never meet a developer's own
- * `npm run dev` (.data/, 8787, 54329, 54330, 54331, 54332). DATABASE_URL is removed from the child's environment:
- * the promise is about the embedded default, whatever database the rest of the suite runs against.
+ * empty machine, and Ctrl-C leaves nothing behind. A second one refused while the first runs:
+ * dev-lock.test.ts; how the stacks are kept apart from a developer's own: dev-harness.ts.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
-import { delimiter, dirname, join } from "node:path";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { freePort } from "../../dev/ports.ts";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { devEnv, distinctFreePorts, isRunning, killGroup, removeTempDataDirs, ROOT, startDev, tempDataDir, within, type Dev } from "./dev-harness.ts";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const DEV = join(ROOT, "dev", "dev.ts");
 const STARTUP_LIMIT_MS = 90_000;
 const SHUTDOWN_LIMIT_MS = 30_000;
-
-/** A port nobody listens on right now. */
-
-async function distinctFreePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < count) ports.add(await freePort());
-  return [...ports];
-}
-
-/** A DEV_DATA_DIR of its own. World-traversable: as root, the embedded cluster runs as `postgres`. */
-async function tempDataDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "clinic-edge-dev-"));
-  await chmod(dir, 0o755);
-  return dir;
-}
-
-/**
- * The environment `npm run dev` would get: the project's binaries (wrangler, Node 24) first on PATH,
- * no DATABASE_URL, no vitest markers.
- */
-function devEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (name === "DATABASE_URL" || name.startsWith("VITEST") || name === "NODE_ENV") continue;
-    env[name] = value;
-  }
-  env.PATH = [join(ROOT, "node_modules", ".bin"), dirname(process.execPath), process.env.PATH].join(delimiter);
-  env.WRANGLER_SEND_METRICS = "false";
-  return { ...env, ...overrides };
-}
-
-interface Dev {
-  child: ChildProcess;
-  /** Everything it printed so far, stdout and stderr interleaved. */
-  output(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
 
 /** What `npm run -s token -- <args>` prints for the stack whose data lives in `dataDir`. */
 async function mintToken(dataDir: string, args: string[]): Promise<string> {
@@ -67,50 +23,6 @@ async function mintToken(dataDir: string, args: string[]): Promise<string> {
     env: devEnv({ DEV_DATA_DIR: dataDir }),
   });
   return stdout.trim();
-}
-
-/** Starts dev/dev.ts as its own process group (so the whole stack can be signalled at once). */
-function startDev(env: NodeJS.ProcessEnv, args: string[] = []): Dev {
-  const child = spawn(process.execPath, [DEV, ...args], {
-    cwd: ROOT,
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
-  let output = "";
-  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once("exit", (code, signal) => resolve({ code, signal }));
-  });
-  return { child, output: () => output, exited };
-}
-
-function isRunning(child: ChildProcess): boolean {
-  return child.exitCode === null && child.signalCode === null;
-}
-
-/** Rejects with `message` if `promise` has not settled within `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, message: () => string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message())), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Kills every process still in the group `pgid` (the dev process and whatever it spawned). */
-function killGroup(pgid: number | undefined): void {
-  if (pgid === undefined) return;
-  try {
-    process.kill(-pgid, "SIGKILL");
-  } catch {
-    // The group is already gone.
-  }
 }
 
 interface ProcessInfo {
@@ -158,36 +70,7 @@ async function get(url: string): Promise<Response | undefined> {
 }
 
 describe("npm run dev", () => {
-  const temps: string[] = [];
-  afterAll(async () => {
-    for (const dir of temps.splice(0)) await rm(dir, { recursive: true, force: true });
-  });
-
-  describe("while another instance runs", () => {
-    let second: Dev | undefined;
-    afterEach(() => {
-      if (second && isRunning(second.child)) killGroup(second.child.pid);
-    });
-
-    test("refuses to start, says it is already running, and exits non-zero", async () => {
-      const dataDir = await tempDataDir();
-      temps.push(dataDir);
-      const lockFile = join(dataDir, "dev.pid");
-      // This test process stands for the running instance: its pid is alive.
-      await writeFile(lockFile, String(process.pid));
-      const [port] = await distinctFreePorts(1);
-
-      second = startDev(devEnv({ DEV_DATA_DIR: dataDir, PORT: String(port) }));
-      const { code } = await within(second.exited, 30_000, () => `dev.ts did not exit:\n${second?.output()}`);
-
-      expect(code, second.output()).toBe(1);
-      expect(second.output()).toMatch(/already running \(pid \d+\)/);
-      expect(second.output()).toContain(`pid ${process.pid}`);
-      // Nothing was started, and the running instance keeps its lock.
-      expect(existsSync(join(dataDir, "postgres"))).toBe(false);
-      expect(await readFile(lockFile, "utf8")).toBe(String(process.pid));
-    });
-  });
+  afterAll(removeTempDataDirs);
 
   describe("from an empty data directory", () => {
     let dev: Dev | undefined;
@@ -197,7 +80,6 @@ describe("npm run dev", () => {
 
     beforeAll(async () => {
       dataDir = await tempDataDir();
-      temps.push(dataDir);
       const [worker, postgres, bridge, sql, insurance, inspector] = (await distinctFreePorts(6)) as [
         number, number, number, number, number, number,
       ];

@@ -18,364 +18,26 @@ import fc from "fast-check";
 import { inject } from "vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call } from "../../helpers/api.ts";
-import { asDoctor, asPatient, type Caller } from "../../helpers/auth.ts";
 import { withSql } from "../../helpers/db.ts";
-import { book, createDoctor, createPatient, EVERY_MORNING, type Appointment, type Doctor, type Patient } from "../../helpers/factories.ts";
+import { book, createDoctor, createPatient, EVERY_MORNING } from "../../helpers/factories.ts";
+import { operationsOf, resolverOf, type OpenApiDocument } from "../../helpers/fuzz/arbitraries.ts";
+import { caseFor, fixtureIds, send, withMarker, type Fixture } from "../../helpers/fuzz/cases.ts";
 
 const SEED = inject("fuzzSeed");
 const RUNS = inject("fuzzRuns");
 
-
-/** Replaced in every request by a marker unique to the case. */
-const M = "{{M}}";
+/** Each case's placeholders become a marker of its own (cases.ts `withMarker`), unique to this run. */
 const RUN = crypto.randomUUID().replaceAll("-", "").slice(0, 8);
 const markerOf = (n: number) => `fz${RUN}x${n}`;
 
-// ---------- the contract --------------------------------------------------------------------
+// ---------- the contract and the fixture ----------------------------------------------------
 
-interface JsonSchema {
-  type?: string | string[];
-  format?: string;
-  enum?: unknown[];
-  properties?: Record<string, JsonSchema>;
-  required?: string[];
-  items?: JsonSchema;
-  anyOf?: JsonSchema[];
-  oneOf?: JsonSchema[];
-  allOf?: JsonSchema[];
-  $ref?: string;
-  minimum?: number;
-  maximum?: number;
-  minLength?: number;
-  maxLength?: number;
-  minItems?: number;
-  maxItems?: number;
-}
+const document = await (await call("/openapi.json", { as: "anonymous" })).json<OpenApiDocument>();
+const resolve = resolverOf(document);
+const OPERATIONS = operationsOf(document);
 
-interface Parameter {
-  name: string;
-  in: "path" | "query" | "header";
-  required?: boolean;
-  schema?: JsonSchema;
-}
-
-interface Operation {
-  key: string;
-  method: string;
-  template: string;
-  pathParams: string[];
-  query: Parameter[];
-  body: JsonSchema | undefined;
-}
-
-const document = await (await call("/openapi.json", { as: "anonymous" })).json<{
-  paths: Record<string, Record<string, { parameters?: Parameter[]; requestBody?: { content?: Record<string, { schema?: JsonSchema }> } }>>;
-  components?: { schemas?: Record<string, JsonSchema> };
-}>();
-
-function resolve(schema: JsonSchema | undefined): JsonSchema {
-  if (!schema) return {};
-  if (schema.$ref) return resolve(document.components?.schemas?.[schema.$ref.split("/").pop()!]);
-  if (schema.allOf) return Object.assign({}, ...schema.allOf.map(resolve)) as JsonSchema;
-  return schema;
-}
-
-const OPERATIONS: Operation[] = Object.entries(document.paths).flatMap(([template, item]) =>
-  Object.entries(item)
-    .filter(([method]) => ["get", "put", "post", "delete", "patch"].includes(method))
-    .map(([method, op]) => ({
-      key: `${method.toUpperCase()} ${template}`,
-      method: method.toUpperCase(),
-      template,
-      pathParams: [...template.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!),
-      query: (op.parameters ?? []).filter((p) => p.in === "query"),
-      body: op.requestBody ? resolve(op.requestBody.content?.["application/json"]?.schema) : undefined,
-    })),
-);
-
-// ---------- hostile values ------------------------------------------------------------------
-
-const INJECTIONS = [
-  "' OR 1=1 --",
-  "1; DROP TABLE doctors",
-  "'; DELETE FROM appointments; --",
-  "\" OR \"\"=\"",
-  "1' UNION SELECT email FROM patients --",
-  "$1",
-  "%",
-  "_",
-  "\\",
-  "../../etc/passwd",
-  "<script>alert(1)</script>",
-  "${7*7}",
-  "null",
-  "undefined",
-  "NaN",
-  "-0",
-  "1e999",
-  "0x10",
-  "９",
-  "",
-  " ",
-];
-
-/** Unicode a client can send: NUL, RTL override, zero-width, emoji, combining marks, lone surrogates. */
-const UNICODE = ["\u0000", "a\u0000b", "\u202Eevil", "\u200B", "😀🏥", "👩‍⚕️", "e\u0301", "\uD800", "\uDFFF", "\uFEFF", "Ω≈ç√", "𝕏"];
-
-/** Any string, hostile more often than not, always carrying the case's marker. */
-const hostileString: fc.Arbitrary<string> = fc
-  .oneof(
-    { weight: 3, arbitrary: fc.constantFrom(...INJECTIONS) },
-    { weight: 3, arbitrary: fc.constantFrom(...UNICODE) },
-    { weight: 2, arbitrary: fc.string({ unit: "binary", maxLength: 40 }) },
-    { weight: 1, arbitrary: fc.string({ unit: "grapheme", maxLength: 40 }) },
-    { weight: 1, arbitrary: fc.integer({ min: 300, max: 20_000 }).map((n) => "x".repeat(n)) },
-  )
-  .chain((s) => fc.constantFrom(`${s}${M}`, `${M}${s}`));
-
-/** A header value must be a ByteString: printable ASCII only. */
-const asciiString = fc.oneof(
-  fc.constantFrom(...INJECTIONS.filter((s) => /^[\x20-\x7e]*$/.test(s))),
-  fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 80 }),
-);
-
-const hugeNumber = fc.constantFrom(1e308, -1e308, 2 ** 53 + 1, -(2 ** 63), 2 ** 31, -1, 0, 1.5, Number.MIN_VALUE, 1e-7);
-
-function deeplyNested(depth: number): unknown {
-  let v: unknown = `${M}deep`;
-  for (let i = 0; i < depth; i++) v = i % 2 ? [v] : { a: v };
-  return v;
-}
-
-/** A value of any type but (usually) the wrong one. */
-const wrongValue: fc.Arbitrary<unknown> = fc.oneof(
-  hostileString,
-  hugeNumber,
-  fc.boolean(),
-  fc.constant(null),
-  fc.array(hostileString, { maxLength: 3 }),
-  fc.dictionary(fc.string({ maxLength: 5 }), hostileString, { maxKeys: 3 }),
-  fc.constantFrom(10, 1_000, 5_000).map(deeplyNested),
-  fc.jsonValue({ maxDepth: 2 }),
-);
-
-// ---------- the fixture ---------------------------------------------------------------------
-
-interface Fixture {
-  /** The doctor, patient and appointment path parameters name. */
-  doctor: Doctor;
-  patient: Patient;
-  appointment: Appointment;
-  /** Bookings name this doctor, never in a path, so it stays active with its schedule. */
-  bookable: Doctor;
-  /** An appointment that has started (inserted directly: the API books only ahead), so one can be completed. */
-  pastAppointmentId: string;
-}
+/** The rows the cases name (test/helpers/fuzz/cases.ts), made in beforeAll. */
 let fx: Fixture;
-
-const ids = () => [fx.doctor.id, fx.patient.id, fx.appointment.id, fx.bookable.id, fx.pastAppointmentId];
-
-/** A 30-minute slot inside EVERY_MORNING's hours, within the two years bookings may look ahead. */
-const morningSlot = fc.record({ day: fc.integer({ min: 2, max: 700 }), half: fc.integer({ min: 0, max: 5 }) }).map(({ day, half }) => {
-  const start = new Date();
-  start.setUTCDate(start.getUTCDate() + day);
-  start.setUTCHours(9, half * 30, 0, 0);
-  return { startsAt: start.toISOString(), endsAt: new Date(start.getTime() + 30 * 60_000).toISOString() };
-});
-
-/** Valid bodies the schema alone cannot describe (slots in working hours, ids that exist). */
-const VALID_BODIES: Record<string, () => fc.Arbitrary<Record<string, unknown>>> = {
-  "POST /appointments": () => morningSlot.map((s) => ({ doctorId: fx.bookable.id, patientId: fx.patient.id, ...s })),
-  "PATCH /appointments/{id}": () => morningSlot,
-  "PUT /doctors/{id}/schedule": () => fc.constant(EVERY_MORNING),
-};
-
-/** A value the schema accepts (as far as a schema says), named fields filled sensibly. */
-function validOf(schema: JsonSchema, name = ""): fc.Arbitrary<unknown> {
-  const s = resolve(schema);
-  const alternatives = s.anyOf ?? s.oneOf;
-  if (alternatives) return validOf(alternatives.find((a) => resolve(a).type !== "null") ?? alternatives[0]!, name);
-  if (s.enum) return fc.constantFrom(...s.enum);
-  const type = Array.isArray(s.type) ? s.type.find((t) => t !== "null") : s.type;
-  switch (type) {
-    case "object":
-      return fc.record(
-        Object.fromEntries(Object.entries(s.properties ?? {}).map(([k, v]) => [k, validOf(v, k)])),
-        { requiredKeys: s.required ?? [] },
-      );
-    case "array":
-      return fc.array(validOf(s.items ?? {}), { minLength: s.minItems ?? 0, maxLength: Math.min(s.maxItems ?? 3, 3) });
-    case "integer":
-    case "number":
-      return fc.integer({ min: s.minimum ?? 0, max: Math.min(s.maximum ?? 100, (s.minimum ?? 0) + 100) });
-    case "boolean":
-      return fc.boolean();
-    case "string":
-      return validString(s, name);
-    default:
-      return fc.constant(`${M}`);
-  }
-}
-
-function validString(s: JsonSchema, name: string): fc.Arbitrary<string> {
-  if (s.format === "uuid") {
-    if (/doctor/i.test(name)) return fc.constant(fx.bookable.id);
-    if (/patient/i.test(name)) return fc.constant(fx.patient.id);
-    return fc.constantFrom(...ids());
-  }
-  if (s.format === "email" || /email/i.test(name)) return fc.uuid().map((u) => `${M}.${u}@example.com`);
-  if (s.format === "date") return fc.constant("1980-05-17");
-  if (s.format === "date-time") return morningSlot.map((x) => x.startsAt);
-  if (/phone/i.test(name)) return fc.constant("+55 11 95555-0101");
-  return fc.constant(`${name} ${M}`.slice(0, s.maxLength ?? 200));
-}
-
-/** A body: random JSON, the schema's fields of the wrong kind, or a valid one with one field mutated. */
-function bodyFor(op: Operation): fc.Arbitrary<Body> {
-  const schema = op.body ?? {};
-  const fields = Object.keys(schema.properties ?? {});
-  const valid = VALID_BODIES[op.key]?.() ?? validOf(schema);
-  const json = (value: unknown): Body => ({ kind: "json", value });
-  const arbitraries: Array<fc.WeightedArbitrary<Body>> = [
-    { weight: 2, arbitrary: fc.jsonValue().map(json) },
-    { weight: 3, arbitrary: fc.record(Object.fromEntries(fields.map((f) => [f, wrongValue])), { requiredKeys: [] }).map(json) },
-    { weight: 4, arbitrary: valid.map(json) },
-    {
-      weight: 4,
-      arbitrary: fc.tuple(valid, fc.constantFrom(...(fields.length ? fields : ["x"])), fc.option(wrongValue, { nil: undefined })).map(([v, field, wrong]) => {
-        const mutated = { ...(v as Record<string, unknown>) };
-        if (wrong === undefined) delete mutated[field];
-        else mutated[field] = wrong;
-        return json(mutated);
-      }),
-    },
-    { weight: 1, arbitrary: fc.oneof(hostileString, fc.constantFrom("{", "[1,", "{\"a\":}", "")).map((text): Body => ({ kind: "raw", text })) },
-  ];
-  return fc.oneof(...arbitraries);
-}
-
-// ---------- requests ------------------------------------------------------------------------
-
-type Body = { kind: "json"; value: unknown } | { kind: "raw"; text: string };
-
-interface Case {
-  caller: "admin" | "anonymous" | "patient" | "doctor";
-  path: string[];
-  query: Array<[string, string]>;
-  headers: Record<string, string>;
-  body: Body | undefined;
-}
-
-function existingId(template: string): fc.Arbitrary<string> {
-  if (template.startsWith("/doctors")) return fc.constant(fx.doctor.id);
-  if (template.startsWith("/patients")) return fc.constant(fx.patient.id);
-  // Only the started appointment can be completed; no other route may move it into the future.
-  return fc.constant(template.endsWith("/complete") ? fx.pastAppointmentId : fx.appointment.id);
-}
-
-function pathParamFor(template: string): fc.Arbitrary<string> {
-  return fc.oneof({ weight: 6, arbitrary: existingId(template) }, { weight: 1, arbitrary: fc.uuid() }, { weight: 3, arbitrary: hostileString });
-}
-
-function queryValueFor(p: Parameter): fc.Arbitrary<string> {
-  const s = resolve(p.schema);
-  const valid = validOf(s, p.name).map((v) => (typeof v === "string" ? v : JSON.stringify(v)));
-  return fc.oneof({ weight: 4, arbitrary: valid }, hostileString, hugeNumber.map(String), fc.constantFrom(...ids()));
-}
-
-/** A deadline short enough to expire: the client asked for it, and 504 is then the right answer. */
-const isShortDeadline = (s: string) => Number.isFinite(Number(s.trim())) && Number(s.trim()) > 0 && Number(s.trim()) < 5_000;
-
-/** Each header: usually valid (so requests get further), often not. */
-const headerArbitraries: Record<string, fc.Arbitrary<string>> = {
-  "x-request-timeout-ms": fc.oneof(
-    { weight: 3, arbitrary: fc.integer({ min: 5_000, max: 10 ** 9 }).map(String) },
-    { weight: 1, arbitrary: asciiString.filter((s) => !isShortDeadline(s)) },
-    { weight: 1, arbitrary: fc.constantFrom("0", "-1", "1.5", "99999999999999999999", "5000.5") },
-  ),
-  "if-match": fc.oneof({ weight: 4, arbitrary: fc.constant("*") }, fc.nat(5).map((n) => `"${n}"`), fc.nat(5).map((n) => `W/"${n}"`), asciiString),
-  "idempotency-key": fc.oneof({ weight: 3, arbitrary: fc.uuid().map((u) => `${u}-${M}`) }, asciiString.map((s) => `${s}${M}`), fc.constant("x".repeat(1_000))),
-  "x-request-id": fc.oneof({ weight: 3, arbitrary: fc.constant(M) }, asciiString),
-};
-
-const contentTypes = fc.constantFrom(
-  "application/json",
-  "application/json",
-  "application/json",
-  "application/json; charset=utf-8",
-  "text/plain",
-  "application/x-www-form-urlencoded",
-  "application/merge-patch+json",
-  "multipart/form-data; boundary=x",
-  "application/json; charset=latin1",
-  "",
-);
-
-/**
- * A request that should be accepted: admin, an existing row, valid query values, the headers a
- * careful client sends and a valid body. Without these, the hostile cases' many independent ways to
- * be wrong make a 2xx rare, and the handlers' success paths would go unfuzzed.
- */
-function cleanCaseFor(op: Operation): fc.Arbitrary<Case> {
-  return fc.record({
-    caller: fc.constant("admin" as const),
-    path: fc.tuple(...op.pathParams.map(() => existingId(op.template))),
-    query: fc.constant([]),
-    headers: fc.uuid().map((u) => ({
-      "if-match": "*",
-      "idempotency-key": `${u}-${M}`,
-      "x-request-id": M,
-      ...(op.body ? { "content-type": "application/json" } : {}),
-    })),
-    body: op.body ? (VALID_BODIES[op.key]?.() ?? validOf(op.body)).map((value): Body => ({ kind: "json", value })) : fc.constant(undefined),
-  });
-}
-
-function caseFor(op: Operation): fc.Arbitrary<Case> {
-  return fc.oneof({ weight: 4, arbitrary: hostileCaseFor(op) }, { weight: 1, arbitrary: cleanCaseFor(op) });
-}
-
-function hostileCaseFor(op: Operation): fc.Arbitrary<Case> {
-  return fc.record({
-    caller: fc.constantFrom("admin", "admin", "admin", "admin", "admin", "admin", "admin", "anonymous", "patient", "doctor"),
-    path: fc.tuple(...op.pathParams.map(() => pathParamFor(op.template))),
-    query: fc
-      .tuple(
-        ...op.query.map((p) =>
-          fc.option(
-            fc.array(queryValueFor(p), { minLength: 1, maxLength: 2 }).map((vs) => vs.map((v): [string, string] => [p.name, v])),
-            { nil: [], freq: 2 },
-          ),
-        ),
-        fc.option(fc.tuple(fc.constantFrom("unknown", "limit", "cursor"), hostileString), { nil: undefined }).map((x) => (x ? [x] : [])),
-      )
-      .map((groups) => groups.flat()),
-    headers: fc
-      .tuple(
-        ...Object.entries(headerArbitraries).map(([name, arb]) => fc.option(arb.map((v) => [name, v] as const), { nil: undefined, freq: 3 })),
-        fc.option(contentTypes.map((v) => ["content-type", v] as const), { nil: undefined, freq: 8 }).map((x) => x ?? (op.body ? (["content-type", "application/json"] as const) : undefined)),
-      )
-      .map((entries) => Object.fromEntries(entries.filter((e) => e !== undefined))),
-    body: op.body ? bodyFor(op) : fc.constant(undefined),
-  });
-}
-
-const callerOf = (c: Case["caller"]): Caller =>
-  c === "admin" ? { role: "admin", sub: "fuzz-admin" } : c === "anonymous" ? "anonymous" : c === "patient" ? asPatient(fx.patient.id) : asDoctor(fx.doctor.id);
-
-/** A URL carries UTF-8, which a lone surrogate has none of: it goes as U+FFFD, as a browser sends it. */
-/** The case with its placeholders turned into the case's marker (JSON round trip keeps lone surrogates). */
-function withMarker(c: Case, marker: string): Case {
-  return JSON.parse(JSON.stringify(c).replaceAll(M, marker)) as Case;
-}
-
-function send(op: Operation, c: Case): Promise<Response> {
-  let i = 0;
-  const path = op.template.replace(/\{\w+\}/g, () => encodeURIComponent(c.path[i++]!.replace(/\p{Cs}/gu, "\uFFFD")));
-  const query = c.query.length ? `?${new URLSearchParams(c.query).toString()}` : "";
-  const body = c.body === undefined ? undefined : c.body.kind === "json" ? JSON.stringify(c.body.value) : c.body.text;
-  return call(path + query, { as: callerOf(c.caller), method: op.method, headers: c.headers, ...(body === undefined ? {} : { body }) });
-}
 
 // ---------- what the database holds ---------------------------------------------------------
 
@@ -475,18 +137,18 @@ describe.each(OPERATIONS)("fuzzing $key", (op) => {
     const budgetEnds = started + (inject("fuzzSeconds") * 1_000) / OPERATIONS.length;
     try {
       await fc.assert(
-        fc.asyncProperty(caseFor(op), async (template) => {
+        fc.asyncProperty(caseFor({ fx, resolve }, op), async (template) => {
           if (Date.now() > budgetEnds) return;
           const marker = markerOf(++caseNumber);
           const c = withMarker(template, marker);
-          const mayChangeFixture = op.method !== "GET" && ids().some((id) => JSON.stringify(c).includes(id));
+          const mayChangeFixture = op.method !== "GET" && fixtureIds(fx).some((id) => JSON.stringify(c).includes(id));
           // This request may change the fixture if accepted: first prove the refusals since the
           // baseline did not (only then, so the fixture is not read after every request).
           if (mayChangeFixture && refusedSinceBaseline.length > 0) {
             expect(await snapshot(), `refused requests changed the fixture:\n${refusedSinceBaseline.join("\n")}`).toEqual(baseline);
             refusedSinceBaseline = [];
           }
-          const res = await send(op, c);
+          const res = await send(fx, op, c);
           const text = await res.text();
           const shown = () => `${op.method} ${JSON.stringify(c).slice(0, 2_000)}\n→ ${res.status} ${text.slice(0, 500)}`;
           stats.cases++;
