@@ -45,7 +45,8 @@ export default tseslint.config(
           patterns: [
             {
               regex: "(^|/)functions/|^(hono|@hono/)",
-              message: "db/ imports core/ (and Drizzle, the driver) only: the database layer does not know the HTTP layer.",
+              message:
+                "db/ imports core/ (and Drizzle, the driver) only: the database layer does not know the HTTP layer.",
             },
           ],
         },

@@ -22,7 +22,14 @@ import { parseArgs } from "node:util";
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions, type V4WorkerOptions } from "miniflare";
 import pg from "pg";
 import { startInsurance, type InsuranceStandIn } from "../dev/insurance.ts";
-import { BUILT_WORKER, adminHeaders, localServices, percentile, scratchDatabase, wranglerSettings } from "./lib/stack.ts";
+import {
+  BUILT_WORKER,
+  adminHeaders,
+  localServices,
+  percentile,
+  scratchDatabase,
+  wranglerSettings,
+} from "./lib/stack.ts";
 import { runtimeOutput } from "./lib/runtime-log.ts";
 
 type Mode = "shared" | "isolate" | "none" | "baseline";
@@ -93,7 +100,10 @@ function options(): Options {
 }
 
 /** Doctors (one per load worker, so slots never collide) and insured and uninsured patients. */
-async function people(db: pg.Client, concurrency: number): Promise<{ doctors: string[]; insured: string[]; uninsured: string[] }> {
+async function people(
+  db: pg.Client,
+  concurrency: number,
+): Promise<{ doctors: string[]; insured: string[]; uninsured: string[] }> {
   const ids = async (sql: string): Promise<string[]> => (await db.query<{ id: string }>(sql)).rows.map((r) => r.id);
   const doctors = await ids(
     `INSERT INTO doctors (name, specialty) SELECT 'Dr. Bench ' || g, 'cardiology' FROM generate_series(1, ${concurrency}) g RETURNING id`,
@@ -143,7 +153,11 @@ async function run(
       try {
         const res = await mf.dispatchFetch("http://bench/appointments", {
           method: "POST",
-          headers: { ...auth, "content-type": "application/json", "MF-Route-Override": workers[next++ % workers.length]! },
+          headers: {
+            ...auth,
+            "content-type": "application/json",
+            "MF-Route-Override": workers[next++ % workers.length]!,
+          },
           body,
         });
         status = res.status;
@@ -193,20 +207,46 @@ async function run(
 
 function table(results: Result[], opts: Options): string {
   const head = [
-    "mode", "bookings 201", "errors", "calls to insurer while down", "calls total", "unknown while down",
-    "p50 ms while down", "p99 ms while down", "p50 ms healthy", "p99 ms healthy",
-    "check p50 ms while down", "check p99 ms while down",
+    "mode",
+    "bookings 201",
+    "errors",
+    "calls to insurer while down",
+    "calls total",
+    "unknown while down",
+    "p50 ms while down",
+    "p99 ms while down",
+    "p50 ms healthy",
+    "p99 ms healthy",
+    "check p50 ms while down",
+    "check p99 ms while down",
   ];
-  const rows = results.map((r) => [
-    r.mode, r.bookings, r.errors, r.callsDuringOutage, r.callsTotal, r.unknownDuringOutage,
-    r.outageP50.toFixed(1), r.outageP99.toFixed(1), r.healthyP50.toFixed(1), r.healthyP99.toFixed(1),
-    r.checkP50.toFixed(1), r.checkP99.toFixed(1),
-  ].map(String));
+  const rows = results.map((r) =>
+    [
+      r.mode,
+      r.bookings,
+      r.errors,
+      r.callsDuringOutage,
+      r.callsTotal,
+      r.unknownDuringOutage,
+      r.outageP50.toFixed(1),
+      r.outageP99.toFixed(1),
+      r.healthyP50.toFixed(1),
+      r.healthyP99.toFixed(1),
+      r.checkP50.toFixed(1),
+      r.checkP99.toFixed(1),
+    ].map(String),
+  );
   const title =
     `${opts.concurrency} bookings in flight over ${opts.isolates} isolates for ${opts.seconds} s; the insurer resets every ` +
     `connection for ${opts.outage} s in the middle (threshold ${BREAKER.BREAKER_FAILURE_THRESHOLD}, open ` +
     `${BREAKER.BREAKER_OPEN_MS} ms, ${BREAKER.BREAKER_HALF_OPEN_PROBES} probe)`;
-  return [title, "", `| ${head.join(" | ")} |`, `|${head.map(() => " --- ").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+  return [
+    title,
+    "",
+    `| ${head.join(" | ")} |`,
+    `|${head.map(() => " --- ").join("|")}|`,
+    ...rows.map((r) => `| ${r.join(" | ")} |`),
+  ].join("\n");
 }
 
 async function main(): Promise<void> {
@@ -242,8 +282,14 @@ async function main(): Promise<void> {
           },
           // The mode's first Worker hosts the objects; its other isolates bind the same namespaces.
           durableObjects: {
-            COALESCER: i === 0 ? { className: "Coalescer", useSQLite: true } : { className: "Coalescer", scriptName: host, useSQLite: true },
-            BREAKER: i === 0 ? { className: "Breaker", useSQLite: true } : { className: "Breaker", scriptName: host, useSQLite: true },
+            COALESCER:
+              i === 0
+                ? { className: "Coalescer", useSQLite: true }
+                : { className: "Coalescer", scriptName: host, useSQLite: true },
+            BREAKER:
+              i === 0
+                ? { className: "Breaker", useSQLite: true }
+                : { className: "Breaker", scriptName: host, useSQLite: true },
           },
         };
       }),

@@ -160,7 +160,6 @@ function cpuSnapshot(counted: Counted): { worker: number; postgres: number | und
   };
 }
 
-
 /**
  * `--pin`: on Workers the isolate shares no core with the database or its proxy; here the Worker
  * gets CPU 0 to itself, and the load generator, the bridge, the /sql endpoint and an embedded
@@ -224,7 +223,10 @@ class Tally {
         pauseMsPerS: this.gcPauses.reduce((sum, p) => sum + p.ms, 0) / this.elapsedS,
         longestMs: Math.max(0, ...this.gcPauses.map((p) => p.ms)),
         full: this.gcPauses.filter((p) => p.kind.startsWith("Mark-Compact")).length,
-        p99NetOfGc: percentile(netOfGc(this.latencies, this.sentAt, [...this.gcPauses, ...ownGc]).sort((a, b) => a - b), 99),
+        p99NetOfGc: percentile(
+          netOfGc(this.latencies, this.sentAt, [...this.gcPauses, ...ownGc]).sort((a, b) => a - b),
+          99,
+        ),
       },
     };
   }
@@ -234,9 +236,12 @@ class Tally {
 let measuring: Tally | undefined;
 
 /** Counts `source`'s collections for the route being measured, if it runs on that workerd. */
-const countGc = (source: Workerd) => (pause: GcPause): void => {
-  if (measuring?.runsOn === source) measuring.gcPauses.push({ endAt: performance.now(), ms: pause.pauseMs, kind: pause.kind });
-};
+const countGc =
+  (source: Workerd) =>
+  (pause: GcPause): void => {
+    if (measuring?.runsOn === source)
+      measuring.gcPauses.push({ endAt: performance.now(), ms: pause.pauseMs, kind: pause.kind });
+  };
 
 /**
  * Runs the routes in alternating slices (A B A B…, `slices` each, `durationS` in all per route)
@@ -244,7 +249,13 @@ const countGc = (source: Workerd) => (pause: GcPause): void => {
  * caches); slices put each route through the same drift, so their ratio holds where back-to-back
  * phases did not (the same build measured 22–38 % of the trivial route that way).
  */
-async function interleaved(tallies: Tally[], opts: Options, monitor: pg.Client, counted: Counted, auth: Record<string, string>): Promise<void> {
+async function interleaved(
+  tallies: Tally[],
+  opts: Options,
+  monitor: pg.Client,
+  counted: Counted,
+  auth: Record<string, string>,
+): Promise<void> {
   for (const t of tallies) {
     console.error(`[bench] warm-up: ${t.label}`);
     if (opts.warmupS > 0) await closedLoop(t.urls, opts.concurrency, opts.warmupS, auth);
@@ -267,7 +278,9 @@ async function interleaved(tallies: Tally[], opts: Options, monitor: pg.Client, 
       measuring = undefined;
       const cpuAfter = cpuSnapshot(counted);
       const sorted = [...latencies].sort((a, b) => a - b);
-      console.error(`[bench]   ${t.label}: ${(latencies.length / elapsedS).toFixed(0)} req/s, p50 ${percentile(sorted, 50).toFixed(1)} ms, p99 ${percentile(sorted, 99).toFixed(1)} ms`);
+      console.error(
+        `[bench]   ${t.label}: ${(latencies.length / elapsedS).toFixed(0)} req/s, p50 ${percentile(sorted, 50).toFixed(1)} ms, p99 ${percentile(sorted, 99).toFixed(1)} ms`,
+      );
       for (const l of latencies) t.latencies.push(l);
       for (const at of sentAt) t.sentAt.push(at);
       t.errors += errors;
@@ -295,13 +308,26 @@ function table(phases: Phase[], gc: boolean): string {
     p.cpu.postgres === undefined ? "n/a" : p.cpu.postgres.toFixed(2),
     p.cpu.bench.toFixed(2),
     ...(gc
-      ? [p.gc.pauseMsPerS.toFixed(1), p.gc.longestMs.toFixed(1), String(p.gc.full), (p.gc.p99NetOfGc / p.p50).toFixed(1)]
+      ? [
+          p.gc.pauseMsPerS.toFixed(1),
+          p.gc.longestMs.toFixed(1),
+          String(p.gc.full),
+          (p.gc.p99NetOfGc / p.p50).toFixed(1),
+        ]
       : []),
     String(p.errors),
   ]);
   const head = [
-    "route / path", "req/s", "vs trivial", "p50 ms", "p99 ms", "p99/p50", "backends/1k req",
-    "CPU ms/req: workerd", "Postgres", "load+bridge+/sql",
+    "route / path",
+    "req/s",
+    "vs trivial",
+    "p50 ms",
+    "p99 ms",
+    "p99/p50",
+    "backends/1k req",
+    "CPU ms/req: workerd",
+    "Postgres",
+    "load+bridge+/sql",
     ...(gc ? ["GC pause ms/s", "longest GC ms", "full GCs", "p99/p50 less GC pauses (workerd's, the bench's)"] : []),
     "errors",
   ];
@@ -312,7 +338,12 @@ function table(phases: Phase[], gc: boolean): string {
  * The runtime's own floor: a Worker that only answers "ok", on a workerd of its own, under the same
  * load. Its p99/p50 is what workerd and this machine do to any route's tail at this concurrency.
  */
-async function bareWorker(opts: Options, monitor: pg.Client, counted: Counted, auth: Record<string, string>): Promise<Tally> {
+async function bareWorker(
+  opts: Options,
+  monitor: pg.Client,
+  counted: Counted,
+  auth: Record<string, string>,
+): Promise<Tally> {
   const worker = await startPlainWorker({
     script: 'export default { fetch() { return new Response("ok"); } };',
     compatibilityDate: "2026-10-01",
@@ -320,7 +351,7 @@ async function bareWorker(opts: Options, monitor: pg.Client, counted: Counted, a
   });
   try {
     if (opts.pin) pin(counted.workerd(), 0);
-    const bare = new Tally("bare Worker: `new Response(\"ok\")`, no app", [`${worker.url}/`], false, "bare");
+    const bare = new Tally('bare Worker: `new Response("ok")`, no app', [`${worker.url}/`], false, "bare");
     await interleaved([bare], { ...opts, slices: 1 }, monitor, counted, auth);
     return bare;
   } finally {
@@ -330,34 +361,45 @@ async function bareWorker(opts: Options, monitor: pg.Client, counted: Counted, a
 
 const opts = options();
 const ownGc = opts.gc ? observeOwnGc() : undefined;
-await withWorkerStack("db_paths", async (stack) => {
-  const postmaster = await embeddedPostmaster(stack.databaseUrl);
-  const patientUrls = stack.patients.map((id) => `${stack.base}/patients/${id}`);
-  console.error(
-    `[bench] c=${opts.concurrency}, ${opts.durationS} s per route in ${opts.slices} alternating slices after ${opts.warmupS} s of warm-up, ${stack.patients.length} patients`,
-  );
-  // Miniflare restarts workerd on setOptions: look the process up each time.
-  const counted: Counted = { workerd: () => childrenOf(process.pid, "workerd"), postmaster };
-  const { monitor, auth } = stack;
-  const configure = async (bindings: Record<string, string>): Promise<void> => {
-    await stack.configure(bindings);
-    if (opts.pin) pin(counted.workerd(), 0);
-  };
-  if (opts.pin) pin([process.pid, ...(postmaster === undefined ? [] : [postmaster, ...childrenOf(postmaster)])], 1);
-  const trivial = new Tally("GET /healthz (trivial)", [`${stack.base}/healthz`], false);
-  const ws = new Tally("GET /patients/:id, WebSocket per request", patientUrls, true);
-  const http = new Tally("GET /patients/:id, HTTP path", patientUrls, true);
-  // The path is a binding (a restart), so each path's slices alternate with the trivial route's.
-  await configure({ DB_QUERY_PATH: "http" });
-  await interleaved([trivial, http], opts, monitor, counted, auth);
-  await configure({ DB_QUERY_PATH: "ws" });
-  await interleaved([ws], { ...opts, slices: 1 }, monitor, counted, auth);
-  const bare = await bareWorker(opts, monitor, counted, auth);
-  const hasPostgres = postmaster !== undefined;
-  const tallies = [trivial, ws, http, bare];
-  if (opts.gc && tallies.every((t) => t.gcPauses.length === 0)) {
-    console.error("[bench] --gc: no collection was reported; has V8's --trace-gc line format changed? (bench/lib/gc.ts)");
-  }
-  ownGc?.stop();
-  console.log(table(tallies.map((t) => t.result(hasPostgres, ownGc?.pauses ?? [])), opts.gc));
-}, opts.gc ? { onGc: countGc("app") } : {});
+await withWorkerStack(
+  "db_paths",
+  async (stack) => {
+    const postmaster = await embeddedPostmaster(stack.databaseUrl);
+    const patientUrls = stack.patients.map((id) => `${stack.base}/patients/${id}`);
+    console.error(
+      `[bench] c=${opts.concurrency}, ${opts.durationS} s per route in ${opts.slices} alternating slices after ${opts.warmupS} s of warm-up, ${stack.patients.length} patients`,
+    );
+    // Miniflare restarts workerd on setOptions: look the process up each time.
+    const counted: Counted = { workerd: () => childrenOf(process.pid, "workerd"), postmaster };
+    const { monitor, auth } = stack;
+    const configure = async (bindings: Record<string, string>): Promise<void> => {
+      await stack.configure(bindings);
+      if (opts.pin) pin(counted.workerd(), 0);
+    };
+    if (opts.pin) pin([process.pid, ...(postmaster === undefined ? [] : [postmaster, ...childrenOf(postmaster)])], 1);
+    const trivial = new Tally("GET /healthz (trivial)", [`${stack.base}/healthz`], false);
+    const ws = new Tally("GET /patients/:id, WebSocket per request", patientUrls, true);
+    const http = new Tally("GET /patients/:id, HTTP path", patientUrls, true);
+    // The path is a binding (a restart), so each path's slices alternate with the trivial route's.
+    await configure({ DB_QUERY_PATH: "http" });
+    await interleaved([trivial, http], opts, monitor, counted, auth);
+    await configure({ DB_QUERY_PATH: "ws" });
+    await interleaved([ws], { ...opts, slices: 1 }, monitor, counted, auth);
+    const bare = await bareWorker(opts, monitor, counted, auth);
+    const hasPostgres = postmaster !== undefined;
+    const tallies = [trivial, ws, http, bare];
+    if (opts.gc && tallies.every((t) => t.gcPauses.length === 0)) {
+      console.error(
+        "[bench] --gc: no collection was reported; has V8's --trace-gc line format changed? (bench/lib/gc.ts)",
+      );
+    }
+    ownGc?.stop();
+    console.log(
+      table(
+        tallies.map((t) => t.result(hasPostgres, ownGc?.pauses ?? [])),
+        opts.gc,
+      ),
+    );
+  },
+  opts.gc ? { onGc: countGc("app") } : {},
+);

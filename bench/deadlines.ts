@@ -37,7 +37,14 @@ import { bundleAsDeployed, bundleWorker, codeIdentity } from "./lib/bundle.ts";
 import { type Flag, parseFlags, stopSignal, usage } from "./lib/cli.ts";
 import { send } from "./lib/closed-loop.ts";
 import { type MachineWatch, watchMachine } from "./lib/machine.ts";
-import { ActivityPoller, StatementStops, committedUpdates, holdRowLock, noteCommittedUpdates, waitFor } from "./lib/pg-activity.ts";
+import {
+  ActivityPoller,
+  StatementStops,
+  committedUpdates,
+  holdRowLock,
+  noteCommittedUpdates,
+  waitFor,
+} from "./lib/pg-activity.ts";
 import { LogTally } from "./lib/runtime-log.ts";
 import { distribution, formatCounts, formatDistribution, wireCounters } from "./lib/stack.ts";
 import { type WorkerStack, withWorkerStack } from "./lib/worker.ts";
@@ -54,19 +61,54 @@ const LATE_MS = 15;
 const FLAGS = {
   requests: { short: "n", arg: "n", help: "requests per Worker", default: 50, min: 1, max: 500 },
   budget: { short: "b", arg: "ms", help: "each request's budget", default: 200, min: 10, max: 10_000 },
-  concurrency: { short: "c", arg: "n", help: "requests in flight at once; 1 is sequential", default: 1, min: 1, max: 20 },
+  concurrency: {
+    short: "c",
+    arg: "n",
+    help: "requests in flight at once; 1 is sequential",
+    default: 1,
+    min: 1,
+    max: 20,
+  },
   paths: { arg: "http,ws", help: "clinic-edge's DB_QUERY_PATH values to measure", default: "http,ws" },
   "no-baseline": { switch: true, help: "skip the Hono timeout() Worker" },
-  "bound-ms": { arg: "ms", help: "how long a backend may outlive its response (then the lock is released)", default: 2_000, min: 100, max: 60_000 },
-  "drain-ms": { arg: "ms", help: "after the release, how long to wait for the remaining backends", default: 10_000, min: 100, max: 60_000 },
+  "bound-ms": {
+    arg: "ms",
+    help: "how long a backend may outlive its response (then the lock is released)",
+    default: 2_000,
+    min: 100,
+    max: 60_000,
+  },
+  "drain-ms": {
+    arg: "ms",
+    help: "after the release, how long to wait for the remaining backends",
+    default: 10_000,
+    min: 100,
+    max: 60_000,
+  },
   "poll-ms": { arg: "ms", help: "pg_stat_activity polling period", default: 5, min: 1, max: 100 },
-  warmup: { arg: "n", help: "unmeasured requests per Worker on an unlocked doctor first", default: 5, min: 0, max: 100 },
-  "max-seconds": { arg: "s", help: "stop everything after this long, whatever happens", default: 900, min: 10, max: 3_600 },
+  warmup: {
+    arg: "n",
+    help: "unmeasured requests per Worker on an unlocked doctor first",
+    default: 5,
+    min: 0,
+    max: 100,
+  },
+  "max-seconds": {
+    arg: "s",
+    help: "stop everything after this long, whatever happens",
+    default: 900,
+    min: 10,
+    max: 3_600,
+  },
   verbose: { switch: true, help: "echo the Workers' own log lines" },
   json: { switch: true, help: "print the results as JSON (progress still goes to stderr)" },
 } satisfies Record<string, Flag>;
 
-const USAGE = usage("npm run bench:deadlines --", FLAGS, "Postgres: embedded by default; with DATABASE_URL set, a scratch database on that server.");
+const USAGE = usage(
+  "npm run bench:deadlines --",
+  FLAGS,
+  "Postgres: embedded by default; with DATABASE_URL set, a scratch database on that server.",
+);
 
 type Path = "http" | "ws";
 const isPath = (p: string): p is Path => p === "http" || p === "ws";
@@ -75,7 +117,14 @@ const isPath = (p: string): p is Path => p === "http" || p === "ws";
 function parseOptions(argv: string[]) {
   const f = parseFlags(FLAGS, argv);
   if (!f) return undefined;
-  const paths = [...new Set(f.paths.split(",").map((p) => p.trim()).filter((p) => p !== ""))];
+  const paths = [
+    ...new Set(
+      f.paths
+        .split(",")
+        .map((p) => p.trim())
+        .filter((p) => p !== ""),
+    ),
+  ];
   const bad = paths.find((p) => !isPath(p));
   if (bad !== undefined) throw new Error(`--paths takes http and/or ws, got "${bad}"`);
   return {
@@ -100,13 +149,22 @@ type RoundResult = Awaited<ReturnType<typeof runRound>>;
 const say = (line: string): void => console.error(`[bench:deadlines] ${line}`);
 
 /** Two doctors of the bench's own, one to lock and one to warm up on; committed UPDATEs noted by request. */
-async function prepareDatabase(db: pg.Client): Promise<{ locked: string; warm: string; serverVersion: string; maxConnections: number }> {
+async function prepareDatabase(
+  db: pg.Client,
+): Promise<{ locked: string; warm: string; serverVersion: string; maxConnections: number }> {
   await noteCommittedUpdates(db, "doctors");
   const { rows } = await db.query<{ id: string }>(
     "INSERT INTO doctors (name, specialty) VALUES ('Bench Locked', 'cardiology'), ('Bench Warm', 'cardiology') RETURNING id",
   );
-  const server = await db.query<{ version: string; max: string }>("SELECT current_setting('server_version') AS version, current_setting('max_connections') AS max");
-  return { locked: rows[0]!.id, warm: rows[1]!.id, serverVersion: server.rows[0]!.version, maxConnections: Number(server.rows[0]!.max) };
+  const server = await db.query<{ version: string; max: string }>(
+    "SELECT current_setting('server_version') AS version, current_setting('max_connections') AS max",
+  );
+  return {
+    locked: rows[0]!.id,
+    warm: rows[1]!.id,
+    serverVersion: server.rows[0]!.version,
+    maxConnections: Number(server.rows[0]!.max),
+  };
 }
 
 interface Target {
@@ -150,14 +208,23 @@ interface RoundContext extends Run {
 /** A PATCH of one doctor: `If-Match: *` because the route requires a precondition and the bench does not track versions. */
 function patchDoctor(agent: Agent, url: string, headers: Record<string, string>, specialty: string, timeoutMs: number) {
   const body = JSON.stringify({ specialty });
-  return send(agent, url, { method: "PATCH", headers: { "content-type": "application/json", "if-match": "*", ...headers }, body, timeoutMs });
+  return send(agent, url, {
+    method: "PATCH",
+    headers: { "content-type": "application/json", "if-match": "*", ...headers },
+    body,
+    timeoutMs,
+  });
 }
 
 async function warmUp(target: Target, url: string, ctx: RoundContext, agent: Agent): Promise<void> {
   const statuses: string[] = [];
   let sample = "";
   for (let i = 0; i < ctx.opts.warmup && !ctx.signal.aborted; i++) {
-    const headers = { ...ctx.stack.auth, "x-request-id": `${ctx.runTag}w-${target.key}-${i}`, ...target.budgetHeaders(5_000) };
+    const headers = {
+      ...ctx.stack.auth,
+      "x-request-id": `${ctx.runTag}w-${target.key}-${i}`,
+      ...target.budgetHeaders(5_000),
+    };
     const reply = await patchDoctor(agent, `${url}/doctors/${ctx.warmId}`, headers, "cardiology", 30_000);
     statuses.push(reply.status);
     if (reply.status !== "200") sample ||= reply.body.slice(0, 400);
@@ -195,7 +262,13 @@ async function runRound(target: Target, ctx: RoundContext) {
         poller.track(applicationName);
         const headers = { ...stack.auth, "x-request-id": requestId, ...target.budgetHeaders(opts.budgetMs) };
         const sentAt = performance.now();
-        const reply = await patchDoctor(agent, `${url}/doctors/${ctx.lockedId}`, headers, "neurology", opts.budgetMs + 30_000);
+        const reply = await patchDoctor(
+          agent,
+          `${url}/doctors/${ctx.lockedId}`,
+          headers,
+          "neurology",
+          opts.budgetMs + 30_000,
+        );
         records.push({ applicationName, sentAt, respondedAt: performance.now(), status: reply.status });
         sampleBodies[reply.status] ??= reply.body.slice(0, 300);
       }
@@ -205,10 +278,12 @@ async function runRound(target: Target, ctx: RoundContext) {
     watch.stop();
 
     // Every backend either gone, or given its full bound after its response.
-    const settled = (r: RequestRecord): boolean => poller.sighting(r.applicationName).goneAt !== undefined || performance.now() >= r.respondedAt + opts.boundMs;
+    const settled = (r: RequestRecord): boolean =>
+      poller.sighting(r.applicationName).goneAt !== undefined || performance.now() >= r.respondedAt + opts.boundMs;
     await waitFor(() => records.every(settled), opts.boundMs + 1_000, signal);
     const stillThere = poller.present().length;
-    if (stillThere > 0) say(`${target.label}: ${stillThere} backend(s) still there after the bound; releasing the lock`);
+    if (stillThere > 0)
+      say(`${target.label}: ${stillThere} backend(s) still there after the bound; releasing the lock`);
     await lock.release();
     await waitFor(() => poller.present().length === 0, opts.drainMs, signal);
   } finally {
@@ -250,7 +325,10 @@ async function runRound(target: Target, ctx: RoundContext) {
     poll: poller.timing(),
     // The machine while the requests were sent: a noisy neighbour shows here.
     machine: watch.stop(),
-    late: { count: lateOnes.length, duringStall: lateOnes.filter((r) => watch.stalledWithin(r.sentAt + opts.budgetMs, r.respondedAt) > 0).length },
+    late: {
+      count: lateOnes.length,
+      duringStall: lateOnes.filter((r) => watch.stalledWithin(r.sentAt + opts.budgetMs, r.respondedAt) > 0).length,
+    },
     workerLog: { byLevel: { ...target.log.byLevel }, errors: { ...target.log.errors } },
     sampleBodies,
   };
@@ -265,20 +343,41 @@ function table(results: RoundResult[], opts: Options): string {
     ["response − budget, ms  p50/p90/p99/max", (r) => formatDistribution(r.overBudget)],
     ["backend gone − response, ms  p50/p90/p99/max", (r) => formatDistribution(r.goneAfterResponse)],
     [`still running ${opts.boundMs} ms after response`, (r) => String(r.stillAtBound)],
-    ["  …they went, ms after response  p50/max", (r) => (r.stayed.n === 0 ? "-" : `${fmt(r.stayed.p50)} / ${fmt(r.stayed.max)}`)],
+    [
+      "  …they went, ms after response  p50/max",
+      (r) => (r.stayed.n === 0 ? "-" : `${fmt(r.stayed.p50)} / ${fmt(r.stayed.max)}`),
+    ],
     ["still there after lock release + drain", (r) => String(r.leftAfterDrain)],
     ["UPDATE committed after a non-2xx answer", (r) => String(r.writesAfterError)],
     ["backends never seen by the poller", (r) => String(r.neverSeen)],
     ["backend state at last sighting", (r) => formatCounts(r.lastStates)],
     ["wire (bridge or /sql endpoint)", (r) => formatCounts(r.wire)],
-    ["Postgres log: statements stopped by", (r) => (r.serverStops ? formatCounts(r.serverStops) : "(server log not read)")],
-    ["poll period p50/p99, round trip p50 (ms)", (r) => `${fmt(r.poll.periodP50)} / ${fmt(r.poll.periodP99)}, ${fmt(r.poll.roundTripP50)}`],
-    ["machine CPU busy while sending (all processes)", (r) => `${fmt(r.machine.cpuBusyPercent)} % of ${r.machine.cores} cores`],
-    ["bench event-loop delay p99/max (ms)", (r) => `${fmt(r.machine.loopDelayP99Ms)} / ${fmt(r.machine.loopDelayMaxMs)}`],
-    [`responses > ${LATE_MS} ms late / of which during a bench stall`, (r) => `${r.late.count} / ${r.late.duringStall}`],
+    [
+      "Postgres log: statements stopped by",
+      (r) => (r.serverStops ? formatCounts(r.serverStops) : "(server log not read)"),
+    ],
+    [
+      "poll period p50/p99, round trip p50 (ms)",
+      (r) => `${fmt(r.poll.periodP50)} / ${fmt(r.poll.periodP99)}, ${fmt(r.poll.roundTripP50)}`,
+    ],
+    [
+      "machine CPU busy while sending (all processes)",
+      (r) => `${fmt(r.machine.cpuBusyPercent)} % of ${r.machine.cores} cores`,
+    ],
+    [
+      "bench event-loop delay p99/max (ms)",
+      (r) => `${fmt(r.machine.loopDelayP99Ms)} / ${fmt(r.machine.loopDelayMaxMs)}`,
+    ],
+    [
+      `responses > ${LATE_MS} ms late / of which during a bench stall`,
+      (r) => `${r.late.count} / ${r.late.duringStall}`,
+    ],
     ["Worker log lines by level", (r) => formatCounts(r.workerLog.byLevel)],
   ];
-  return alignedTable(["", ...results.map((r) => r.target)], rows.map(([name, cell]) => [name, ...results.map(cell)]));
+  return alignedTable(
+    ["", ...results.map((r) => r.target)],
+    rows.map(([name, cell]) => [name, ...results.map(cell)]),
+  );
 }
 
 function verdicts(results: RoundResult[]): string[] {
@@ -289,9 +388,10 @@ function verdicts(results: RoundResult[]): string[] {
       const b = r.goneAfterResponse.n === r.requests && r.goneAfterResponse.p99 <= TARGET_GONE_P99_MS;
       // The bench's own stack (workerd, Postgres, this process polling every 5 ms) keeps the
       // machine ~15-20 % busy; far above that, others are competing for the two cores.
-      const noisy = r.machine.cpuBusyPercent > NOISY_CPU_PERCENT
-        ? ` [machine ${fmt(r.machine.cpuBusyPercent)} % busy during the round: other load, not a clean measurement]`
-        : "";
+      const noisy =
+        r.machine.cpuBusyPercent > NOISY_CPU_PERCENT
+          ? ` [machine ${fmt(r.machine.cpuBusyPercent)} % busy during the round: other load, not a clean measurement]`
+          : "";
       return (
         `${r.target}: response − budget p99 ${fmt(r.overBudget.p99)} ms (target ≤ ${TARGET_OVER_BUDGET_P99_MS}) ${a ? "met" : "MISSED"}; ` +
         `backend gone − response p99 ${fmt(r.goneAfterResponse.p99)} ms over ${r.goneAfterResponse.n}/${r.requests} (target ≤ ${TARGET_GONE_P99_MS}) ${b ? "met" : "MISSED"}${noisy}`
@@ -308,7 +408,9 @@ async function measure(stack: WorkerStack, run: Run): Promise<void> {
   say(`database: ${stack.where}`);
   const seeded = await prepareDatabase(stack.monitor);
   if (opts.baseline && opts.requests + 30 > seeded.maxConnections) {
-    say(`warning: the baseline's backends pile up on the lock (${opts.requests} of them) and max_connections is ${seeded.maxConnections}`);
+    say(
+      `warning: the baseline's backends pile up on the lock (${opts.requests} of them) and max_connections is ${seeded.maxConnections}`,
+    );
   }
   const targets: Target[] = opts.paths.map((path) => {
     const log = new LogTally();
@@ -318,18 +420,47 @@ async function measure(stack: WorkerStack, run: Run): Promise<void> {
       return stack.base;
     };
     const budgetHeaders = (ms: number) => ({ "x-request-timeout-ms": String(ms) });
-    return { key: `edge-${path}`, label: `clinic-edge (${path})`, prefix: "clinic-edge", budgetHeaders, log, wire: wireCounters(stack.services, path), start };
+    return {
+      key: `edge-${path}`,
+      label: `clinic-edge (${path})`,
+      prefix: "clinic-edge",
+      budgetHeaders,
+      log,
+      wire: wireCounters(stack.services, path),
+      start,
+    };
   });
   if (opts.baseline) {
     const log = new LogTally();
-    const start = () => stack.startSideWorker(baselineBundle, { TIMEOUT_MS: String(opts.budgetMs) }, { onLine: log.count, echo: opts.verbose ? "all" : "none" });
-    targets.push({ key: "hono", label: "Hono timeout()", prefix: "hono-timeout", budgetHeaders: () => ({}), log, wire: wireCounters(stack.services, "ws"), start });
+    const start = () =>
+      stack.startSideWorker(
+        baselineBundle,
+        { TIMEOUT_MS: String(opts.budgetMs) },
+        { onLine: log.count, echo: opts.verbose ? "all" : "none" },
+      );
+    targets.push({
+      key: "hono",
+      label: "Hono timeout()",
+      prefix: "hono-timeout",
+      budgetHeaders: () => ({}),
+      log,
+      wire: wireCounters(stack.services, "ws"),
+      start,
+    });
   }
   // performance.now() counts from the process' start: bundling, database and services included.
-  say(`ready in ${(performance.now() / 1000).toFixed(1)} s (Postgres ${seeded.serverVersion}); ` +
-    `${opts.requests} requests per Worker, budget ${opts.budgetMs} ms, concurrency ${opts.concurrency}`);
+  say(
+    `ready in ${(performance.now() / 1000).toFixed(1)} s (Postgres ${seeded.serverVersion}); ` +
+      `${opts.requests} requests per Worker, budget ${opts.budgetMs} ms, concurrency ${opts.concurrency}`,
+  );
 
-  const ctx: RoundContext = { stack, lockedId: seeded.locked, warmId: seeded.warm, runTag: `dl${Date.now().toString(36)}`, ...run };
+  const ctx: RoundContext = {
+    stack,
+    lockedId: seeded.locked,
+    warmId: seeded.warm,
+    runTag: `dl${Date.now().toString(36)}`,
+    ...run,
+  };
   const results: RoundResult[] = [];
   for (const target of targets) {
     if (signal.aborted) break;
@@ -339,18 +470,25 @@ async function measure(stack: WorkerStack, run: Run): Promise<void> {
   if (signal.aborted) throw signal.reason;
 
   if (opts.json) {
-    console.log(JSON.stringify({ database: stack.where, postgres: seeded.serverVersion, code, options: opts, results }, null, 2));
+    console.log(
+      JSON.stringify({ database: stack.where, postgres: seeded.serverVersion, code, options: opts, results }, null, 2),
+    );
     return;
   }
-  const load = loadavg().map((l) => l.toFixed(1)).join(" ");
-  console.log(`\n${stack.where}, PostgreSQL ${seeded.serverVersion}; N=${opts.requests}, budget ${opts.budgetMs} ms, concurrency ${opts.concurrency}; load average ${load}`);
+  const load = loadavg()
+    .map((l) => l.toFixed(1))
+    .join(" ");
+  console.log(
+    `\n${stack.where}, PostgreSQL ${seeded.serverVersion}; N=${opts.requests}, budget ${opts.budgetMs} ms, concurrency ${opts.concurrency}; load average ${load}`,
+  );
   console.log(`${code}\n`);
   console.log(table(results, opts));
   console.log("");
   for (const v of verdicts(results)) console.log(v);
   for (const r of results) {
     for (const [summary, n] of Object.entries(r.workerLog.errors)) console.log(`${r.target} logged ${n}×: ${summary}`);
-    for (const [status, body] of Object.entries(r.sampleBodies)) if (!status.startsWith("2") && opts.verbose) console.log(`${r.target} ${status}: ${body}`);
+    for (const [status, body] of Object.entries(r.sampleBodies))
+      if (!status.startsWith("2") && opts.verbose) console.log(`${r.target} ${status}: ${body}`);
   }
 }
 
@@ -394,7 +532,11 @@ async function main(): Promise<number> {
     });
     return 0;
   } catch (err) {
-    say(err instanceof Error ? `${err.message}${err.cause instanceof Error ? ` (${err.cause.message})` : ""}` : String(err));
+    say(
+      err instanceof Error
+        ? `${err.message}${err.cause instanceof Error ? ` (${err.cause.message})` : ""}`
+        : String(err),
+    );
     return 1;
   } finally {
     stop.dispose();

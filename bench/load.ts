@@ -93,7 +93,8 @@ class UsageError extends Error {
 function intOption(value: string | undefined, name: string, min: number, max: number, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < min || n > max) throw new UsageError(`--${name} must be a number in [${min}, ${max}], got "${value}"`);
+  if (!Number.isFinite(n) || n < min || n > max)
+    throw new UsageError(`--${name} must be a number in [${min}, ${max}], got "${value}"`);
   return n;
 }
 
@@ -140,12 +141,19 @@ function parseOptions(argv: string[]): Options | undefined {
   const options: Options = {
     base,
     urls: (values.url ?? []).map((u) => localUrl(u, "--url").href),
-    paths: (values.paths ?? "").split(",").map((p) => p.trim()).filter((p) => p !== ""),
+    paths: (values.paths ?? "")
+      .split(",")
+      .map((p) => p.trim())
+      .filter((p) => p !== ""),
     doctorIds: values["doctor-ids"] ?? false,
-    baseline: values.baseline === undefined ? undefined : localUrl(resolveTarget(base, values.baseline), "--baseline").href,
+    baseline:
+      values.baseline === undefined ? undefined : localUrl(resolveTarget(base, values.baseline), "--baseline").href,
     concurrency: Math.floor(intOption(values.concurrency, "concurrency", 1, MAX_CONCURRENCY, 50)),
     durationS: intOption(values.duration, "duration", 0.1, MAX_DURATION_S, 10),
-    requests: values.requests === undefined ? undefined : Math.floor(intOption(values.requests, "requests", 1, MAX_REQUESTS, 0)),
+    requests:
+      values.requests === undefined
+        ? undefined
+        : Math.floor(intOption(values.requests, "requests", 1, MAX_REQUESTS, 0)),
     warmupS: intOption(values.warmup, "warmup", 0, MAX_DURATION_S, 0),
     timeoutMs: intOption(values.timeout, "timeout", 1, 600_000, 30_000),
     json: values.json ?? false,
@@ -166,20 +174,32 @@ interface Reply {
 }
 
 /** One GET over the shared keep-alive agent; resolves with the whole body, rejects on network errors/timeout. */
-function get(agent: Agent, url: string, auth: Record<string, string>, timeoutMs: number, keepBody: boolean): Promise<Reply> {
+function get(
+  agent: Agent,
+  url: string,
+  auth: Record<string, string>,
+  timeoutMs: number,
+  keepBody: boolean,
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { agent, method: "GET", headers: { accept: "application/json", ...auth } }, (res: IncomingMessage) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on("data", (chunk: Buffer) => {
-        // Status-only callers still read the body (the socket must drain to be reused); keep the start.
-        if (keepBody || size < 512) chunks.push(chunk);
-        size += chunk.length;
-      });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-      res.on("error", reject);
-    });
-    req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer in ${timeoutMs} ms`), { code: "timeout" })));
+    const req = request(
+      url,
+      { agent, method: "GET", headers: { accept: "application/json", ...auth } },
+      (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (chunk: Buffer) => {
+          // Status-only callers still read the body (the socket must drain to be reused); keep the start.
+          if (keepBody || size < 512) chunks.push(chunk);
+          size += chunk.length;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", reject);
+      },
+    );
+    req.setTimeout(timeoutMs, () =>
+      req.destroy(Object.assign(new Error(`no answer in ${timeoutMs} ms`), { code: "timeout" })),
+    );
     req.on("error", reject);
     req.end();
   });
@@ -193,7 +213,12 @@ function errorKey(err: unknown): string {
 // ---------------------------------------------------------------------------------------------
 // Targets
 
-async function doctorTargets(agent: Agent, base: string, auth: Record<string, string>, timeoutMs: number): Promise<string[]> {
+async function doctorTargets(
+  agent: Agent,
+  base: string,
+  auth: Record<string, string>,
+  timeoutMs: number,
+): Promise<string[]> {
   const ids: string[] = [];
   let cursor: string | null = null;
   for (let page = 0; page < MAX_ID_PAGES; page++) {
@@ -201,7 +226,8 @@ async function doctorTargets(agent: Agent, base: string, auth: Record<string, st
     url.searchParams.set("limit", "100");
     if (cursor) url.searchParams.set("cursor", cursor);
     const reply = await get(agent, url.href, auth, timeoutMs, true);
-    if (reply.status !== 200) throw new Error(`GET ${url.pathname}${url.search} answered ${reply.status}: ${reply.body.slice(0, 300)}`);
+    if (reply.status !== 200)
+      throw new Error(`GET ${url.pathname}${url.search} answered ${reply.status}: ${reply.body.slice(0, 300)}`);
     const json = JSON.parse(reply.body) as { data?: Array<{ id?: unknown }>; nextCursor?: unknown };
     for (const d of json.data ?? []) if (typeof d.id === "string") ids.push(d.id);
     cursor = typeof json.nextCursor === "string" ? json.nextCursor : null;
@@ -231,8 +257,14 @@ interface Stop {
  * deadline (or the request budget) is reached, then waits for the ones in flight.
  */
 async function runPhase(
-  label: string, targets: string[], opts: Options, agent: Agent, auth: Record<string, string>, stop: Stop,
-  seconds: number, budget: number | undefined,
+  label: string,
+  targets: string[],
+  opts: Options,
+  agent: Agent,
+  auth: Record<string, string>,
+  stop: Stop,
+  seconds: number,
+  budget: number | undefined,
 ): Promise<PhaseResult> {
   let latencies = new Float64Array(1 << 16);
   let count = 0;
@@ -314,7 +346,12 @@ async function runPhase(
 }
 
 async function measure(
-  label: string, targets: string[], opts: Options, agent: Agent, auth: Record<string, string>, stop: Stop,
+  label: string,
+  targets: string[],
+  opts: Options,
+  agent: Agent,
+  auth: Record<string, string>,
+  stop: Stop,
 ): Promise<PhaseResult> {
   if (opts.warmupS > 0) {
     log(opts, `[bench] ${label}: warm-up ${opts.warmupS} s`);
@@ -337,13 +374,26 @@ function describe(r: PhaseResult): string {
   const lines = [
     `${r.label}  (${r.targets} URL(s), concurrency ${r.concurrency}, ${r.elapsedS} s)`,
     `  requests  ${r.requests}`,
-    `  errors    ${r.errors}${r.errors ? "  " + Object.entries(r.errorsBy).map(([k, v]) => `${k}: ${v}`).join(", ") : ""}`,
+    `  errors    ${r.errors}${
+      r.errors
+        ? "  " +
+          Object.entries(r.errorsBy)
+            .map(([k, v]) => `${k}: ${v}`)
+            .join(", ")
+        : ""
+    }`,
     `  req/s     ${r.reqPerS}`,
     `  latency   p50 ${r.latencyMs.p50} ms  p90 ${r.latencyMs.p90} ms  p99 ${r.latencyMs.p99} ms  max ${r.latencyMs.max} ms  (mean ${r.latencyMs.mean} ms)`,
   ];
   for (const [k, body] of Object.entries(r.errorSamples)) lines.push(`  sample ${k}: ${body}`);
-  if (r.errorsBy["429"]) lines.push(`  429s: the Worker's rate limit (all requests are one caller); see --help for starting dev with limits off`);
-  if (r.errorsBy["401"]) lines.push(`  401s: the Worker does not verify the token; is it the stack \`npm run dev\` started from this checkout (same .data/)?`);
+  if (r.errorsBy["429"])
+    lines.push(
+      `  429s: the Worker's rate limit (all requests are one caller); see --help for starting dev with limits off`,
+    );
+  if (r.errorsBy["401"])
+    lines.push(
+      `  401s: the Worker does not verify the token; is it the stack \`npm run dev\` started from this checkout (same .data/)?`,
+    );
   return lines.join("\n");
 }
 
@@ -372,25 +422,40 @@ async function main(): Promise<number> {
     // The same secret and claims as `npm run token -- --role admin` (dev/token.ts).
     const { secret, source } = localAuthSecret();
     log(opts, `[bench] admin token signed with the secret from ${source}`);
-    const auth = await adminHeaders({ secret, sub: "bench-load", issuer: process.env.AUTH_ISSUER, audience: process.env.AUTH_AUDIENCE });
+    const auth = await adminHeaders({
+      secret,
+      sub: "bench-load",
+      issuer: process.env.AUTH_ISSUER,
+      audience: process.env.AUTH_AUDIENCE,
+    });
     const targets = [...opts.urls, ...opts.paths.map((p) => resolveTarget(opts.base, p))];
     if (opts.doctorIds) {
       const doctors = await doctorTargets(agent, opts.base, auth, opts.timeoutMs);
       log(opts, `[bench] ${doctors.length} doctor ids from ${new URL("/doctors?limit=100", opts.base).href}`);
       targets.push(...doctors);
     }
-    const mainLabel = opts.doctorIds && targets.length > 0 && opts.urls.length + opts.paths.length === 0
-      ? "GET /doctors/:id"
-      : targets.length === 1 ? `GET ${new URL(targets[0]!).pathname}` : `${targets.length} targets`;
+    const mainLabel =
+      opts.doctorIds && targets.length > 0 && opts.urls.length + opts.paths.length === 0
+        ? "GET /doctors/:id"
+        : targets.length === 1
+          ? `GET ${new URL(targets[0]!).pathname}`
+          : `${targets.length} targets`;
 
     const results: PhaseResult[] = [];
-    if (opts.baseline) results.push(await measure(`GET ${new URL(opts.baseline).pathname} (baseline)`, [opts.baseline], opts, agent, auth, stop));
+    if (opts.baseline)
+      results.push(
+        await measure(`GET ${new URL(opts.baseline).pathname} (baseline)`, [opts.baseline], opts, agent, auth, stop),
+      );
     if (!stop.stopped) results.push(await measure(mainLabel, targets, opts, agent, auth, stop));
 
     const [first, second] = results;
-    const ratio = opts.baseline && first && second && first.reqPerS > 0
-      ? { reqPerS: round(second.reqPerS / first.reqPerS, 3), p50: first.latencyMs.p50 > 0 ? round(second.latencyMs.p50 / first.latencyMs.p50, 2) : null }
-      : undefined;
+    const ratio =
+      opts.baseline && first && second && first.reqPerS > 0
+        ? {
+            reqPerS: round(second.reqPerS / first.reqPerS, 3),
+            p50: first.latencyMs.p50 > 0 ? round(second.latencyMs.p50 / first.latencyMs.p50, 2) : null,
+          }
+        : undefined;
 
     if (opts.json) {
       console.log(JSON.stringify({ phases: results, ratio: ratio ? { mainOverBaseline: ratio } : undefined }, null, 2));
@@ -398,7 +463,9 @@ async function main(): Promise<number> {
       console.log("");
       console.log(results.map(describe).join("\n\n"));
       if (ratio) {
-        console.log(`\nratio ${second!.label} / baseline: req/s ${ratio.reqPerS} (${round(1 / ratio.reqPerS, 2)}x slower), p50 latency x${ratio.p50}`);
+        console.log(
+          `\nratio ${second!.label} / baseline: req/s ${ratio.reqPerS} (${round(1 / ratio.reqPerS, 2)}x slower), p50 latency x${ratio.p50}`,
+        );
       }
     }
     return results.some((r) => r.errors > 0) ? 1 : 0;

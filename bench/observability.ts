@@ -24,7 +24,9 @@ const metricsIntervalMs = wholeNumber(opts.extra["metrics-interval-ms"], "metric
 await withWorkerStack("observability", async (stack) => {
   const collector = await startCollector();
   stack.defer(() => collector.close());
-  const doctors = (await stack.monitor.query<{ id: string }>("SELECT id FROM doctors WHERE active ORDER BY id LIMIT 50")).rows.map((r) => r.id);
+  const doctors = (
+    await stack.monitor.query<{ id: string }>("SELECT id FROM doctors WHERE active ORDER BY id LIMIT 50")
+  ).rows.map((r) => r.id);
   const exporting = (on: boolean): Record<string, string> => ({
     OTEL_EXPORTER_OTLP_ENDPOINT: on ? collector.url : "",
     OTEL_SAMPLE_RATIO: "1",
@@ -40,7 +42,10 @@ await withWorkerStack("observability", async (stack) => {
     ],
     routes: [
       { label: "GET /patients/:id", urls: stack.patients.map((id) => `${stack.base}/patients/${id}`) },
-      { label: "GET /doctors/:id/availability", urls: doctors.map((id) => `${stack.base}/doctors/${id}/availability?date=${date}`) },
+      {
+        label: "GET /doctors/:id/availability",
+        urls: doctors.map((id) => `${stack.base}/doctors/${id}/availability?date=${date}`),
+      },
     ],
   };
   console.error(
@@ -49,5 +54,7 @@ await withWorkerStack("observability", async (stack) => {
   );
   const results = await runAb(stack, opts, plan);
   console.log(abTable(plan, results));
-  console.log(`OTLP export requests received by the collector: ${collector.exports} span batches, ${collector.metricExports} metric pushes`);
+  console.log(
+    `OTLP export requests received by the collector: ${collector.exports} span batches, ${collector.metricExports} metric pushes`,
+  );
 });

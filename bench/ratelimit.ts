@@ -30,7 +30,9 @@ await withWorkerStack("ratelimit", async (stack) => {
   let limitedSeen = 0;
   const countLimited = async (): Promise<void> => {
     const text = await (await fetch(`${stack.base}/metrics`, { headers: stack.auth })).text();
-    limitedSeen += Number(/^ratelimit_decisions_total\{outcome="(?:limited|failed-open)"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    limitedSeen += Number(
+      /^ratelimit_decisions_total\{outcome="(?:limited|failed-open)"\} (\d+)$/m.exec(text)?.[1] ?? 0,
+    );
   };
   const plan: AbPlan = {
     feature: "limiter",
@@ -44,7 +46,9 @@ await withWorkerStack("ratelimit", async (stack) => {
       { label: "GET /patients/:id", urls: stack.patients.map((id) => `${stack.base}/patients/${id}`) },
     ],
   };
-  console.error(`[bench] c=${opts.concurrency}, ${opts.durationS} s per phase after ${opts.warmupS} s warm-up, ${opts.rounds} rounds`);
+  console.error(
+    `[bench] c=${opts.concurrency}, ${opts.durationS} s per phase after ${opts.warmupS} s warm-up, ${opts.rounds} rounds`,
+  );
   const results = await runAb(stack, opts, plan);
   console.log(abTable(plan, results));
   console.log(`requests limited or failed open while on (should be 0): ${limitedSeen}`);

@@ -21,7 +21,15 @@ import { parseArgs } from "node:util";
 import { build } from "esbuild";
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions, type V4WorkerOptions } from "miniflare";
 import pg from "pg";
-import { BUILT_WORKER, ROOT, adminHeaders, localServices, percentile, scratchDatabase, wranglerSettings } from "./lib/stack.ts";
+import {
+  BUILT_WORKER,
+  ROOT,
+  adminHeaders,
+  localServices,
+  percentile,
+  scratchDatabase,
+  wranglerSettings,
+} from "./lib/stack.ts";
 
 type Strategy = "none" | "isolate" | "clinic-edge";
 
@@ -49,7 +57,7 @@ function options(): { requests: number; isolates: number } {
 /** Scans of doctor_schedules so far; backends report them when they exit (the bench's endpoint closes idle ones fast). */
 async function reads(monitor: pg.Client): Promise<number> {
   let last = -1;
-  for (let stable = 0; stable < 5; ) {
+  for (let stable = 0; stable < 5;) {
     await sleep(200);
     await monitor.query("SELECT pg_stat_clear_snapshot()");
     const { rows } = await monitor.query<{ n: string }>(
@@ -90,7 +98,9 @@ async function fire(
     Array.from({ length: requests }, async (_, i) => {
       const t0 = performance.now();
       try {
-        const res = await mf.dispatchFetch(`http://stampede${path}`, { headers: { ...auth, "MF-Route-Override": workers[i % workers.length]! } });
+        const res = await mf.dispatchFetch(`http://stampede${path}`, {
+          headers: { ...auth, "MF-Route-Override": workers[i % workers.length]! },
+        });
         const body = await res.text();
         if (res.status === 200) {
           latencies.push(performance.now() - t0);
@@ -143,10 +153,21 @@ async function main(): Promise<void> {
         scriptPath: BUILT_WORKER,
         modulesRoot: dirname(BUILT_WORKER),
         // The first Worker hosts the Coalescer class; every one binds the same namespace.
-        durableObjects: { COALESCER: i === 0 ? { className: "Coalescer", useSQLite: true } : { className: "Coalescer", scriptName: "edge-0", useSQLite: true } },
+        durableObjects: {
+          COALESCER:
+            i === 0
+              ? { className: "Coalescer", useSQLite: true }
+              : { className: "Coalescer", scriptName: "edge-0", useSQLite: true },
+        },
       })),
       ...(["none", "isolate"] as const).flatMap((mode) =>
-        names(mode).map((name) => ({ ...common, name, scriptPath: baseline, modulesRoot: buildDir, bindings: { ...common.bindings, STAMPEDE_MODE: mode } })),
+        names(mode).map((name) => ({
+          ...common,
+          name,
+          scriptPath: baseline,
+          modulesRoot: buildDir,
+          bindings: { ...common.bindings, STAMPEDE_MODE: mode },
+        })),
       ),
     ];
     mf = new Miniflare(convertV4MiniflareOptions({ workers, log: new Log(LogLevel.WARN) }));
@@ -161,7 +182,8 @@ async function main(): Promise<void> {
       const doctor = await coldDoctor(monitor);
       const before = await reads(monitor);
       const prefix = strategy === "clinic-edge" ? "edge" : strategy;
-      const path = strategy === "clinic-edge" ? `/doctors/${doctor}/availability?date=${date}` : `/?doctor=${doctor}&date=${date}`;
+      const path =
+        strategy === "clinic-edge" ? `/doctors/${doctor}/availability?date=${date}` : `/?doctor=${doctor}&date=${date}`;
       console.error(`[bench] ${strategy}: ${opts.requests} requests over ${opts.isolates} isolates`);
       const { latencies, errors, bodies } = await fire(mf, names(prefix), opts.requests, path, auth);
       results.push({
@@ -176,10 +198,14 @@ async function main(): Promise<void> {
     }
 
     const head = ["strategy", "Postgres reads", "200s", "errors", "distinct answers", "p50 ms", "p99 ms"];
-    const rows = results.map((r) => [r.strategy, r.reads, r.ok, r.errors, r.distinctAnswers, r.p50.toFixed(0), r.p99.toFixed(0)].map(String));
+    const rows = results.map((r) =>
+      [r.strategy, r.reads, r.ok, r.errors, r.distinctAnswers, r.p50.toFixed(0), r.p99.toFixed(0)].map(String),
+    );
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
     const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
-    console.log(`${opts.requests} concurrent requests for one cold key over ${opts.isolates} isolates (${process.env.DATABASE_URL ? "DATABASE_URL" : "embedded Postgres"})`);
+    console.log(
+      `${opts.requests} concurrent requests for one cold key over ${opts.isolates} isolates (${process.env.DATABASE_URL ? "DATABASE_URL" : "embedded Postgres"})`,
+    );
     console.log(line(head));
     console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
     for (const row of rows) console.log(line(row));

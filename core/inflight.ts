@@ -29,7 +29,14 @@ export function inflight(): InflightItem[] {
 }
 
 export function countsByKind(): Record<InflightKind, number> {
-  const counts: Record<InflightKind, number> = { request: 0, "db-connection": 0, upstream: 0, "do-wait": 0, "breaker-hop": 0, background: 0 };
+  const counts: Record<InflightKind, number> = {
+    request: 0,
+    "db-connection": 0,
+    upstream: 0,
+    "do-wait": 0,
+    "breaker-hop": 0,
+    background: 0,
+  };
   for (const item of items) counts[item.kind]++;
   return counts;
 }

@@ -65,7 +65,11 @@ export interface Queries {
   query<S extends Statement>(deadline: Deadline, build: (db: QueryBuilder) => S): Promise<Awaited<S>>;
   batch<T extends Statements>(deadline: Deadline, build: (db: QueryBuilder) => T): Promise<BatchResponse<T>>;
   /** A hot statement of fixed shape (see prepared()), like query() but built once per isolate on the HTTP path. */
-  prepared<V extends Record<string, unknown>, R>(deadline: Deadline, statement: PreparedStatement<V, R>, values: V): Promise<R>;
+  prepared<V extends Record<string, unknown>, R>(
+    deadline: Deadline,
+    statement: PreparedStatement<V, R>,
+    values: V,
+  ): Promise<R>;
   run<T>(deadline: Deadline, work: (tx: Database) => Promise<T>): Promise<T>;
 }
 
@@ -89,7 +93,11 @@ export class TransactionDb implements Queries {
     return results as BatchResponse<T>;
   }
 
-  async prepared<V extends Record<string, unknown>, R>(_deadline: Deadline, statement: PreparedStatement<V, R>, values: V): Promise<R> {
+  async prepared<V extends Record<string, unknown>, R>(
+    _deadline: Deadline,
+    statement: PreparedStatement<V, R>,
+    values: V,
+  ): Promise<R> {
     // Built with the values on this connection: a transaction is not where the saving is.
     return await statement.build(this.#tx, values);
   }
@@ -164,7 +172,11 @@ export class RequestDb implements Queries {
     return this.#ws.transaction(deadline, (tx) => new TransactionDb(tx).batch(deadline, build));
   }
 
-  async prepared<V extends Record<string, unknown>, R>(deadline: Deadline, statement: PreparedStatement<V, R>, values: V): Promise<R> {
+  async prepared<V extends Record<string, unknown>, R>(
+    deadline: Deadline,
+    statement: PreparedStatement<V, R>,
+    values: V,
+  ): Promise<R> {
     this.#used = true;
     if (this.#queryPath === "http") return this.#http.prepared(deadline, statement, values);
     return this.#ws.transaction(deadline, (tx) => new TransactionDb(tx).prepared(deadline, statement, values));

@@ -81,15 +81,21 @@ class SharedHttpClient {
           // Cast: transaction() honours each query's own arrayMode/fullResults (Drizzle's), but its
           // types pin every query to the client's (false, false).
           const query = driver.query(text, params, opts) as NeonQueryPromise<false, false>;
-          return driver.transaction([driver.query(STATEMENT_TIMEOUT, [String(budgetMs)]), query], call).then(([, result]) => result);
+          return driver
+            .transaction([driver.query(STATEMENT_TIMEOUT, [String(budgetMs)]), query], call)
+            .then(([, result]) => result);
         }) as typeof driver.query,
         unsafe: driver.unsafe.bind(driver),
         // Cast: a generic signature cannot be written as an arrow; the call is the driver's own.
         transaction: (async (queries, opts) => {
           const { budgetMs, sending, ...call } = this.#take();
-          if (!Array.isArray(queries)) throw new Error("drizzle-orm passed transaction() a function; only arrays are supported here");
+          if (!Array.isArray(queries))
+            throw new Error("drizzle-orm passed transaction() a function; only arrays are supported here");
           sending(queries.map(textOf));
-          const [, ...results] = await driver.transaction([driver.query(STATEMENT_TIMEOUT, [String(budgetMs)]), ...queries], { ...opts, ...call });
+          const [, ...results] = await driver.transaction(
+            [driver.query(STATEMENT_TIMEOUT, [String(budgetMs)]), ...queries],
+            { ...opts, ...call },
+          );
           return results;
         }) as typeof driver.transaction,
       },
@@ -103,7 +109,11 @@ class SharedHttpClient {
   }
 
   /** A prepared statement with its values, in one round trip; its SQL is built on first use only. */
-  execute<V extends Record<string, unknown>, R>(call: CallOptions, statement: PreparedStatement<V, R>, values: V): Promise<R> {
+  execute<V extends Record<string, unknown>, R>(
+    call: CallOptions,
+    statement: PreparedStatement<V, R>,
+    values: V,
+  ): Promise<R> {
     let query = this.#prepared.get(statement) as PreparedQuery<R> | undefined;
     if (!query) {
       query = statement.build(this.db, placeholders(statement.keys)).prepare(statement.name);
@@ -163,7 +173,11 @@ export class HttpPath {
     return this.#roundTrip(deadline, (call) => client.batch(call, statements));
   }
 
-  async prepared<V extends Record<string, unknown>, R>(deadline: Deadline, statement: PreparedStatement<V, R>, values: V): Promise<R> {
+  async prepared<V extends Record<string, unknown>, R>(
+    deadline: Deadline,
+    statement: PreparedStatement<V, R>,
+    values: V,
+  ): Promise<R> {
     deadline.check("db");
     const client = (shared ??= new SharedHttpClient());
     return this.#roundTrip(deadline, (call) => client.execute(call, statement, values));
@@ -187,7 +201,8 @@ export class HttpPath {
           this.#stats.statements(texts.length);
           for (const text of texts) {
             this.#stats.shape(text);
-            if (this.#span.recording) spans.push(this.#span.child("db.query", SpanKind.client, { ...sqlAttributes(text), "db.path": "http" }));
+            if (this.#span.recording)
+              spans.push(this.#span.child("db.query", SpanKind.client, { ...sqlAttributes(text), "db.path": "http" }));
           }
         },
       };

@@ -102,7 +102,6 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const apps = new StatsByApp<AppStats>(EMPTY, options.maxTrackedApps);
   const sockets = new Set<Socket>();
 
-
   const http: Server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://bridge");
     if (req.method === "GET" && url.pathname === "/stats") {

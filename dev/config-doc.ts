@@ -26,7 +26,8 @@ export function renderConfigurationDoc(): string {
     groups.set(v.group, rows);
   }
   const sections = [...groups].map(
-    ([group, rows]) => `## ${group}\n\n| Variable | Type | Default | Range | Meaning |\n|---|---|---|---|---|\n${rows.join("\n")}\n`,
+    ([group, rows]) =>
+      `## ${group}\n\n| Variable | Type | Default | Range | Meaning |\n|---|---|---|---|---|\n${rows.join("\n")}\n`,
   );
   return `# Configuration
 

@@ -13,8 +13,20 @@ import { dirname, isAbsolute, join, relative } from "node:path";
 import { startBridge, type Bridge } from "./bridge.ts";
 import { startInsurance, type InsuranceStandIn } from "./insurance.ts";
 import {
-  DATA_DIR, DEV_BRIDGE_PORT, DEV_DATA_DIR, DEV_DATABASE, DEV_INSURANCE_KEY, DEV_INSURANCE_PORT, DEV_OTLP_PORT, DEV_PG_PORT,
-  DEV_SQL_PORT, DEV_VARS_FILE, DEV_WORKER_PORT, LOCK_FILE, ROOT, localAuthSecret,
+  DATA_DIR,
+  DEV_BRIDGE_PORT,
+  DEV_DATA_DIR,
+  DEV_DATABASE,
+  DEV_INSURANCE_KEY,
+  DEV_INSURANCE_PORT,
+  DEV_OTLP_PORT,
+  DEV_PG_PORT,
+  DEV_SQL_PORT,
+  DEV_VARS_FILE,
+  DEV_WORKER_PORT,
+  LOCK_FILE,
+  ROOT,
+  localAuthSecret,
 } from "./local.ts";
 import { startCollector, type RunningCollector } from "./otlp-collector.ts";
 import { migrateDatabase } from "./migrate.ts";
@@ -58,7 +70,9 @@ async function authSecretArgs(): Promise<string[]> {
   const { secret, source } = localAuthSecret();
   const file = join(DEV_DATA_DIR, "dev-secrets.env");
   await writeFile(file, `AUTH_JWT_SECRET=${JSON.stringify(secret)}\n`, { mode: 0o600 });
-  say(`AUTH_JWT_SECRET from ${isAbsolute(source) ? displayPath(source) : source} (mint tokens with \`npm run token -- --role admin\`)`);
+  say(
+    `AUTH_JWT_SECRET from ${isAbsolute(source) ? displayPath(source) : source} (mint tokens with \`npm run token -- --role admin\`)`,
+  );
   return [...(existsSync(DEV_VARS_FILE) ? ["--env-file", DEV_VARS_FILE] : []), "--env-file", file];
 }
 
@@ -67,7 +81,9 @@ async function main(): Promise<void> {
   if (other !== undefined) {
     console.error(
       `[dev] clinic-edge is already running (pid ${other}) on http://127.0.0.1:${DEV_WORKER_PORT}.\n` +
-        "[dev] Stop it with Ctrl-C in its terminal (or `kill " + other + "`) before starting another.",
+        "[dev] Stop it with Ctrl-C in its terminal (or `kill " +
+        other +
+        "`) before starting another.",
     );
     process.exit(1);
   }
@@ -131,7 +147,9 @@ async function main(): Promise<void> {
     const otlp: string[] = [];
     if (process.env.DEV_OTLP === "1") {
       collector = await startCollector({ port: DEV_OTLP_PORT });
-      say(`OTLP collector on ${collector.url} (fleet metrics: GET ${collector.url}/metrics; spans: GET /spans?traceId=<id>)`);
+      say(
+        `OTLP collector on ${collector.url} (fleet metrics: GET ${collector.url}/metrics; spans: GET /spans?traceId=<id>)`,
+      );
       otlp.push("--var", `OTEL_EXPORTER_OTLP_ENDPOINT:${collector.url}`);
     }
 
@@ -139,13 +157,20 @@ async function main(): Promise<void> {
       "wrangler",
       [
         "dev",
-        "--ip", "127.0.0.1",
-        "--port", String(DEV_WORKER_PORT),
-        "--var", `DATABASE_URL:${url}`,
-        "--var", `DB_WS_PROXY:${bridge.address}`,
-        "--var", `DB_HTTP_ENDPOINT:${sqlEndpoint.url}`,
-        "--var", `INSURANCE_API_URL:${insurance.url}`,
-        "--var", `INSURANCE_API_KEY:${DEV_INSURANCE_KEY}`,
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        String(DEV_WORKER_PORT),
+        "--var",
+        `DATABASE_URL:${url}`,
+        "--var",
+        `DB_WS_PROXY:${bridge.address}`,
+        "--var",
+        `DB_HTTP_ENDPOINT:${sqlEndpoint.url}`,
+        "--var",
+        `INSURANCE_API_URL:${insurance.url}`,
+        "--var",
+        `INSURANCE_API_KEY:${DEV_INSURANCE_KEY}`,
         ...otlp,
         ...(await authSecretArgs()),
         ...process.argv.slice(2),

@@ -51,7 +51,15 @@ const CUMULATIVE = 2;
 
 type Point =
   | { kind: "counter" | "gauge"; labels: Labels; time: bigint; value: number }
-  | { kind: "histogram"; labels: Labels; time: bigint; bounds: number[]; buckets: number[]; sum: number; count: number };
+  | {
+      kind: "histogram";
+      labels: Labels;
+      time: bigint;
+      bounds: number[];
+      buckets: number[];
+      sum: number;
+      count: number;
+    };
 
 interface Instance {
   exports: number;
@@ -85,10 +93,20 @@ function pointsOf(metric: OtlpMetric): Point[] {
     // A delta point is one interval's increase, not a total: the latest of them is not the series.
     if (metric.sum.aggregationTemporality !== CUMULATIVE) return [];
     const kind = metric.sum.isMonotonic ? "counter" : "gauge";
-    return (metric.sum.dataPoints ?? []).map((p) => ({ kind, labels: labelsOf(p.attributes), time: time(p), value: num(p) }));
+    return (metric.sum.dataPoints ?? []).map((p) => ({
+      kind,
+      labels: labelsOf(p.attributes),
+      time: time(p),
+      value: num(p),
+    }));
   }
   if (metric.gauge) {
-    return (metric.gauge.dataPoints ?? []).map((p) => ({ kind: "gauge", labels: labelsOf(p.attributes), time: time(p), value: num(p) }));
+    return (metric.gauge.dataPoints ?? []).map((p) => ({
+      kind: "gauge",
+      labels: labelsOf(p.attributes),
+      time: time(p),
+      value: num(p),
+    }));
   }
   if (metric.histogram && metric.histogram.aggregationTemporality === CUMULATIVE) {
     return (metric.histogram.dataPoints ?? []).map((p) => ({
@@ -169,10 +187,16 @@ export class FleetMetrics {
       const kind = entries[0]?.point.kind;
       if (!kind) continue;
       const scope = kind === "gauge" ? "last value per instance" : `summed over ${n} instance(s)`;
-      lines.push(`# HELP ${name} ${(this.#help.get(name) ?? name).replaceAll("\n", " ")} [fleet: ${scope}]`, `# TYPE ${name} ${kind}`);
+      lines.push(
+        `# HELP ${name} ${(this.#help.get(name) ?? name).replaceAll("\n", " ")} [fleet: ${scope}]`,
+        `# TYPE ${name} ${kind}`,
+      );
       if (kind === "gauge") {
         for (const { instance, point } of entries) {
-          if (point.kind === "gauge") lines.push(`${name}${labelText(promLabels({ ...point.labels, service_instance_id: instance }))} ${point.value}`);
+          if (point.kind === "gauge")
+            lines.push(
+              `${name}${labelText(promLabels({ ...point.labels, service_instance_id: instance }))} ${point.value}`,
+            );
         }
         continue;
       }
@@ -181,7 +205,11 @@ export class FleetMetrics {
         const key = keyOf(point.labels);
         const acc = sums.get(key);
         if (!acc) sums.set(key, point.kind === "histogram" ? { ...point, buckets: [...point.buckets] } : { ...point });
-        else if (acc.kind === "histogram" && point.kind === "histogram" && acc.buckets.length === point.buckets.length) {
+        else if (
+          acc.kind === "histogram" &&
+          point.kind === "histogram" &&
+          acc.buckets.length === point.buckets.length
+        ) {
           point.buckets.forEach((b, i) => (acc.buckets[i]! += b));
           acc.sum += point.sum;
           acc.count += point.count;

@@ -131,7 +131,12 @@ export async function startInsurance(options: InsuranceOptions): Promise<Insuran
     await byPrefix(query, req, res, seen);
   }
 
-  async function byPrefix(query: Query, req: IncomingMessage, res: ServerResponse, seen: InsuranceStats): Promise<void> {
+  async function byPrefix(
+    query: Query,
+    req: IncomingMessage,
+    res: ServerResponse,
+    seen: InsuranceStats,
+  ): Promise<void> {
     const { memberId, serviceDate } = query;
     const answer = (covered: boolean, plan: string | null): void => {
       count(memberId, "answered");
@@ -168,7 +173,9 @@ export async function startInsurance(options: InsuranceOptions): Promise<Insuran
     if (url.pathname === "/__control" && req.method === "GET") return send(res, 200, control());
     if (url.pathname === "/__control" && req.method === "POST") {
       const change = parseControls(await readBody(req));
-      return change ? send(res, 200, control(change)) : send(res, 400, { error: "expected {down?, latencyMs?, errorRate?}" });
+      return change
+        ? send(res, 200, control(change))
+        : send(res, 400, { error: "expected {down?, latencyMs?, errorRate?}" });
     }
     if (url.pathname === "/__stats" && req.method === "GET") {
       const memberId = url.searchParams.get("memberId");

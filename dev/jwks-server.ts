@@ -57,7 +57,9 @@ export async function startJwksServer(options: { host?: string; port?: number } 
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const m = /^\/sets\/([\w-]{1,64})\/(jwks\.json|rotate|sign|stats)$/.exec(new URL(req.url ?? "/", "http://x").pathname);
+    const m = /^\/sets\/([\w-]{1,64})\/(jwks\.json|rotate|sign|stats)$/.exec(
+      new URL(req.url ?? "/", "http://x").pathname,
+    );
     if (!m) return send(res, 404, { error: "not found" });
     const [, name, action] = m as unknown as [string, string, string];
     const set = await setNamed(name);

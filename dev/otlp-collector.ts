@@ -163,7 +163,9 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Ru
       return;
     }
     if (route === "GET /v1/metrics/instance") {
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(fleet.instance(url.searchParams.get("id") ?? "")));
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify(fleet.instance(url.searchParams.get("id") ?? "")));
       return;
     }
     res.writeHead(404).end();

@@ -63,9 +63,12 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<R
     createPostgresUser: process.getuid?.() === 0,
     initdbFlags: ["--encoding=UTF8", "--no-sync"],
     postgresFlags: [
-      "-c", "listen_addresses=127.0.0.1",
-      "-c", "unix_socket_directories=",
-      "-c", "max_connections=200",
+      "-c",
+      "listen_addresses=127.0.0.1",
+      "-c",
+      "unix_socket_directories=",
+      "-c",
+      "max_connections=200",
       ...(options.ephemeral ? ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"] : []),
     ],
     onLog,
@@ -79,10 +82,14 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<R
   try {
     await server.start();
   } catch (err) {
-    const why = err instanceof Error ? err.message : recent.filter((l) => /FATAL|ERROR|HINT|could not/.test(l)).join("\n");
-    throw new Error(`PostgreSQL did not start on 127.0.0.1:${options.port}: ${why || "the server exited during startup"}`, {
-      cause: err,
-    });
+    const why =
+      err instanceof Error ? err.message : recent.filter((l) => /FATAL|ERROR|HINT|could not/.test(l)).join("\n");
+    throw new Error(
+      `PostgreSQL did not start on 127.0.0.1:${options.port}: ${why || "the server exited during startup"}`,
+      {
+        cause: err,
+      },
+    );
   }
 
   const base = `postgres://${EMBEDDED_USER}:${EMBEDDED_PASSWORD}@127.0.0.1:${options.port}`;

@@ -34,7 +34,13 @@ class Inspector {
   private constructor(ws: WsSocket) {
     this.#ws = ws;
     ws.on("message", (data: Buffer) => {
-      const msg = JSON.parse(data.toString("utf8")) as { id?: number; result?: unknown; error?: { message: string }; method?: string; params?: unknown };
+      const msg = JSON.parse(data.toString("utf8")) as {
+        id?: number;
+        result?: unknown;
+        error?: { message: string };
+        method?: string;
+        params?: unknown;
+      };
       if (msg.id !== undefined) {
         const pending = this.#pending.get(msg.id);
         this.#pending.delete(msg.id);
@@ -48,7 +54,8 @@ class Inspector {
 
   static async connect(address: string): Promise<Inspector> {
     const res = await fetch(`http://${address}/json`).catch(() => undefined);
-    if (!res?.ok) throw new Error(`no inspector at ${address}: is \`npm run dev\` running? (wrangler dev's is on 9229)`);
+    if (!res?.ok)
+      throw new Error(`no inspector at ${address}: is \`npm run dev\` running? (wrangler dev's is on 9229)`);
     const [target] = (await res.json()) as Target[];
     if (!target) throw new Error(`the inspector at ${address} lists no Worker yet`);
     const ws = new WebSocket(target.webSocketDebuggerUrl);
@@ -160,9 +167,13 @@ async function main(): Promise<void> {
       const growth = after - before;
       console.log(`[profile] ${requests} × GET ${values.path} (${failed} failed)`);
       console.log(`[profile] retained heap: ${(before / 1024).toFixed(0)} KiB -> ${(after / 1024).toFixed(0)} KiB`);
-      console.log(`[profile] growth: ${(growth / 1024).toFixed(1)} KiB, ${(growth / requests).toFixed(1)} bytes per request`);
+      console.log(
+        `[profile] growth: ${(growth / 1024).toFixed(1)} KiB, ${(growth / requests).toFixed(1)} bytes per request`,
+      );
     } else {
-      throw new Error("usage: node dev/profile.ts cpu|heap|heap-growth [--seconds N] [--out FILE] [--inspector host:port]");
+      throw new Error(
+        "usage: node dev/profile.ts cpu|heap|heap-growth [--seconds N] [--out FILE] [--inspector host:port]",
+      );
     }
   } finally {
     inspector.close();

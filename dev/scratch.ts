@@ -37,7 +37,10 @@ async function dropDatabase(client: pg.Client, name: string): Promise<void> {
 /** Creates this run's database, after dropping those of runs with the same prefix that died before their cleanup. */
 export async function createScratchDatabase(serverUrl: string, prefix: string): Promise<ScratchDatabase> {
   await withAdmin(serverUrl, async (client) => {
-    const { rows } = await client.query<{ datname: string }>("SELECT datname FROM pg_database WHERE starts_with(datname, $1)", [prefix]);
+    const { rows } = await client.query<{ datname: string }>(
+      "SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
+      [prefix],
+    );
     for (const { datname } of rows) {
       if (!isAlive(Number(datname.slice(prefix.length).split("_")[0]))) await dropDatabase(client, datname);
     }

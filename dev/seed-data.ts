@@ -15,16 +15,64 @@ export interface SeedData {
 }
 
 const SPECIALTIES = [
-  "cardiology", "dermatology", "endocrinology", "family medicine", "gastroenterology", "neurology",
-  "obstetrics", "ophthalmology", "orthopedics", "pediatrics", "psychiatry", "radiology",
+  "cardiology",
+  "dermatology",
+  "endocrinology",
+  "family medicine",
+  "gastroenterology",
+  "neurology",
+  "obstetrics",
+  "ophthalmology",
+  "orthopedics",
+  "pediatrics",
+  "psychiatry",
+  "radiology",
 ];
 const FIRST = [
-  "Ana", "Bruno", "Carla", "Diego", "Elisa", "Felipe", "Gabriela", "Heitor", "Isabela", "João", "Karina",
-  "Lucas", "Mariana", "Nicolas", "Olivia", "Pedro", "Rafaela", "Samuel", "Tatiana", "Vitor", "Yasmin", "Zeca",
+  "Ana",
+  "Bruno",
+  "Carla",
+  "Diego",
+  "Elisa",
+  "Felipe",
+  "Gabriela",
+  "Heitor",
+  "Isabela",
+  "João",
+  "Karina",
+  "Lucas",
+  "Mariana",
+  "Nicolas",
+  "Olivia",
+  "Pedro",
+  "Rafaela",
+  "Samuel",
+  "Tatiana",
+  "Vitor",
+  "Yasmin",
+  "Zeca",
 ];
 const LAST = [
-  "Almeida", "Barbosa", "Cardoso", "Costa", "Dias", "Ferreira", "Gomes", "Lima", "Martins", "Moreira",
-  "Nunes", "Oliveira", "Pereira", "Ribeiro", "Rocha", "Santos", "Silva", "Souza", "Teixeira", "Vieira",
+  "Almeida",
+  "Barbosa",
+  "Cardoso",
+  "Costa",
+  "Dias",
+  "Ferreira",
+  "Gomes",
+  "Lima",
+  "Martins",
+  "Moreira",
+  "Nunes",
+  "Oliveira",
+  "Pereira",
+  "Ribeiro",
+  "Rocha",
+  "Santos",
+  "Silva",
+  "Souza",
+  "Teixeira",
+  "Vieira",
 ];
 
 /** mulberry32: tiny seeded PRNG so every seed run produces the same clinic. */
@@ -85,7 +133,10 @@ export function seedData(options: SeedOptions = {}): SeedData {
     return {
       id: uuidFrom(rand),
       name: `${first} ${last}`,
-      email: `${first}.${last}.${i}@example.com`.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase(),
+      email: `${first}.${last}.${i}@example.com`
+        .normalize("NFD")
+        .replace(/[\u0300-\u036f]/g, "")
+        .toLowerCase(),
       phone: `+55 11 9${String(Math.floor(rand() * 1e8)).padStart(8, "0")}`,
       birthDate: `${year}-${String(month).padStart(2, "0")}-${String(day).padStart(2, "0")}`,
     };
@@ -113,7 +164,13 @@ export function seedData(options: SeedOptions = {}): SeedData {
   }
   // The hours the appointments above were drawn from: weekdays 09:00-17:00 UTC, 30-minute slots.
   const schedules: NewSchedule[] = doctors.flatMap((d) =>
-    [1, 2, 3, 4, 5].map((weekday) => ({ doctorId: d.id, weekday, startsAt: "09:00", endsAt: "17:00", slotMinutes: 30 })),
+    [1, 2, 3, 4, 5].map((weekday) => ({
+      doctorId: d.id,
+      weekday,
+      startsAt: "09:00",
+      endsAt: "17:00",
+      slotMinutes: 30,
+    })),
   );
   return { doctors, schedules, patients, appointments };
 }

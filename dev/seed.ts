@@ -11,7 +11,10 @@ import { seedData } from "./seed-data.ts";
 
 const BATCH = 1_000;
 
-export async function seedIfEmpty(url: string, reset = false): Promise<{ seeded: boolean; counts?: Record<string, number> }> {
+export async function seedIfEmpty(
+  url: string,
+  reset = false,
+): Promise<{ seeded: boolean; counts?: Record<string, number> }> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -19,7 +22,10 @@ export async function seedIfEmpty(url: string, reset = false): Promise<{ seeded:
     return await db.transaction(async (tx) => {
       // Two dev starts racing on a fresh database must not both seed.
       await tx.execute(sql`SELECT pg_advisory_xact_lock(727275)`);
-      if (reset) await tx.execute(sql`TRUNCATE appointment_events, appointments, doctor_schedules, patients, doctors, idempotency_keys`);
+      if (reset)
+        await tx.execute(
+          sql`TRUNCATE appointment_events, appointments, doctor_schedules, patients, doctors, idempotency_keys`,
+        );
       const [row] = await tx.select({ n: sql<number>`count(*)::int` }).from(doctors);
       if ((row?.n ?? 0) > 0) return { seeded: false };
       const data = seedData();

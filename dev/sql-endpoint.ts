@@ -73,7 +73,14 @@ export interface SqlAppStats {
 }
 
 const EMPTY: SqlAppStats = {
-  requests: 0, batches: 0, statements: 0, errors: 0, inFlight: 0, peakInFlight: 0, cancelled: 0, statementTimeouts: 0,
+  requests: 0,
+  batches: 0,
+  statements: 0,
+  errors: 0,
+  inFlight: 0,
+  peakInFlight: 0,
+  cancelled: 0,
+  statementTimeouts: 0,
 };
 
 export interface SqlEndpoint {
@@ -101,7 +108,6 @@ export async function startSqlEndpoint(options: SqlEndpointOptions): Promise<Sql
   pool.on("connect", (client) => client.on("error", () => {}));
   const backendPids = new WeakMap<pg.PoolClient, number>();
 
-
   async function backendPid(client: pg.PoolClient): Promise<number> {
     let pid = backendPids.get(client);
     if (pid === undefined) {
@@ -114,7 +120,10 @@ export async function startSqlEndpoint(options: SqlEndpointOptions): Promise<Sql
 
   /** From a connection of its own: the pool's may all be busy. */
   async function cancelBackend(pid: number): Promise<void> {
-    const admin = new pg.Client({ connectionString: options.databaseUrl, application_name: "clinic-edge-sql-endpoint-cancel" });
+    const admin = new pg.Client({
+      connectionString: options.databaseUrl,
+      application_name: "clinic-edge-sql-endpoint-cancel",
+    });
     await admin.connect();
     try {
       await admin.query("SELECT pg_cancel_backend($1)", [pid]);
@@ -131,7 +140,13 @@ export async function startSqlEndpoint(options: SqlEndpointOptions): Promise<Sql
       .then((result) => toJson(result, arrayMode));
   }
 
-  async function execute(req: IncomingMessage, res: ServerResponse, payload: Payload, applicationName: string, app: SqlAppStats): Promise<unknown> {
+  async function execute(
+    req: IncomingMessage,
+    res: ServerResponse,
+    payload: Payload,
+    applicationName: string,
+    app: SqlAppStats,
+  ): Promise<unknown> {
     const arrayMode = header(req, "Neon-Array-Mode") === "true";
     const isolation = header(req, "Neon-Batch-Isolation-Level");
     if (isolation !== undefined && !ISOLATION[isolation]) throw new Refusal(400, "invalid isolation level");
@@ -157,7 +172,9 @@ export async function startSqlEndpoint(options: SqlEndpointOptions): Promise<Sql
         isolation ? `ISOLATION LEVEL ${ISOLATION[isolation]}` : "",
         header(req, "Neon-Batch-Read-Only") === "true" ? "READ ONLY" : "",
         header(req, "Neon-Batch-Deferrable") === "true" ? "DEFERRABLE" : "",
-      ].filter(Boolean).join(" ");
+      ]
+        .filter(Boolean)
+        .join(" ");
       await client.query(`${begin}; SET LOCAL application_name = ${client.escapeLiteral(applicationName)}`);
       try {
         const results: unknown[] = [];

@@ -30,8 +30,22 @@ export const ISOLATION: Record<string, string> = {
   Serializable: "SERIALIZABLE",
 };
 export const ERROR_FIELDS = [
-  "severity", "code", "detail", "hint", "position", "internalPosition", "internalQuery", "where",
-  "schema", "table", "column", "dataType", "constraint", "file", "line", "routine",
+  "severity",
+  "code",
+  "detail",
+  "hint",
+  "position",
+  "internalPosition",
+  "internalQuery",
+  "where",
+  "schema",
+  "table",
+  "column",
+  "dataType",
+  "constraint",
+  "file",
+  "line",
+  "routine",
 ] as const;
 /** Values stay Postgres text: the driver parses them itself, by dataTypeID. */
 export const RAW_TEXT = { getTypeParser: () => (value: string) => value };
@@ -67,7 +81,9 @@ export function parsePayload(body: string): Payload {
     throw new Refusal(400, "request body is not JSON");
   }
   const isQuery = (q: unknown): q is QueryData =>
-    typeof q === "object" && q !== null && typeof (q as QueryData).query === "string" &&
+    typeof q === "object" &&
+    q !== null &&
+    typeof (q as QueryData).query === "string" &&
     ((q as QueryData).params === undefined || Array.isArray((q as QueryData).params));
   if (isQuery(payload)) return payload;
   const queries = (payload as { queries?: unknown }).queries;
@@ -84,8 +100,13 @@ export function toJson(result: pg.QueryResult, arrayMode: boolean): unknown {
   return {
     command: result.command,
     fields: result.fields.map((f) => ({
-      name: f.name, dataTypeID: f.dataTypeID, tableID: f.tableID, columnID: f.columnID,
-      dataTypeSize: f.dataTypeSize, dataTypeModifier: f.dataTypeModifier, format: "text",
+      name: f.name,
+      dataTypeID: f.dataTypeID,
+      tableID: f.tableID,
+      columnID: f.columnID,
+      dataTypeSize: f.dataTypeSize,
+      dataTypeModifier: f.dataTypeModifier,
+      format: "text",
     })),
     rowAsArray: arrayMode,
     rowCount: result.rowCount,

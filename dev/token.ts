@@ -12,7 +12,9 @@ import { localAuthSecret } from "./local.ts";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function fail(message: string): never {
-  console.error(`[token] ${message}\n[token] usage: npm run token -- --role admin|doctor|patient [--sub <id>] [--ttl <seconds>]`);
+  console.error(
+    `[token] ${message}\n[token] usage: npm run token -- --role admin|doctor|patient [--sub <id>] [--ttl <seconds>]`,
+  );
   process.exit(2);
 }
 

@@ -38,12 +38,7 @@ function documentHeader(c: Context<AppEnv>): Parameters<OpenAPIHono<AppEnv>["get
         "(see each operation's `security`; operations without one are public).",
     },
     servers: [{ url: new URL(c.req.url).origin }],
-    tags: [
-      { name: "doctors" },
-      { name: "patients" },
-      { name: "appointments" },
-      { name: "operations" },
-    ],
+    tags: [{ name: "doctors" }, { name: "patients" }, { name: "appointments" }, { name: "operations" }],
   };
 }
 

@@ -21,7 +21,6 @@ import { freePort } from "../dev/ports.ts";
 
 const SCRATCH_PREFIX = "clinic_edge_test_";
 
-
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const cleanups: Array<() => Promise<void>> = [];
   let url: string;

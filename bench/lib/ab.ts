@@ -20,7 +20,8 @@ export interface AbOptions {
 /** `v` as a whole number from `min` to `max`, or an error naming `--name`. */
 export function wholeNumber(v: string, name: string, min: number, max: number): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be a whole number from ${min} to ${max}`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new Error(`--${name} must be a whole number from ${min} to ${max}`);
   return n;
 }
 
@@ -28,8 +29,12 @@ export function wholeNumber(v: string, name: string, min: number, max: number): 
  * The common flags (-c, -d, -w, -r) and the script's own string flags (`extra`: name → default),
  * the latter returned as given, for the script to check.
  */
-export function abOptions<K extends string>(extra: Record<K, string> = {} as Record<K, string>): AbOptions & { extra: Record<K, string> } {
-  const own = Object.fromEntries(Object.entries<string>(extra).map(([name, value]) => [name, { type: "string", default: value }] as const));
+export function abOptions<K extends string>(
+  extra: Record<K, string> = {} as Record<K, string>,
+): AbOptions & { extra: Record<K, string> } {
+  const own = Object.fromEntries(
+    Object.entries<string>(extra).map(([name, value]) => [name, { type: "string", default: value }] as const),
+  );
   // Indexed by name below: the script's own flags are not known to the type.
   const { values }: { values: Record<string, string | boolean | undefined> } = parseArgs({
     options: {
@@ -132,7 +137,11 @@ export function markdownTable(head: string[], rows: string[][]): string {
 /** A plain-text table, columns padded to their widest cell, a rule under the header. */
 export function alignedTable(header: string[], body: string[][]): string {
   const widths = header.map((_, i) => Math.max(...[header, ...body].map((row) => row[i]!.length)));
-  const line = (row: string[]) => row.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  const line = (row: string[]) =>
+    row
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...body.map(line)].join("\n");
 }
 

@@ -12,14 +12,21 @@ import { ROOT } from "./stack.ts";
 /** Runs a command in the repository to completion (bounded); rejects with its output when it fails. */
 export async function run(command: string, args: string[], timeoutMs: number, signal: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], signal, timeout: timeoutMs, killSignal: "SIGKILL" });
+    const child = spawn(command, args, {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+      signal,
+      timeout: timeoutMs,
+      killSignal: "SIGKILL",
+    });
     let output = "";
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
     child.once("error", reject);
     child.once("close", (code, sig) => {
       if (code === 0) resolve(output);
-      else reject(new Error(`${command} ${args.join(" ")} failed (${sig ?? `exit ${code}`}):\n${output.slice(-4_000)}`));
+      else
+        reject(new Error(`${command} ${args.join(" ")} failed (${sig ?? `exit ${code}`}):\n${output.slice(-4_000)}`));
     });
   });
 }
@@ -35,8 +42,13 @@ export async function bundleAsDeployed(outdir: string, signal: AbortSignal): Pro
 /** Which clinic-edge a bundle is: the commit, whether the Worker's sources had changed since, and its hash. */
 export async function codeIdentity(bundle: string, signal: AbortSignal): Promise<string> {
   const head = (await run("git", ["rev-parse", "--short", "HEAD"], 10_000, signal)).trim();
-  const changed = (await run("git", ["status", "--porcelain", "--", "functions", "db", "wrangler.toml"], 10_000, signal)).trim();
-  const hash = createHash("sha256").update(await readFile(bundle)).digest("hex").slice(0, 12);
+  const changed = (
+    await run("git", ["status", "--porcelain", "--", "functions", "db", "wrangler.toml"], 10_000, signal)
+  ).trim();
+  const hash = createHash("sha256")
+    .update(await readFile(bundle))
+    .digest("hex")
+    .slice(0, 12);
   return `clinic-edge: commit ${head}${changed ? " + uncommitted changes in functions/, db/ or wrangler.toml" : ""}, bundle sha256 ${hash}`;
 }
 

@@ -36,20 +36,30 @@ const isWhole = (f: Flag): f is WholeFlag => "min" in f;
 
 /** `Usage: <command>`, a line per flag (and -h), then `footer`. */
 export function usage(command: string, spec: Record<string, Flag>, footer = ""): string {
-  const left = (name: string, f: Flag): string => `${f.short ? `-${f.short}, ` : ""}--${name}${isSwitch(f) ? "" : ` <${f.arg}>`}`;
+  const left = (name: string, f: Flag): string =>
+    `${f.short ? `-${f.short}, ` : ""}--${name}${isSwitch(f) ? "" : ` <${f.arg}>`}`;
   const width = Math.max(...Object.entries(spec).map(([name, f]) => left(name, f).length)) + 2;
   const lines = Object.entries(spec).map(([name, f]) => {
     const range = isWhole(f) ? `; ${f.min}..${f.max}` : "";
     const dflt = isSwitch(f) ? "" : ` (default ${f.default}${range})`;
     return `  ${left(name, f).padEnd(width)}${f.help}${dflt}`;
   });
-  return [`Usage: ${command} [options]`, "", ...lines, `  ${"-h, --help".padEnd(width)}this text`, ...(footer ? ["", footer] : [])].join("\n");
+  return [
+    `Usage: ${command} [options]`,
+    "",
+    ...lines,
+    `  ${"-h, --help".padEnd(width)}this text`,
+    ...(footer ? ["", footer] : []),
+  ].join("\n");
 }
 
 /** The flags in `argv`, checked against `spec`; undefined when -h / --help asked for the usage. Throws on a bad one. */
 export function parseFlags<S extends Record<string, Flag>>(spec: S, argv: string[]): FlagValues<S> | undefined {
   const options = Object.fromEntries(
-    Object.entries(spec).map(([name, f]) => [name, { type: isSwitch(f) ? "boolean" : "string", ...(f.short ? { short: f.short } : {}) } as const]),
+    Object.entries(spec).map(([name, f]) => [
+      name,
+      { type: isSwitch(f) ? "boolean" : "string", ...(f.short ? { short: f.short } : {}) } as const,
+    ]),
   );
   // Indexed by name below: the flags are not known to parseArgs' types.
   const { values }: { values: Record<string, string | boolean | undefined> } = parseArgs({
@@ -80,7 +90,9 @@ export function stopSignal(maxSeconds: number, graceS = 60): { signal: AbortSign
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   const watchdog = setTimeout(() => stop.abort(new Error(`--max-seconds ${maxSeconds} reached`)), maxSeconds * 1_000);
-  stop.signal.addEventListener("abort", () => setTimeout(() => process.exit(3), graceS * 1_000).unref(), { once: true });
+  stop.signal.addEventListener("abort", () => setTimeout(() => process.exit(3), graceS * 1_000).unref(), {
+    once: true,
+  });
   return {
     signal: stop.signal,
     dispose: () => {

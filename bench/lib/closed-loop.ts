@@ -72,13 +72,19 @@ export interface SendOptions {
 }
 
 /** One request, read to its end; never rejects: a failure is a reply too, as the benches count it. */
-export function send(agent: Agent, url: string, { method = "GET", headers = {}, body, timeoutMs }: SendOptions): Promise<Reply> {
+export function send(
+  agent: Agent,
+  url: string,
+  { method = "GET", headers = {}, body, timeoutMs }: SendOptions,
+): Promise<Reply> {
   return new Promise((resolve) => {
     const length = body === undefined ? {} : { "content-length": Buffer.byteLength(body) };
     const req = request(url, { agent, method, headers: { ...headers, ...length } }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (chunk: Buffer) => chunks.push(chunk));
-      res.on("end", () => resolve({ status: String(res.statusCode ?? 0), body: Buffer.concat(chunks).toString("utf8") }));
+      res.on("end", () =>
+        resolve({ status: String(res.statusCode ?? 0), body: Buffer.concat(chunks).toString("utf8") }),
+      );
       res.on("error", (err) => resolve({ status: "network-error", body: err.message }));
     });
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)));

@@ -14,7 +14,8 @@ export interface GcPause {
 }
 
 // [pid:0xisolate]   1234 ms: Scavenge 3.6 (4.6) -> 3.3 (5.3) MB, pooled: 0.0 MB, 1.35 / 0.00 ms (…
-const GC_LINE = /^\[\d+:0x[0-9a-f]+\]\s+\d+ ms: ([A-Za-z -]+(?: \(reduce\))?) [\d.]+ \([\d.]+\) -> .*?, ([\d.]+) \/ [\d.]+ ms/;
+const GC_LINE =
+  /^\[\d+:0x[0-9a-f]+\]\s+\d+ ms: ([A-Za-z -]+(?: \(reduce\))?) [\d.]+ \([\d.]+\) -> .*?, ([\d.]+) \/ [\d.]+ ms/;
 
 export function parseGcLine(line: string): GcPause | undefined {
   const match = GC_LINE.exec(line);
@@ -30,7 +31,8 @@ const LIBSTDBUF = "/usr/libexec/coreutils/libstdbuf.so";
  * reach us seconds late and would be counted for the wrong route. Linux only.
  */
 export function gcTracing(): { unsafeRuntimeEnv: Record<string, string> } {
-  if (!existsSync(LIBSTDBUF)) throw new Error(`--gc needs ${LIBSTDBUF} (Debian's coreutils) to read V8's GC lines as they come`);
+  if (!existsSync(LIBSTDBUF))
+    throw new Error(`--gc needs ${LIBSTDBUF} (Debian's coreutils) to read V8's GC lines as they come`);
   process.env.MINIFLARE_WORKERD_V8_FLAGS = "--trace-gc";
   return { unsafeRuntimeEnv: { LD_PRELOAD: LIBSTDBUF, _STDBUF_O: "L" } };
 }

@@ -30,7 +30,12 @@ export interface BackendFates {
 
 /** "active/Lock", "aborted-tx/Client" (idle in transaction (aborted), waiting to read from the client)… */
 function stateLabel(state: string | null, wait: string | null): string {
-  const short = state === "idle in transaction (aborted)" ? "aborted-tx" : state === "idle in transaction" ? "idle-in-tx" : (state ?? "?");
+  const short =
+    state === "idle in transaction (aborted)"
+      ? "aborted-tx"
+      : state === "idle in transaction"
+        ? "idle-in-tx"
+        : (state ?? "?");
   return wait ? `${short}/${wait}` : short;
 }
 
@@ -85,7 +90,10 @@ export class ActivityPoller {
    * those never seen (ended between two polls, or never reached Postgres), those still there at
    * the last poll, and the states they were last seen in.
    */
-  afterResponse(responses: ReadonlyArray<{ applicationName: string; respondedAt: number }>, boundMs: number): BackendFates {
+  afterResponse(
+    responses: ReadonlyArray<{ applicationName: string; respondedAt: number }>,
+    boundMs: number,
+  ): BackendFates {
     const fates: BackendFates = { gone: [], stayed: [], stillAtBound: 0, neverSeen: 0, leftAtEnd: 0, lastStates: {} };
     for (const r of responses) {
       const s = this.sighting(r.applicationName);
@@ -125,7 +133,11 @@ export class ActivityPoller {
     let previous: number | undefined;
     while (!this.#stopped) {
       const sent = performance.now();
-      const { rows } = await this.#client.query<{ application_name: string; state: string | null; wait: string | null }>(
+      const { rows } = await this.#client.query<{
+        application_name: string;
+        state: string | null;
+        wait: string | null;
+      }>(
         "SELECT application_name, state, wait_event_type AS wait FROM pg_stat_activity WHERE position($1 in application_name) > 0",
         [this.#marker],
       );
@@ -178,7 +190,8 @@ export class StatementStops {
   /** An arrow, so that it can be handed over as the log callback as it is. */
   readonly add = (text: string): void => {
     for (const line of text.split("\n")) {
-      for (const [name, pattern] of StatementStops.REASONS) if (pattern.test(line)) this.#counts[name] = (this.#counts[name] ?? 0) + 1;
+      for (const [name, pattern] of StatementStops.REASONS)
+        if (pattern.test(line)) this.#counts[name] = (this.#counts[name] ?? 0) + 1;
     }
   };
 

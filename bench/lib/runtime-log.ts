@@ -59,6 +59,7 @@ export class LogTally {
     const first = message.split("\n", 1)[0]!.slice(0, 160);
     const cause = /^\s*cause: (.*)$/m.exec(message)?.[1]?.trim();
     const key = cause ? `${first} … cause: ${cause.slice(0, 160)}` : first;
-    if (key in this.errors || Object.keys(this.errors).length < MAX_ERROR_KINDS) this.errors[key] = (this.errors[key] ?? 0) + 1;
+    if (key in this.errors || Object.keys(this.errors).length < MAX_ERROR_KINDS)
+      this.errors[key] = (this.errors[key] ?? 0) + 1;
   };
 }

@@ -47,7 +47,13 @@ export async function scratchDatabase(label: string, options: ScratchDatabaseOpt
   }
   const dataDir = await mkdtemp(join(tmpdir(), `clinic-edge-${label}-`));
   const port = await freePort();
-  const postgres = await startEmbeddedPostgres({ dataDir, port, database: "clinic_bench", ephemeral: true, log: options.log });
+  const postgres = await startEmbeddedPostgres({
+    dataDir,
+    port,
+    database: "clinic_bench",
+    ephemeral: true,
+    log: options.log,
+  });
   await migrateDatabase(postgres.url);
   return {
     url: postgres.url,
@@ -98,7 +104,10 @@ export async function localServices(url: string, options: { sqlIdleTimeoutMs?: n
  * the bridge's WebSocket connections and Terminate messages, or the /sql endpoint's requests,
  * cancellations and statement timeouts; undefined when nothing did.
  */
-export function wireCounters(services: LocalServices, path: "ws" | "http"): (applicationName: string) => Record<string, number> | undefined {
+export function wireCounters(
+  services: LocalServices,
+  path: "ws" | "http",
+): (applicationName: string) => Record<string, number> | undefined {
   if (path === "ws") {
     return (name) => {
       const s = services.bridge.stats(name);
@@ -126,13 +135,17 @@ const WranglerSettings = z.object({
 export type WranglerSettingsT = z.infer<typeof WranglerSettings>;
 
 export function wranglerSettings(): WranglerSettingsT {
-  const settings = WranglerSettings.parse(unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml")).workerOptions);
+  const settings = WranglerSettings.parse(
+    unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml")).workerOptions,
+  );
   return { ...settings, bindings: { ...settings.bindings, ...BENCH_AUTH_BINDINGS } };
 }
 
 /** Nearest-rank percentile of an ascending array. */
 export function percentile(sorted: readonly number[], p: number): number {
-  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+  return sorted.length === 0
+    ? Number.NaN
+    : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
 /** To one decimal, as the benches report. */

@@ -10,7 +10,15 @@ import { Log, LogLevel, Miniflare, convertV4MiniflareOptions, type V4MiniflareOp
 import pg from "pg";
 import { seedIfEmpty } from "../../dev/seed.ts";
 import { type RuntimeOutputOptions, runtimeOutput } from "./runtime-log.ts";
-import { BUILT_WORKER, type LocalServices, adminHeaders, freePort, localServices, scratchDatabase, wranglerSettings } from "./stack.ts";
+import {
+  BUILT_WORKER,
+  type LocalServices,
+  adminHeaders,
+  freePort,
+  localServices,
+  scratchDatabase,
+  wranglerSettings,
+} from "./stack.ts";
 
 export interface WorkerStack {
   databaseUrl: string;
@@ -66,7 +74,10 @@ export async function withWorkerStack<T>(
   options: WorkerStackOptions = {},
 ): Promise<T> {
   const script = options.scriptPath ?? BUILT_WORKER;
-  if (!existsSync(script)) throw new Error(options.scriptPath ? `${script} is missing` : "dist/index.js is missing: run `npm run build` first");
+  if (!existsSync(script))
+    throw new Error(
+      options.scriptPath ? `${script} is missing` : "dist/index.js is missing: run `npm run build` first",
+    );
   const cleanups: Array<() => Promise<void>> = [];
   const defer = (cleanup: () => Promise<void>): void => void cleanups.unshift(cleanup);
   try {
@@ -78,7 +89,9 @@ export async function withWorkerStack<T>(
     const monitor = new pg.Client({ connectionString: db.url, application_name: "clinic-edge-bench" });
     await monitor.connect();
     defer(() => monitor.end());
-    const patients = (await monitor.query<{ id: string }>("SELECT id FROM patients ORDER BY id LIMIT 200")).rows.map((r) => r.id);
+    const patients = (await monitor.query<{ id: string }>("SELECT id FROM patients ORDER BY id LIMIT 200")).rows.map(
+      (r) => r.id,
+    );
 
     const settings = wranglerSettings();
     const port = await freePort();
@@ -108,7 +121,11 @@ export async function withWorkerStack<T>(
       defer(() => started.dispose());
       await started.ready;
     };
-    const startSideWorker = async (scriptPath: string, bindings: Record<string, string>, output: RuntimeOutputOptions = {}): Promise<string> => {
+    const startSideWorker = async (
+      scriptPath: string,
+      bindings: Record<string, string>,
+      output: RuntimeOutputOptions = {},
+    ): Promise<string> => {
       const side = await startPlainWorker({
         scriptPath,
         compatibilityDate: settings.compatibilityDate,
@@ -134,7 +151,9 @@ export async function withWorkerStack<T>(
   } finally {
     // Each step runs even when one before it failed: a workerd or a Postgres left behind outlives the bench.
     for (const cleanup of cleanups) {
-      await cleanup().catch((err: unknown) => console.error(`[bench] teardown step failed: ${err instanceof Error ? err.message : String(err)}`));
+      await cleanup().catch((err: unknown) =>
+        console.error(`[bench] teardown step failed: ${err instanceof Error ? err.message : String(err)}`),
+      );
     }
   }
 }
@@ -150,7 +169,9 @@ export interface PlainWorkerOptions {
 }
 
 /** A Worker that is not clinic-edge, with no Durable Objects, on a workerd of its own (a free port). */
-export async function startPlainWorker(options: PlainWorkerOptions): Promise<{ url: string; dispose(): Promise<void> }> {
+export async function startPlainWorker(
+  options: PlainWorkerOptions,
+): Promise<{ url: string; dispose(): Promise<void> }> {
   const source = options.scriptPath
     ? { scriptPath: options.scriptPath, modulesRoot: dirname(options.scriptPath) }
     : { script: options.script ?? "" };

@@ -15,7 +15,12 @@ type Env = Parameters<typeof loadConfig>[0] & { STAMPEDE_MODE: "none" | "isolate
 /** Loads in flight in this isolate, by key. */
 const inflight = new Map<string, Promise<Availability | undefined>>();
 
-async function load(env: Env, ctx: ExecutionContext, doctorId: string, date: string): Promise<Availability | undefined> {
+async function load(
+  env: Env,
+  ctx: ExecutionContext,
+  doctorId: string,
+  date: string,
+): Promise<Availability | undefined> {
   const config = loadConfig(env);
   const db = new RequestDb({ url: config.databaseUrl, ...config.db, applicationName: `stampede:${env.STAMPEDE_MODE}` });
   try {

@@ -119,7 +119,10 @@ class Pusher {
     this.#endpoint = endpoint;
   }
 
-  due(config: MetricsExportConfig, read: () => MetricData[]): ((signal: AbortSignal | undefined) => Promise<void>) | undefined {
+  due(
+    config: MetricsExportConfig,
+    read: () => MetricData[],
+  ): ((signal: AbortSignal | undefined) => Promise<void>) | undefined {
     if (Date.now() - this.#lastStartedAt < config.intervalMs) return undefined;
     if (this.#running) {
       this.#again = true;
@@ -131,7 +134,13 @@ class Pusher {
         do {
           this.#again = false;
           this.#lastStartedAt = Date.now();
-          await postOtlp(this.#endpoint, config.headers, "v1/metrics", toOtlpMetrics(config.serviceName, read()), signal);
+          await postOtlp(
+            this.#endpoint,
+            config.headers,
+            "v1/metrics",
+            toOtlpMetrics(config.serviceName, read()),
+            signal,
+          );
         } while (this.#again);
       } finally {
         this.#running = false;

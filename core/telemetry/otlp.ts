@@ -6,7 +6,8 @@
 export type AttributeValue = string | number | boolean;
 export type Attributes = Record<string, AttributeValue | undefined>;
 
-export type OtlpValue = { stringValue: string } | { intValue: string } | { doubleValue: number } | { boolValue: boolean };
+export type OtlpValue =
+  { stringValue: string } | { intValue: string } | { doubleValue: number } | { boolValue: boolean };
 export type OtlpKeyValue = { key: string; value: OtlpValue };
 
 function otlpValue(value: AttributeValue): OtlpValue {
@@ -18,7 +19,8 @@ function otlpValue(value: AttributeValue): OtlpValue {
 /** Attributes as OTLP KeyValues; undefined values are left out. */
 export function otlpAttributes(attributes: Attributes): OtlpKeyValue[] {
   const out: OtlpKeyValue[] = [];
-  for (const [key, value] of Object.entries(attributes)) if (value !== undefined) out.push({ key, value: otlpValue(value) });
+  for (const [key, value] of Object.entries(attributes))
+    if (value !== undefined) out.push({ key, value: otlpValue(value) });
   return out;
 }
 

@@ -55,7 +55,11 @@ abstract class Metric {
   }
 
   render(): string {
-    return [`# HELP ${this.name} ${this.help.replaceAll("\n", " ")}`, `# TYPE ${this.name} ${this.type}`, ...samples(this.collect())].join("\n");
+    return [
+      `# HELP ${this.name} ${this.help.replaceAll("\n", " ")}`,
+      `# TYPE ${this.name} ${this.type}`,
+      ...samples(this.collect()),
+    ].join("\n");
   }
 
   abstract collect(): MetricData;
@@ -63,7 +67,8 @@ abstract class Metric {
 
 /** The text exposition lines of one metric's series. */
 function samples(data: MetricData): string[] {
-  if (data.type !== "histogram") return data.points.map(({ labels, value }) => `${data.name}${labelText(labels)} ${value}`);
+  if (data.type !== "histogram")
+    return data.points.map(({ labels, value }) => `${data.name}${labelText(labels)} ${value}`);
   return data.points.flatMap(({ labels, cumulative, sum, count }) => [
     ...data.bounds.map((le, i) => `${data.name}_bucket${labelText(labels, ["le", String(le)])} ${cumulative[i]}`),
     `${data.name}_bucket${labelText(labels, ["le", "+Inf"])} ${count}`,
@@ -88,7 +93,12 @@ export class Counter extends Metric {
   }
 
   collect(): MetricData {
-    return { name: this.name, help: this.help, type: this.type, points: [...this.#values.values()].map(({ labels, value }) => ({ labels, value })) };
+    return {
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      points: [...this.#values.values()].map(({ labels, value }) => ({ labels, value })),
+    };
   }
 }
 
@@ -108,7 +118,12 @@ export class Gauge extends Metric {
   }
 
   collect(): MetricData {
-    return { name: this.name, help: this.help, type: this.type, points: [...this.#values.values()].map(({ labels, value }) => ({ labels, value })) };
+    return {
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      points: [...this.#values.values()].map(({ labels, value }) => ({ labels, value })),
+    };
   }
 }
 
@@ -142,7 +157,12 @@ export class Histogram extends Metric {
       help: this.help,
       type: "histogram",
       bounds: this.#buckets,
-      points: [...this.#values.values()].map(({ labels, counts, sum, count }) => ({ labels, cumulative: [...counts], sum, count })),
+      points: [...this.#values.values()].map(({ labels, counts, sum, count }) => ({
+        labels,
+        cumulative: [...counts],
+        sum,
+        count,
+      })),
     };
   }
 }
@@ -155,7 +175,12 @@ export class Collected extends Metric {
   readonly type: "counter" | "gauge";
   readonly #read: () => Array<{ labels: Labels; value: number }>;
 
-  constructor(name: string, help: string, type: "counter" | "gauge", collect: () => Array<{ labels: Labels; value: number }>) {
+  constructor(
+    name: string,
+    help: string,
+    type: "counter" | "gauge",
+    collect: () => Array<{ labels: Labels; value: number }>,
+  ) {
     super(name, help);
     this.type = type;
     this.#read = collect;

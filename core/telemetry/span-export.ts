@@ -107,7 +107,9 @@ function toOtlp(serviceName: string, spans: FinishedSpan[], dropped: number) {
   return {
     resourceSpans: [
       {
-        resource: { attributes: otlpAttributes({ "service.name": serviceName, "otel.dropped_spans": dropped || undefined }) },
+        resource: {
+          attributes: otlpAttributes({ "service.name": serviceName, "otel.dropped_spans": dropped || undefined }),
+        },
         scopeSpans: [
           {
             scope: { name: "clinic-edge" },

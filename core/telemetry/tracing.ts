@@ -87,7 +87,13 @@ class RecordingSpan implements Span {
   #error: string | undefined;
   #ended = false;
 
-  constructor(trace: Trace, name: string, kind: SpanKindValue, parentSpanId: string | undefined, attributes: Attributes) {
+  constructor(
+    trace: Trace,
+    name: string,
+    kind: SpanKindValue,
+    parentSpanId: string | undefined,
+    attributes: Attributes,
+  ) {
     this.#trace = trace;
     this.#name = name;
     this.#kind = kind;

@@ -4,7 +4,13 @@ import type { Precondition } from "../../core/precondition.ts";
 import { satisfies } from "../../core/precondition.ts";
 import { prepared, type Bound, type Database, type Queries, type RequestDb } from "../client.ts";
 import {
-  appointmentEvents, appointments, doctors, patients, type AppointmentEventRow, type AppointmentRow, type AppointmentStatus,
+  appointmentEvents,
+  appointments,
+  doctors,
+  patients,
+  type AppointmentEventRow,
+  type AppointmentRow,
+  type AppointmentStatus,
   type Eligibility,
 } from "../schema/index.ts";
 import { versionIs } from "./versions.ts";
@@ -20,14 +26,24 @@ export interface AppointmentFilter {
   limit: number;
 }
 
-const appointmentById = prepared("appointment_by_id", ["id"], (q, v: Bound<{ id: string }>) => q.select().from(appointments).where(eq(appointments.id, v.id)));
+const appointmentById = prepared("appointment_by_id", ["id"], (q, v: Bound<{ id: string }>) =>
+  q.select().from(appointments).where(eq(appointments.id, v.id)),
+);
 
-export async function findAppointment(db: RequestDb, deadline: Deadline, id: string): Promise<AppointmentRow | undefined> {
+export async function findAppointment(
+  db: RequestDb,
+  deadline: Deadline,
+  id: string,
+): Promise<AppointmentRow | undefined> {
   const [row] = await db.prepared(deadline, appointmentById, { id });
   return row;
 }
 
-export async function listAppointments(db: RequestDb, deadline: Deadline, f: AppointmentFilter): Promise<AppointmentRow[]> {
+export async function listAppointments(
+  db: RequestDb,
+  deadline: Deadline,
+  f: AppointmentFilter,
+): Promise<AppointmentRow[]> {
   const where: SQL | undefined = and(
     f.doctorId !== undefined ? eq(appointments.doctorId, f.doctorId) : undefined,
     f.patientId !== undefined ? eq(appointments.patientId, f.patientId) : undefined,
@@ -61,9 +77,7 @@ export type BookingRefusal = "doctor-not-found" | "doctor-inactive" | "patient-n
 
 export type BookingResult = { ok: true; appointment: AppointmentRow } | { ok: false; reason: BookingRefusal };
 
-export type BookingParties =
-  | { ok: true; insuranceMemberId: string | null }
-  | { ok: false; reason: BookingRefusal };
+export type BookingParties = { ok: true; insuranceMemberId: string | null } | { ok: false; reason: BookingRefusal };
 
 /**
  * What a booking needs to know before its transaction: whether it would be refused, and the
@@ -71,11 +85,20 @@ export type BookingParties =
  * transaction stays open across a call to the insurer). One batch: one round trip on the HTTP path.
  * The transaction checks the doctor and patient again under its locks.
  */
-export async function findBookingParties(db: RequestDb, deadline: Deadline, doctorId: string, patientId: string): Promise<BookingParties> {
-  const [[doctor], [patient]] = await db.batch(deadline, (q) => [
-    q.select({ active: doctors.active }).from(doctors).where(eq(doctors.id, doctorId)),
-    q.select({ insuranceMemberId: patients.insuranceMemberId }).from(patients).where(eq(patients.id, patientId)),
-  ] as const);
+export async function findBookingParties(
+  db: RequestDb,
+  deadline: Deadline,
+  doctorId: string,
+  patientId: string,
+): Promise<BookingParties> {
+  const [[doctor], [patient]] = await db.batch(
+    deadline,
+    (q) =>
+      [
+        q.select({ active: doctors.active }).from(doctors).where(eq(doctors.id, doctorId)),
+        q.select({ insuranceMemberId: patients.insuranceMemberId }).from(patients).where(eq(patients.id, patientId)),
+      ] as const,
+  );
   if (!doctor) return { ok: false, reason: "doctor-not-found" };
   if (!doctor.active) return { ok: false, reason: "doctor-inactive" };
   if (!patient) return { ok: false, reason: "patient-not-found" };
@@ -184,14 +207,25 @@ async function transition(
   precondition: Precondition | undefined,
   extra?: SQL,
 ): Promise<TransitionResult> {
-  const [[updated], [current]] = await db.batch(deadline, (q) => [
-    q
-      .update(appointments)
-      .set({ status: to })
-      .where(and(eq(appointments.id, id), eq(appointments.status, "scheduled"), versionIs(appointments.version, precondition), extra))
-      .returning(),
-    q.select().from(appointments).where(eq(appointments.id, id)),
-  ] as const);
+  const [[updated], [current]] = await db.batch(
+    deadline,
+    (q) =>
+      [
+        q
+          .update(appointments)
+          .set({ status: to })
+          .where(
+            and(
+              eq(appointments.id, id),
+              eq(appointments.status, "scheduled"),
+              versionIs(appointments.version, precondition),
+              extra,
+            ),
+          )
+          .returning(),
+        q.select().from(appointments).where(eq(appointments.id, id)),
+      ] as const,
+  );
   if (updated) return { ok: true, appointment: updated, changed: true };
   if (!current) return { ok: false, reason: "not-found" };
   if (!satisfies(precondition, current.version)) return { ok: false, reason: "stale", appointment: current };
@@ -225,9 +259,20 @@ export async function appointmentHistory(
   deadline: Deadline,
   id: string,
 ): Promise<{ appointment: Pick<AppointmentRow, "patientId" | "doctorId">; events: AppointmentEventRow[] } | undefined> {
-  const [[appointment], events] = await db.batch(deadline, (q) => [
-    q.select({ patientId: appointments.patientId, doctorId: appointments.doctorId }).from(appointments).where(eq(appointments.id, id)),
-    q.select().from(appointmentEvents).where(eq(appointmentEvents.appointmentId, id)).orderBy(asc(appointmentEvents.id)),
-  ] as const);
+  const [[appointment], events] = await db.batch(
+    deadline,
+    (q) =>
+      [
+        q
+          .select({ patientId: appointments.patientId, doctorId: appointments.doctorId })
+          .from(appointments)
+          .where(eq(appointments.id, id)),
+        q
+          .select()
+          .from(appointmentEvents)
+          .where(eq(appointmentEvents.appointmentId, id))
+          .orderBy(asc(appointmentEvents.id)),
+      ] as const,
+  );
   return appointment ? { appointment, events } : undefined;
 }

@@ -30,7 +30,9 @@ function whereOf(f: DoctorFilter): SQL | undefined {
   );
 }
 
-const doctorById = prepared("doctor_by_id", ["id"], (q, v: Bound<{ id: string }>) => q.select().from(doctors).where(eq(doctors.id, v.id)));
+const doctorById = prepared("doctor_by_id", ["id"], (q, v: Bound<{ id: string }>) =>
+  q.select().from(doctors).where(eq(doctors.id, v.id)),
+);
 
 export async function findDoctor(db: RequestDb, deadline: Deadline, id: string): Promise<DoctorRow | undefined> {
   const [row] = await db.prepared(deadline, doctorById, { id });
@@ -39,7 +41,14 @@ export async function findDoctor(db: RequestDb, deadline: Deadline, id: string):
 
 /** One page of doctors; fetches limit + 1 rows so the caller can tell whether more follow. */
 export async function listDoctors(db: RequestDb, deadline: Deadline, f: DoctorFilter): Promise<DoctorRow[]> {
-  return db.query(deadline, (q) => q.select().from(doctors).where(whereOf(f)).orderBy(...byNameThenId).limit(f.limit + 1));
+  return db.query(deadline, (q) =>
+    q
+      .select()
+      .from(doctors)
+      .where(whereOf(f))
+      .orderBy(...byNameThenId)
+      .limit(f.limit + 1),
+  );
 }
 
 /**
@@ -52,17 +61,19 @@ export async function listDoctorsWithAppointments(
   f: DoctorFilter,
   window: AppointmentWindow,
 ): Promise<DoctorWithAppointments[]> {
-  return db.query(deadline, (q) => q.query.doctors.findMany({
-    where: whereOf(f),
-    orderBy: byNameThenId,
-    limit: f.limit + 1,
-    with: {
-      appointments: {
-        where: and(gte(appointments.startsAt, window.from), lt(appointments.startsAt, window.to)),
-        orderBy: [asc(appointments.startsAt), asc(appointments.id)],
+  return db.query(deadline, (q) =>
+    q.query.doctors.findMany({
+      where: whereOf(f),
+      orderBy: byNameThenId,
+      limit: f.limit + 1,
+      with: {
+        appointments: {
+          where: and(gte(appointments.startsAt, window.from), lt(appointments.startsAt, window.to)),
+          orderBy: [asc(appointments.startsAt), asc(appointments.id)],
+        },
       },
-    },
-  }));
+    }),
+  );
 }
 
 export interface NewDoctor {
@@ -86,9 +97,17 @@ export async function updateDoctor(
   changes: DoctorChanges,
   precondition?: Precondition,
 ): Promise<Updated<DoctorRow>> {
-  const [[updated], [current]] = await db.batch(deadline, (q) => [
-    q.update(doctors).set(changes).where(and(eq(doctors.id, id), versionIs(doctors.version, precondition))).returning(),
-    q.select({ id: doctors.id }).from(doctors).where(eq(doctors.id, id)),
-  ] as const);
+  const [[updated], [current]] = await db.batch(
+    deadline,
+    (q) =>
+      [
+        q
+          .update(doctors)
+          .set(changes)
+          .where(and(eq(doctors.id, id), versionIs(doctors.version, precondition)))
+          .returning(),
+        q.select({ id: doctors.id }).from(doctors).where(eq(doctors.id, id)),
+      ] as const,
+  );
   return updatedOf(updated, current);
 }

@@ -21,9 +21,16 @@ const matches = (id: KeyId) =>
   and(eq(idempotencyKeys.caller, id.caller), eq(idempotencyKeys.scope, id.scope), eq(idempotencyKeys.key, id.key));
 
 /** The key's stored outcome if one committed and has not expired. */
-export async function findStoredOutcome(db: RequestDb, deadline: Deadline, id: KeyId): Promise<IdempotencyKeyRow | undefined> {
+export async function findStoredOutcome(
+  db: RequestDb,
+  deadline: Deadline,
+  id: KeyId,
+): Promise<IdempotencyKeyRow | undefined> {
   const [row] = await db.query(deadline, (q) =>
-    q.select().from(idempotencyKeys).where(and(matches(id), gt(idempotencyKeys.expiresAt, sql`now()`))),
+    q
+      .select()
+      .from(idempotencyKeys)
+      .where(and(matches(id), gt(idempotencyKeys.expiresAt, sql`now()`))),
   );
   return row;
 }

@@ -12,7 +12,9 @@ export interface PatientFilter {
   limit: number;
 }
 
-const patientById = prepared("patient_by_id", ["id"], (q, v: Bound<{ id: string }>) => q.select().from(patients).where(eq(patients.id, v.id)));
+const patientById = prepared("patient_by_id", ["id"], (q, v: Bound<{ id: string }>) =>
+  q.select().from(patients).where(eq(patients.id, v.id)),
+);
 
 export async function findPatient(db: RequestDb, deadline: Deadline, id: string): Promise<PatientRow | undefined> {
   const [row] = await db.prepared(deadline, patientById, { id });
@@ -57,9 +59,17 @@ export async function updatePatient(
   changes: PatientChanges,
   precondition: Precondition,
 ): Promise<Updated<PatientRow>> {
-  const [[updated], [current]] = await db.batch(deadline, (q) => [
-    q.update(patients).set(changes).where(and(eq(patients.id, id), versionIs(patients.version, precondition))).returning(),
-    q.select({ id: patients.id }).from(patients).where(eq(patients.id, id)),
-  ] as const);
+  const [[updated], [current]] = await db.batch(
+    deadline,
+    (q) =>
+      [
+        q
+          .update(patients)
+          .set(changes)
+          .where(and(eq(patients.id, id), versionIs(patients.version, precondition)))
+          .returning(),
+        q.select({ id: patients.id }).from(patients).where(eq(patients.id, id)),
+      ] as const,
+  );
   return updatedOf(updated, current);
 }

@@ -12,7 +12,11 @@ export interface ScheduleInterval {
 }
 
 /** The doctor's weekly schedule; undefined when the doctor does not exist. */
-export async function findSchedule(db: RequestDb, deadline: Deadline, doctorId: string): Promise<ScheduleRow[] | undefined> {
+export async function findSchedule(
+  db: RequestDb,
+  deadline: Deadline,
+  doctorId: string,
+): Promise<ScheduleRow[] | undefined> {
   return db.run(deadline, async (tx) => {
     const [doctor] = await tx.select({ id: doctors.id }).from(doctors).where(eq(doctors.id, doctorId));
     if (!doctor) return undefined;
@@ -43,7 +47,10 @@ export async function replaceSchedule(
       .insert(doctorSchedules)
       .values(intervals.map((i) => ({ ...i, doctorId })))
       .returning();
-    await tx.update(doctors).set({ updatedAt: sql`now()` }).where(eq(doctors.id, doctorId));
+    await tx
+      .update(doctors)
+      .set({ updatedAt: sql`now()` })
+      .where(eq(doctors.id, doctorId));
     return rows.sort((a, b) => a.weekday - b.weekday || a.startsAt.localeCompare(b.startsAt));
   });
 }

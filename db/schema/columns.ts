@@ -1,7 +1,10 @@
 import { sql } from "drizzle-orm";
 import { integer, timestamp, uuid } from "drizzle-orm/pg-core";
 
-export const id = () => uuid("id").primaryKey().default(sql`gen_random_uuid()`);
+export const id = () =>
+  uuid("id")
+    .primaryKey()
+    .default(sql`gen_random_uuid()`);
 
 /** created_at/updated_at pair; updated_at is set by the queries that change a row. */
 export const timestamps = () => ({

@@ -3,7 +3,11 @@ import type { AppEnv } from "../env.ts";
 import type { Policy, Rule } from "./policy.ts";
 
 type Document = ReturnType<OpenAPIHono<AppEnv>["getOpenAPI31Document"]>;
-type Operation = { security?: Array<Record<string, string[]>>; description?: string; responses?: Record<string, unknown> };
+type Operation = {
+  security?: Array<Record<string, string[]>>;
+  description?: string;
+  responses?: Record<string, unknown>;
+};
 
 const METHODS = ["get", "put", "post", "delete", "patch", "head", "options", "trace"] as const;
 const PROBLEM = { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } };
@@ -12,7 +16,9 @@ function who(rule: Rule): string {
   if (rule.allow === "public") return "anyone, without a token";
   const owned = rule.owner ? " (patients and doctors: their own only; another's is 404)" : "";
   const restricted = rule.restrict
-    ? `; with ${Object.entries(rule.restrict.query).map(([k, v]) => `${k}=${v}`).join("&")}: ${rule.restrict.allow.join(", ")}`
+    ? `; with ${Object.entries(rule.restrict.query)
+        .map(([k, v]) => `${k}=${v}`)
+        .join("&")}: ${rule.restrict.allow.join(", ")}`
     : "";
   return `${rule.allow.join(", ")}${owned}${restricted}`;
 }
@@ -31,7 +37,10 @@ export function documentSecurity(doc: Document, policy: Policy): Document {
       if (rule.allow === "public" && !rule.restrict) {
         op.security = [];
         // A token is not needed, but one that is sent must verify.
-        op.responses = { ...op.responses, 401: { description: "A token was sent and does not verify", content: PROBLEM } };
+        op.responses = {
+          ...op.responses,
+          401: { description: "A token was sent and does not verify", content: PROBLEM },
+        };
         continue;
       }
       // `{}` in the list makes the token optional (public, unless the query asks for more).

@@ -157,7 +157,12 @@ function ownsRow(principal: Principal | undefined, row: Owned): boolean {
  * The row, when the caller may see it; otherwise the same 404 as a row that does not exist.
  * Call it right after loading the row, before using it.
  */
-export function ownedOrNotFound<T extends Owned>(c: Context<AppEnv>, row: T | undefined, resource: string, id: string): T {
+export function ownedOrNotFound<T extends Owned>(
+  c: Context<AppEnv>,
+  row: T | undefined,
+  resource: string,
+  id: string,
+): T {
   if (!row || !ownsRow(c.var.principal, row)) throw new NotFoundError(resource, id);
   return row;
 }

@@ -1,4 +1,11 @@
-import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from "jose";
+import {
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors,
+  jwtVerify,
+  type JWTPayload,
+  type JWTVerifyOptions,
+} from "jose";
 import type { AuthConfig } from "../config/index.ts";
 import { ClientClosedError, DeadlineExceededError, type Deadline } from "../../core/deadline.ts";
 import { UnauthorizedError, UnavailableError } from "../http/errors.ts";
@@ -42,7 +49,8 @@ function tokenProblem(err: unknown): string | undefined {
   if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) {
     return "No key of the identity provider matches the token";
   }
-  if (err instanceof errors.JOSEAlgNotAllowed || err instanceof errors.JOSENotSupported) return "The token's algorithm is not accepted";
+  if (err instanceof errors.JOSEAlgNotAllowed || err instanceof errors.JOSENotSupported)
+    return "The token's algorithm is not accepted";
   if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) return "The token is malformed";
   return undefined;
 }
@@ -86,12 +94,14 @@ export async function verifyToken(token: string, auth: AuthConfig, deadline: Dea
       throw new UnauthorizedError("The token's algorithm is not accepted", true);
     }
   } catch (err) {
-    if (err instanceof UnauthorizedError || err instanceof DeadlineExceededError || err instanceof ClientClosedError) throw err;
+    if (err instanceof UnauthorizedError || err instanceof DeadlineExceededError || err instanceof ClientClosedError)
+      throw err;
     const problem = tokenProblem(err);
     if (problem) throw new UnauthorizedError(problem, true, { cause: err });
     // The key set could not be downloaded or read (timeout, connection refused, not JSON...): the
     // token may be fine, we cannot tell. Not the client's fault, and not a bug either.
-    if (fromKeySet) throw new UnavailableError("The identity provider's keys cannot be fetched", JWKS_RETRY_AFTER_MS, { cause: err });
+    if (fromKeySet)
+      throw new UnavailableError("The identity provider's keys cannot be fetched", JWKS_RETRY_AFTER_MS, { cause: err });
     throw err;
   }
   // jwtVerify checked that sub is present; an empty one names nobody.

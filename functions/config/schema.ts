@@ -55,7 +55,11 @@ function int(min: number, max: number, fallback: number, doc: Doc) {
 }
 
 function ratio(fallback: number, doc: Doc) {
-  return documented(z.preprocess(blankIsUnset, z.coerce.number().min(0).max(1).default(fallback)), { type: "number", default: fmt(fallback), range: "0–1" }, doc);
+  return documented(
+    z.preprocess(blankIsUnset, z.coerce.number().min(0).max(1).default(fallback)),
+    { type: "number", default: fmt(fallback), range: "0–1" },
+    doc,
+  );
 }
 
 function oneOf<const V extends readonly [string, ...string[]]>(values: V, fallback: V[number], doc: Doc) {
@@ -66,11 +70,18 @@ function oneOf<const V extends readonly [string, ...string[]]>(values: V, fallba
   );
 }
 
-const HTTP_URL = z.string().url().regex(/^https?:\/\//);
+const HTTP_URL = z
+  .string()
+  .url()
+  .regex(/^https?:\/\//);
 
 /** An http(s) URL, or empty for "not set". */
 function optionalUrl(doc: Doc) {
-  return documented(z.union([z.literal(""), HTTP_URL]).default(""), { type: "URL", default: "", range: "http(s)" }, doc);
+  return documented(
+    z.union([z.literal(""), HTTP_URL]).default(""),
+    { type: "URL", default: "", range: "http(s)" },
+    doc,
+  );
 }
 
 function text(fallback: string, doc: Doc, schema: z.ZodString = z.string(), range?: string) {
@@ -90,60 +101,91 @@ const shape = {
     DATABASE_URL: documented(
       z.string().url(),
       { type: "URL", default: undefined, range: undefined },
-      { secret: true, description: "The Postgres connection string (Neon: the pooled `-pooler` endpoint). `npm run dev` and the tests set it." },
+      {
+        secret: true,
+        description:
+          "The Postgres connection string (Neon: the pooled `-pooler` endpoint). `npm run dev` and the tests set it.",
+      },
     ),
     DB_QUERY_PATH: oneOf(["http", "ws"], "http", {
       description:
         "Where single statements and non-interactive batches go: `http` (Neon's /sql endpoint: one round trip, no connection setup) or `ws` (this request's pool). Interactive transactions always use WebSockets.",
     }),
     DB_POOL_MAX: int(1, 5, 5, {
-      description: "Connections one request's pool may open. At most 5: a Worker request may hold 6 outgoing connections at once.",
+      description:
+        "Connections one request's pool may open. At most 5: a Worker request may hold 6 outgoing connections at once.",
     }),
-    DB_CONNECT_TIMEOUT_MS: int(100, 60_000, 5_000, { description: "How long opening a WebSocket connection may take before the request answers 503." }),
-    DB_IDLE_TIMEOUT_MS: int(0, 60_000, 1_000, { description: "How long an idle connection stays in the request's pool." }),
+    DB_CONNECT_TIMEOUT_MS: int(100, 60_000, 5_000, {
+      description: "How long opening a WebSocket connection may take before the request answers 503.",
+    }),
+    DB_IDLE_TIMEOUT_MS: int(0, 60_000, 1_000, {
+      description: "How long an idle connection stays in the request's pool.",
+    }),
     DB_STATEMENT_TIMEOUT_MS: int(100, 600_000, 10_000, {
       description: "Server-side ceiling for any one statement; requests get tighter limits from their deadline.",
     }),
     DB_WS_PROXY: text("", {
-      description: "Local Postgres only: host:port of the WebSocket→TCP bridge (dev/bridge.ts). Empty in production, where the driver speaks wss:// to Neon.",
+      description:
+        "Local Postgres only: host:port of the WebSocket→TCP bridge (dev/bridge.ts). Empty in production, where the driver speaks wss:// to Neon.",
     }),
     DB_HTTP_ENDPOINT: optionalUrl({
       description:
         "Local Postgres only: the stand-in for Neon's /sql endpoint (dev/sql-endpoint.ts). Empty in production, where the driver derives it from DATABASE_URL.",
     }),
-    N_PLUS_ONE_THRESHOLD: int(2, 1_000, 5, { description: "The N+1 detector: runs of one SQL shape in one request that count as a loop." }),
+    N_PLUS_ONE_THRESHOLD: int(2, 1_000, 5, {
+      description: "The N+1 detector: runs of one SQL shape in one request that count as a loop.",
+    }),
     N_PLUS_ONE_ACTION: oneOf(["warn", "fail"], "warn", {
-      description: "What a detected loop does: `warn` (a log line and db_n_plus_one_total) or `fail` (also answers 500; what the tests use).",
+      description:
+        "What a detected loop does: `warn` (a log line and db_n_plus_one_total) or `fail` (also answers 500; what the tests use).",
     }),
   })),
   ...section("Requests", () => ({
-    MAX_BODY_BYTES: int(1_024, 10_485_760, 65_536, { description: "Largest request body; larger ones (declared or streamed) get 413." }),
+    MAX_BODY_BYTES: int(1_024, 10_485_760, 65_536, {
+      description: "Largest request body; larger ones (declared or streamed) get 413.",
+    }),
     REQUEST_TIMEOUT_MS: int(10, 300_000, 10_000, {
       description: "A request's budget when neither the route nor the client (X-Request-Timeout-Ms) asks for less.",
     }),
     REQUEST_TIMEOUT_MAX_MS: int(10, 300_000, 30_000, { description: "The ceiling for any budget, whoever asks." }),
-    BACKGROUND_TIMEOUT_MS: int(10, 300_000, 10_000, { description: "The budget of each task run after the response (ctx.waitUntil)." }),
+    BACKGROUND_TIMEOUT_MS: int(10, 300_000, 10_000, {
+      description: "The budget of each task run after the response (ctx.waitUntil).",
+    }),
     DEBUG_ENDPOINTS: oneOf(["true", "false"], "false", {
       description: "`true` serves GET /debug/inflight (what this isolate has in flight, oldest first) to admins.",
     }),
   })),
   ...section("Request coalescing", () => ({
-    COALESCER_TTL_MS: int(0, 300_000, 5_000, { description: "How long a value loaded by a doctor's Coalescer object is served to later callers." }),
-    COALESCER_NOT_FOUND_TTL_MS: int(0, 300_000, 1_000, { description: "The same for \"not found\", shorter so a new doctor shows up quickly." }),
-    COALESCER_LOAD_TIMEOUT_MS: int(10, 60_000, 5_000, { description: "The shared load's own budget, whoever is waiting on it." }),
+    COALESCER_TTL_MS: int(0, 300_000, 5_000, {
+      description: "How long a value loaded by a doctor's Coalescer object is served to later callers.",
+    }),
+    COALESCER_NOT_FOUND_TTL_MS: int(0, 300_000, 1_000, {
+      description: 'The same for "not found", shorter so a new doctor shows up quickly.',
+    }),
+    COALESCER_LOAD_TIMEOUT_MS: int(10, 60_000, 5_000, {
+      description: "The shared load's own budget, whoever is waiting on it.",
+    }),
   })),
   ...section("Insurer and circuit breaker", () => ({
     INSURANCE_API_URL: documented(
       HTTP_URL,
       { type: "URL", default: "http://127.0.0.1:54332", range: "http(s)" },
-      { description: "Base URL of the eligibility API. The default is the local stand-in `npm run dev` starts (dev/insurance.ts)." },
+      {
+        description:
+          "Base URL of the eligibility API. The default is the local stand-in `npm run dev` starts (dev/insurance.ts).",
+      },
     ),
     INSURANCE_API_KEY: text("", {
       secret: true,
-      description: "Sent to the insurer as a bearer token, never logged. Empty: bookings still work, with eligibility `unknown` (and an error log line).",
+      description:
+        "Sent to the insurer as a bearer token, never logged. Empty: bookings still work, with eligibility `unknown` (and an error log line).",
     }),
-    INSURANCE_TIMEOUT_MS: int(10, 60_000, 2_000, { description: "One attempt's limit, within the request's deadline." }),
-    INSURANCE_MAX_ATTEMPTS: int(1, 5, 2, { description: "Attempts per eligibility query, retries included (only safe failures are retried)." }),
+    INSURANCE_TIMEOUT_MS: int(10, 60_000, 2_000, {
+      description: "One attempt's limit, within the request's deadline.",
+    }),
+    INSURANCE_MAX_ATTEMPTS: int(1, 5, 2, {
+      description: "Attempts per eligibility query, retries included (only safe failures are retried).",
+    }),
     INSURANCE_BREAKER_NAME: text(
       "insurance",
       { description: "The Breaker Durable Object's name (idFromName) for the insurer." },
@@ -151,13 +193,21 @@ const shape = {
       "1–64 of [A-Za-z0-9_.:-]",
     ),
     BREAKER_SCOPE: oneOf(["shared", "isolate"], "shared", {
-      description: "`shared`: one circuit state for every isolate, held by the Breaker object; `isolate`: each isolate on its own.",
+      description:
+        "`shared`: one circuit state for every isolate, held by the Breaker object; `isolate`: each isolate on its own.",
     }),
-    BREAKER_FAILURE_THRESHOLD: int(1, 1_000, 5, { description: "Consecutive failures (fleet-wide when shared) that open the circuit." }),
-    BREAKER_OPEN_MS: int(10, 3_600_000, 30_000, { description: "How long an open circuit refuses calls before probes are let through." }),
-    BREAKER_HALF_OPEN_PROBES: int(1, 100, 1, { description: "Probe calls allowed at once while half-open; all must succeed to close." }),
+    BREAKER_FAILURE_THRESHOLD: int(1, 1_000, 5, {
+      description: "Consecutive failures (fleet-wide when shared) that open the circuit.",
+    }),
+    BREAKER_OPEN_MS: int(10, 3_600_000, 30_000, {
+      description: "How long an open circuit refuses calls before probes are let through.",
+    }),
+    BREAKER_HALF_OPEN_PROBES: int(1, 100, 1, {
+      description: "Probe calls allowed at once while half-open; all must succeed to close.",
+    }),
     BREAKER_VIEW_TTL_MS: int(10, 600_000, 5_000, {
-      description: "How long an isolate trusts its view of a closed shared circuit before refreshing it in the background.",
+      description:
+        "How long an isolate trusts its view of a closed shared circuit before refreshing it in the background.",
     }),
   })),
   ...section("Authentication", () => ({
@@ -167,21 +217,30 @@ const shape = {
       { type: "string", default: "", range: "32+ characters" },
       {
         secret: true,
-        description: "HS256 key for bearer tokens. Empty: no locally signed token is accepted. `npm run dev` makes one up in .data/.",
+        description:
+          "HS256 key for bearer tokens. Empty: no locally signed token is accepted. `npm run dev` makes one up in .data/.",
       },
     ),
     AUTH_JWKS_URL: optionalUrl({
-      description: "Your identity provider's JWKS (RS256/ES256 keys), cached per isolate and fetched again on an unknown key id.",
+      description:
+        "Your identity provider's JWKS (RS256/ES256 keys), cached per isolate and fetched again on an unknown key id.",
     }),
     AUTH_ISSUER: text("", { description: "When set, a token's `iss` must match." }),
     AUTH_AUDIENCE: text("", { description: "When set, a token's `aud` must match." }),
-    AUTH_ROLE_CLAIM: text("role", { description: "The claim holding admin | doctor | patient." }, z.string().min(1).max(200), "1–200 characters"),
+    AUTH_ROLE_CLAIM: text(
+      "role",
+      { description: "The claim holding admin | doctor | patient." },
+      z.string().min(1).max(200),
+      "1–200 characters",
+    ),
     AUTH_JWKS_COOLDOWN_MS: int(0, 3_600_000, 30_000, {
-      description: "After a key set download, how long a token with an unknown `kid` waits before it may trigger another.",
+      description:
+        "After a key set download, how long a token with an unknown `kid` waits before it may trigger another.",
     }),
     METRICS_TOKEN: text("", {
       secret: true,
-      description: "A bearer token a Prometheus scraper may use for /metrics and nothing else (admin tokens always work there). Empty: admins only.",
+      description:
+        "A bearer token a Prometheus scraper may use for /metrics and nothing else (admin tokens always work there). Empty: admins only.",
     }),
   })),
   ...section("Telemetry", () => ({
@@ -205,30 +264,40 @@ const shape = {
       { type: "string", default: "", range: "name=value,name=value (values percent-encoded)" },
       { secret: true, description: "Headers for every OTLP export, e.g. a hosted backend's credentials." },
     ),
-    OTEL_SAMPLE_RATIO: ratio(1, { description: "Share of new traces recorded; an incoming traceparent's sampled flag decides for its trace." }),
+    OTEL_SAMPLE_RATIO: ratio(1, {
+      description: "Share of new traces recorded; an incoming traceparent's sampled flag decides for its trace.",
+    }),
     OTEL_METRICS_EXPORT_INTERVAL_MS: int(0, 3_600_000, 10_000, {
-      description: "Each isolate pushes its /metrics series at most this often, from the waitUntil of the request that finds a push due. 0: after every request.",
+      description:
+        "Each isolate pushes its /metrics series at most this often, from the waitUntil of the request that finds a push due. 0: after every request.",
     }),
   })),
   ...section("Idempotency", () => ({
     IDEMPOTENCY_TTL_SECONDS: int(60, 30 * 86_400, 86_400, {
-      description: "How long an outcome is replayed for its Idempotency-Key; then the key may be reused and a bounded sweep deletes the row.",
+      description:
+        "How long an outcome is replayed for its Idempotency-Key; then the key may be reused and a bounded sweep deletes the row.",
     }),
     IDEMPOTENCY_WAIT_MS: int(0, 60_000, 2_000, {
-      description: "How long a retry waits for a first request with its key that is still running before answering 409 + Retry-After.",
+      description:
+        "How long a retry waits for a first request with its key that is still running before answering 409 + Retry-After.",
     }),
   })),
   ...section("Abuse limits", () => ({
     RATE_LIMIT_REQUESTS: int(0, 100_000, 300, {
-      description: "Requests one caller (principal, else client IP) may make in any window (sliding, one RateLimiter object per caller). 0: off.",
+      description:
+        "Requests one caller (principal, else client IP) may make in any window (sliding, one RateLimiter object per caller). 0: off.",
     }),
-    RATE_LIMIT_WRITE_REQUESTS: int(0, 100_000, 60, { description: "Of those, writes (POST, PUT, PATCH, DELETE). 0: writes count only against the first limit." }),
+    RATE_LIMIT_WRITE_REQUESTS: int(0, 100_000, 60, {
+      description: "Of those, writes (POST, PUT, PATCH, DELETE). 0: writes count only against the first limit.",
+    }),
     RATE_LIMIT_WINDOW_MS: int(1_000, 3_600_000, 60_000, { description: "The window both limits count over." }),
     RATE_LIMIT_TIMEOUT_MS: int(10, 10_000, 250, {
-      description: "How long a request waits for the limiter's answer before going on without it (fail open, logged and counted).",
+      description:
+        "How long a request waits for the limiter's answer before going on without it (fail open, logged and counted).",
     }),
     MAX_INFLIGHT_REQUESTS: int(0, 100_000, 500, {
-      description: "Requests one isolate handles at once; more get 503 + Retry-After at once (health checks exempt). 0: no limit.",
+      description:
+        "Requests one isolate handles at once; more get 503 + Retry-After at once (health checks exempt). 0: no limit.",
     }),
   })),
   ...section("CORS", () => ({
@@ -244,7 +313,10 @@ const shape = {
         )
         .pipe(z.array(z.union([z.literal("*"), z.string().regex(ORIGIN, "must be scheme://host[:port], no path")]))),
       { type: "string", default: "", range: "comma-separated scheme://host[:port], or *" },
-      { description: "Origins allowed to call from a browser (exact match). Empty: no CORS headers at all (same-origin only)." },
+      {
+        description:
+          "Origins allowed to call from a browser (exact match). Empty: no CORS headers at all (same-origin only).",
+      },
     ),
     CORS_ALLOW_CREDENTIALS: oneOf(["true", "false"], "false", {
       description: "Let browsers send cookies / Authorization cross-origin. Refused together with `*`.",
@@ -264,9 +336,11 @@ pending.clear();
 export const VARIABLES: ReadonlyMap<string, VariableDoc> = docs;
 
 /** The Worker's variables, parsed once per env object (config/index.ts). */
-export const ConfigSchema = z.object(shape).refine((v) => !(v.CORS_ALLOW_CREDENTIALS === "true" && v.CORS_ALLOWED_ORIGINS.includes("*")), {
-  // Browsers refuse "*" with credentials anyway; echoing any origin instead would hand every site the
-  // caller's cookies. Credentials need an explicit list.
-  path: ["CORS_ALLOWED_ORIGINS"],
-  message: '"*" cannot be combined with CORS_ALLOW_CREDENTIALS=true',
-});
+export const ConfigSchema = z
+  .object(shape)
+  .refine((v) => !(v.CORS_ALLOW_CREDENTIALS === "true" && v.CORS_ALLOWED_ORIGINS.includes("*")), {
+    // Browsers refuse "*" with credentials anyway; echoing any origin instead would hand every site the
+    // caller's cookies. Credentials need an explicit list.
+    path: ["CORS_ALLOWED_ORIGINS"],
+    message: '"*" cannot be combined with CORS_ALLOW_CREDENTIALS=true',
+  });

@@ -28,15 +28,18 @@ export function inBackground(c: Context<AppEnv>, name: string, task: (deadline: 
     }
   };
   c.executionCtx.waitUntil(
-    deadline.race(run(), "background").finally(done).then(
-      () => undefined,
-      (err: unknown) => {
-        log.warn("background task failed", {
-          task: name,
-          requestId,
-          error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
-        });
-      },
-    ),
+    deadline
+      .race(run(), "background")
+      .finally(done)
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          log.warn("background task failed", {
+            task: name,
+            requestId,
+            error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+          });
+        },
+      ),
   );
 }

@@ -43,7 +43,7 @@ const KINDS = {
   "precondition-failed": { status: 412, title: "The resource has changed" },
   "payload-too-large": { status: 413, title: "Request body too large" },
   "unsupported-media-type": { status: 415, title: "Unsupported media type" },
-  "unprocessable": { status: 422, title: "The request cannot be carried out" },
+  unprocessable: { status: 422, title: "The request cannot be carried out" },
   "precondition-required": { status: 428, title: "If-Match required" },
   "too-many-requests": { status: 429, title: "Too many requests" },
   "client-closed-request": { status: 499, title: "Client closed the request" },
@@ -165,7 +165,12 @@ export function problemType(kind: ProblemKind): string {
   return PROBLEM_BASE + kind;
 }
 
-export function problemResponse(c: Context<AppEnv>, kind: ProblemKind, detail: string, errors?: FieldError[]): Response {
+export function problemResponse(
+  c: Context<AppEnv>,
+  kind: ProblemKind,
+  detail: string,
+  errors?: FieldError[],
+): Response {
   const { status, title } = KINDS[kind];
   const body: Problem = {
     type: problemType(kind),
@@ -177,7 +182,9 @@ export function problemResponse(c: Context<AppEnv>, kind: ProblemKind, detail: s
     ...(errors ? { errors } : {}),
   };
   // 499 (client closed request, nginx's convention) is not in Hono's status union.
-  return c.newResponse(JSON.stringify(body), status as ContentfulStatusCode, { "Content-Type": "application/problem+json" });
+  return c.newResponse(JSON.stringify(body), status as ContentfulStatusCode, {
+    "Content-Type": "application/problem+json",
+  });
 }
 
 /** Postgres SQLSTATEs that are the client's doing, found under Drizzle's DrizzleQueryError wrapper. */
@@ -207,7 +214,9 @@ const CONSTRAINT_ERRORS: Record<string, () => ApiError> = {
   appointments_doctor_id_doctors_id_fk: () =>
     new UnprocessableError("The doctor does not exist", [{ field: "doctorId", in: "body", message: "no such doctor" }]),
   appointments_patient_id_patients_id_fk: () =>
-    new UnprocessableError("The patient does not exist", [{ field: "patientId", in: "body", message: "no such patient" }]),
+    new UnprocessableError("The patient does not exist", [
+      { field: "patientId", in: "body", message: "no such patient" },
+    ]),
 };
 
 /** How long a client should wait before retrying after the database connection failed. */

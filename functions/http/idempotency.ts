@@ -3,7 +3,12 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { TransactionDb, type Queries } from "../../db/client.ts";
 import { isLockTimeout } from "../../db/errors.ts";
 import {
-  claimKey, deleteExpiredKeys, findStoredOutcome, storeOutcome, type KeyId, type StoredResponse,
+  claimKey,
+  deleteExpiredKeys,
+  findStoredOutcome,
+  storeOutcome,
+  type KeyId,
+  type StoredResponse,
 } from "../../db/queries/idempotency.ts";
 import type { IdempotencyKeyRow } from "../../db/schema/index.ts";
 import { inBackground } from "./background.ts";
@@ -60,7 +65,9 @@ function parseKey(header: string): string {
 function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
     v && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
       : v,
   );
 }
@@ -101,7 +108,11 @@ export class Idempotency<T, S extends 200 | 201> {
     this.replay = replay;
   }
 
-  static async begin<T, S extends 200 | 201>(c: Context<AppEnv>, scope: string, body: unknown): Promise<Idempotency<T, S>> {
+  static async begin<T, S extends 200 | 201>(
+    c: Context<AppEnv>,
+    scope: string,
+    body: unknown,
+  ): Promise<Idempotency<T, S>> {
     const header = c.req.header("idempotency-key");
     if (header === undefined) return new Idempotency<T, S>(c, undefined, "", undefined);
     const id: KeyId = { caller: callerOf(c), scope, key: parseKey(header) };
@@ -145,7 +156,11 @@ function callerOf(c: Context<AppEnv>): string {
 function replayOf<T, S extends 200 | 201>(c: Context<AppEnv>, row: IdempotencyKeyRow, hash: string): Answer<T, S> {
   if (row.requestHash !== hash) {
     throw new UnprocessableError("This Idempotency-Key was already used with a different request body", [
-      { field: "idempotency-key", in: "header", message: "was used with another body; use a new key for a new request" },
+      {
+        field: "idempotency-key",
+        in: "header",
+        message: "was used with another body; use a new key for a new request",
+      },
     ]);
   }
   return respond<T, S>(c, { status: row.responseStatus, body: row.responseBody, headers: row.responseHeaders }, true);

@@ -77,33 +77,44 @@ export const preconditionErrors = {
 } as const;
 export const staleVersion = { 412: preconditionErrors[412] } as const;
 export const idempotencyErrors = {
-  409: problem("Conflicts with existing data, or a request with the same Idempotency-Key is still running (Retry-After)"),
+  409: problem(
+    "Conflicts with existing data, or a request with the same Idempotency-Key is still running (Retry-After)",
+  ),
   422: problem("A business rule refuses it, or the Idempotency-Key was used with another body"),
 } as const;
 
 /** If-Match on updates; checked by the handler (428 when an update requires it and it is absent). */
 export const IfMatchHeaders = z.object({
-  "if-match": z.string().optional().openapi({
-    param: { in: "header" },
-    description: 'The ETag of the version being changed (e.g. `"3"`), or `*` for whatever version is current.',
-    example: '"1"',
-  }),
+  "if-match": z
+    .string()
+    .optional()
+    .openapi({
+      param: { in: "header" },
+      description: 'The ETag of the version being changed (e.g. `"3"`), or `*` for whatever version is current.',
+      example: '"1"',
+    }),
 });
 
 /** Idempotency-Key on creating POSTs (functions/http/idempotency.ts). */
 export const IdempotencyHeaders = z.object({
-  "idempotency-key": z.string().optional().openapi({
-    param: { in: "header" },
-    description:
-      "Makes retries safe: a request repeated with the same key and body gets the first answer back " +
-      "(with `Idempotent-Replayed: true`) instead of creating a second resource. Same key with another " +
-      "body: 422. Keys are kept for IDEMPOTENCY_TTL_SECONDS (24 h by default).",
-    example: '"5f0c1e52-9c6b-4c38-8f0e-2f5d3f1c9a10"',
-  }),
+  "idempotency-key": z
+    .string()
+    .optional()
+    .openapi({
+      param: { in: "header" },
+      description:
+        "Makes retries safe: a request repeated with the same key and body gets the first answer back " +
+        "(with `Idempotent-Replayed: true`) instead of creating a second resource. Same key with another " +
+        "body: 422. Keys are kept for IDEMPOTENCY_TTL_SECONDS (24 h by default).",
+      example: '"5f0c1e52-9c6b-4c38-8f0e-2f5d3f1c9a10"',
+    }),
 });
 
 const ETAG_HEADER = {
-  ETag: { description: "The version of the resource; send it back in If-Match to update it", schema: { type: "string" as const } },
+  ETag: {
+    description: "The version of the resource; send it back in If-Match to update it",
+    schema: { type: "string" as const },
+  },
 };
 
 /** A JSON answer that carries the resource's ETag. */
@@ -144,7 +155,10 @@ export const page = <T extends z.ZodType>(item: T, name: string) =>
   z
     .object({
       data: z.array(item),
-      nextCursor: z.string().nullable().openapi({ description: "Pass as `cursor` for the next page; null on the last" }),
+      nextCursor: z
+        .string()
+        .nullable()
+        .openapi({ description: "Pass as `cursor` for the next page; null on the last" }),
     })
     .openapi(name);
 

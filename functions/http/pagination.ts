@@ -26,11 +26,22 @@ export function decodeCursor<T>(cursor: string | undefined, shape: z.ZodType<T>)
 }
 
 /** Cursor keys: [sort value, id]. */
-export const NameCursor = z.tuple([z.string().max(300).refine((v) => !v.includes("\u0000")), z.uuid()]);
+export const NameCursor = z.tuple([
+  z
+    .string()
+    .max(300)
+    .refine((v) => !v.includes("\u0000")),
+  z.uuid(),
+]);
 export const InstantCursor = z.tuple([z.iso.datetime({ offset: true }), z.uuid()]);
 
 /** Splits a `limit + 1` fetch into the page and the next cursor. */
-export function paginate<R, O>(rows: R[], limit: number, keyOf: (row: R) => readonly [string, string], map: (row: R) => O) {
+export function paginate<R, O>(
+  rows: R[],
+  limit: number,
+  keyOf: (row: R) => readonly [string, string],
+  map: (row: R) => O,
+) {
   const more = rows.length > limit;
   const pageRows = more ? rows.slice(0, limit) : rows;
   const last = pageRows.at(-1);

@@ -40,7 +40,11 @@ export class UpstreamError extends Error {
   readonly status: number | undefined;
   /** Worth another attempt: the next one may well succeed (network, timeout, 5xx). */
   readonly retriable: boolean;
-  constructor(failure: UpstreamFailure, message: string, options: { status?: number; retriable: boolean; cause?: unknown }) {
+  constructor(
+    failure: UpstreamFailure,
+    message: string,
+    options: { status?: number; retriable: boolean; cause?: unknown },
+  ) {
     super(message, { cause: options.cause });
     this.name = "UpstreamError";
     this.failure = failure;
@@ -87,7 +91,8 @@ export async function queryEligibility(
   parent: Span = NOOP_SPAN,
 ): Promise<EligibilityAnswer> {
   const { apiKey } = options;
-  if (apiKey === undefined) throw new UpstreamError("not-configured", "INSURANCE_API_KEY is not set", { retriable: false });
+  if (apiKey === undefined)
+    throw new UpstreamError("not-configured", "INSURANCE_API_KEY is not set", { retriable: false });
   for (let attempt = 1; ; attempt++) {
     deadline.check("upstream");
     if (deadline.remaining() < MIN_ATTEMPT_MS) throw new DeadlineExceededError("upstream");
@@ -172,7 +177,10 @@ async function attemptOnce(
     if (attemptTimeout?.aborted) {
       throw new UpstreamError("timeout", `no answer within ${options.timeoutMs} ms`, { retriable: true, cause: err });
     }
-    throw new UpstreamError("network", err instanceof Error ? err.message : String(err), { retriable: true, cause: err });
+    throw new UpstreamError("network", err instanceof Error ? err.message : String(err), {
+      retriable: true,
+      cause: err,
+    });
   } finally {
     done();
   }
@@ -182,7 +190,8 @@ async function attemptOnce(
 function interpret(status: number, body: string, query: EligibilityQuery): EligibilityAnswer {
   if (status === 200) {
     const answer = body.length <= MAX_BODY_CHARS ? Answer.safeParse(parseJson(body)) : undefined;
-    if (!answer?.success) throw new UpstreamError("malformed", "the answer is not an eligibility answer", { status, retriable: false });
+    if (!answer?.success)
+      throw new UpstreamError("malformed", "the answer is not an eligibility answer", { status, retriable: false });
     if (answer.data.memberId !== query.memberId || answer.data.serviceDate !== query.serviceDate) {
       throw new UpstreamError("malformed", "the answer is about another member or date", { status, retriable: false });
     }

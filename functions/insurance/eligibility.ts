@@ -13,8 +13,7 @@ export const UNKNOWN_REASONS = ["breaker-open", "upstream-failed", "upstream-tim
 export type UnknownReason = (typeof UNKNOWN_REASONS)[number];
 
 export type EligibilityOutcome =
-  | { eligibility: "covered" | "not_covered" }
-  | { eligibility: "unknown"; reason: UnknownReason; retryAfterMs: number };
+  { eligibility: "covered" | "not_covered" } | { eligibility: "unknown"; reason: UnknownReason; retryAfterMs: number };
 
 /**
  * Asks the insurer whether `memberId` is covered on `serviceDate`, through the insurer's circuit
@@ -39,8 +38,11 @@ export async function checkEligibility(
   const started = performance.now();
   let outcome: EligibilityOutcome | undefined;
   try {
-    const answer = await queryEligibility(config.insurance, { memberId, serviceDate }, deadline, (attempt) =>
-      breaker.execute(call, attempt),
+    const answer = await queryEligibility(
+      config.insurance,
+      { memberId, serviceDate },
+      deadline,
+      (attempt) => breaker.execute(call, attempt),
       c.var.span,
     );
     outcome = { eligibility: answer.covered ? "covered" : "not_covered" };
@@ -59,7 +61,8 @@ export async function checkEligibility(
 }
 
 function unknown(err: unknown, view: BreakerView, requestId: string): EligibilityOutcome {
-  if (err instanceof CircuitOpenError) return { eligibility: "unknown", reason: "breaker-open", retryAfterMs: err.retryAfterMs };
+  if (err instanceof CircuitOpenError)
+    return { eligibility: "unknown", reason: "breaker-open", retryAfterMs: err.retryAfterMs };
   if (!(err instanceof UpstreamError) && !(err instanceof DeadlineExceededError)) throw err;
   if (err instanceof UpstreamError && err.failure === "not-configured") {
     log.error("insurance eligibility is not configured", { requestId, error: err.message });
@@ -74,7 +77,11 @@ function unknown(err: unknown, view: BreakerView, requestId: string): Eligibilit
     breaker: view.state,
   });
   const timedOut = err instanceof DeadlineExceededError || err.failure === "timeout";
-  return { eligibility: "unknown", reason: timedOut ? "upstream-timeout" : "upstream-failed", retryAfterMs: view.retryAfterMs };
+  return {
+    eligibility: "unknown",
+    reason: timedOut ? "upstream-timeout" : "upstream-failed",
+    retryAfterMs: view.retryAfterMs,
+  };
 }
 
 /**

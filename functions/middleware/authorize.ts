@@ -28,7 +28,12 @@ export function authorize(policy: Policy): MiddlewareHandler<AppEnv> {
         throw new ForbiddenError("No access policy covers this operation");
       }
       const url = new URL(c.req.url);
-      enforce(rule, { principal: c.var.principal, template: op.template, pathname: url.pathname, query: url.searchParams });
+      enforce(rule, {
+        principal: c.var.principal,
+        template: op.template,
+        pathname: url.pathname,
+        query: url.searchParams,
+      });
     }
     await next();
   };

@@ -4,10 +4,26 @@ import type { Config } from "../config/index.ts";
 import type { AppEnv } from "../env.ts";
 
 /** Request headers a browser client may send: the API's own and conditional requests (ETags). */
-const ALLOW_HEADERS = ["Content-Type", "Authorization", "X-Request-Id", "X-Request-Timeout-Ms", "traceparent", "If-Match", "If-None-Match"];
+const ALLOW_HEADERS = [
+  "Content-Type",
+  "Authorization",
+  "X-Request-Id",
+  "X-Request-Timeout-Ms",
+  "traceparent",
+  "If-Match",
+  "If-None-Match",
+];
 
 /** Answer headers a browser client may read. */
-const EXPOSE_HEADERS = ["Retry-After", "Server-Timing", "X-Request-Id", "Location", "ETag", "RateLimit", "RateLimit-Policy"];
+const EXPOSE_HEADERS = [
+  "Retry-After",
+  "Server-Timing",
+  "X-Request-Id",
+  "Location",
+  "ETag",
+  "RateLimit",
+  "RateLimit-Policy",
+];
 
 const corsByConfig = new WeakMap<Config["cors"], MiddlewareHandler<AppEnv>>();
 

@@ -12,13 +12,23 @@ import { log } from "../../core/log.ts";
  * pattern) rather than a deliberate few: every endpoint is built to send one shape once. Returns
  * whether it fired; it warns once per shape and counts the route.
  */
-function detectNPlusOne(db: AppEnv["Variables"]["requestDb"], threshold: number, route: string, requestId: string): boolean {
+function detectNPlusOne(
+  db: AppEnv["Variables"]["requestDb"],
+  threshold: number,
+  route: string,
+  requestId: string,
+): boolean {
   const repeated = db.repeatedShapes(threshold);
   if (repeated.length === 0) return false;
   metrics.nPlusOne.inc({ route });
   for (const { sql, count } of repeated) {
     // The SQL is parameterised: its text carries no values, so no personal data.
-    log.warn("possible N+1: one SQL shape ran many times in one request", { requestId, route, count, sql: sql.slice(0, 300) });
+    log.warn("possible N+1: one SQL shape ran many times in one request", {
+      requestId,
+      route,
+      count,
+      sql: sql.slice(0, 300),
+    });
   }
   return true;
 }
@@ -47,7 +57,13 @@ export function observe(): MiddlewareHandler<AppEnv> {
       // Unset only when the configuration itself failed to load (that request is a 500 already).
       const config = c.var.config as AppEnv["Variables"]["config"] | undefined;
       const nPlusOne = config?.nPlusOne;
-      if (db && stats && nPlusOne && detectNPlusOne(db, nPlusOne.threshold, route, c.var.requestId) && nPlusOne.action === "fail") {
+      if (
+        db &&
+        stats &&
+        nPlusOne &&
+        detectNPlusOne(db, nPlusOne.threshold, route, c.var.requestId) &&
+        nPlusOne.action === "fail"
+      ) {
         // Tests run with N_PLUS_ONE_ACTION=fail, so a query loop cannot pass unnoticed.
         c.res = problemResponse(c, "internal-error", `N+1 query pattern in ${route} (N_PLUS_ONE_ACTION=fail)`);
       }

@@ -13,7 +13,8 @@ function policiesFor(c: Context<AppEnv>): RateLimitPolicy[] {
   const { requests, writeRequests, windowMs } = c.var.config.rateLimit;
   const policies: RateLimitPolicy[] = [];
   if (requests > 0) policies.push({ name: "default", limit: requests, windowMs });
-  if (writeRequests > 0 && !READ_METHODS.has(c.req.method)) policies.push({ name: "write", limit: writeRequests, windowMs });
+  if (writeRequests > 0 && !READ_METHODS.has(c.req.method))
+    policies.push({ name: "write", limit: writeRequests, windowMs });
   return policies;
 }
 
@@ -24,7 +25,10 @@ const seconds = (ms: number) => Math.max(0, Math.ceil(ms / 1_000));
  * caller stands (r: remaining, t: seconds until the oldest counted request leaves the window).
  */
 function setRateLimitHeaders(res: Response, states: PolicyState[]): void {
-  res.headers.set("RateLimit-Policy", states.map((s) => `"${s.name}";q=${s.limit};w=${seconds(s.windowMs)}`).join(", "));
+  res.headers.set(
+    "RateLimit-Policy",
+    states.map((s) => `"${s.name}";q=${s.limit};w=${seconds(s.windowMs)}`).join(", "),
+  );
   res.headers.set("RateLimit", states.map((s) => `"${s.name}";r=${s.remaining};t=${seconds(s.resetMs)}`).join(", "));
 }
 

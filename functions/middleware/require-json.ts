@@ -24,7 +24,11 @@ export function requireJson(): MiddlewareHandler<AppEnv> {
     const type = c.req.header("content-type");
     if (type !== undefined && JSON_TYPE.test(type)) return next();
     return problemResponse(c, "unsupported-media-type", "The body must be JSON (Content-Type: application/json)", [
-      { field: "content-type", in: "header", message: type === undefined ? "is missing; send application/json" : "must be application/json" },
+      {
+        field: "content-type",
+        in: "header",
+        message: type === undefined ? "is missing; send application/json" : "must be application/json",
+      },
     ]);
   };
 }

@@ -20,7 +20,12 @@ const common = {
 const apiHeaders = secureHeaders({
   ...common,
   // JSON needs no sources at all: if an answer were ever rendered as a page, nothing could run.
-  contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] },
+  contentSecurityPolicy: {
+    defaultSrc: ["'none'"],
+    frameAncestors: ["'none'"],
+    baseUri: ["'none'"],
+    formAction: ["'none'"],
+  },
 });
 
 /**
@@ -55,6 +60,7 @@ export function securityHeaders(): MiddlewareHandler<AppEnv> {
     await headers(c, async () => {
       await next();
     });
-    if (!PUBLIC_PATHS.has(c.req.path) && !c.res.headers.has("Cache-Control")) c.res.headers.set("Cache-Control", "no-store");
+    if (!PUBLIC_PATHS.has(c.req.path) && !c.res.headers.has("Cache-Control"))
+      c.res.headers.set("Cache-Control", "no-store");
   };
 }

@@ -28,7 +28,11 @@ export function shedLoad(): MiddlewareHandler<AppEnv> {
     const inFlight = countsByKind().request;
     if (inFlight <= max) return next();
     metrics.requestsShed.inc();
-    const res = problemResponse(c, "service-unavailable", "The server is handling too many requests; try again shortly");
+    const res = problemResponse(
+      c,
+      "service-unavailable",
+      "The server is handling too many requests; try again shortly",
+    );
     res.headers.set("Retry-After", String(RETRY_AFTER_SECONDS));
     return res;
   };

@@ -21,14 +21,23 @@ function breakerCounter(field: Exclude<keyof BreakerCounters, "transitions">, na
 }
 
 export const metrics = {
-  requests: registry.register(new Counter("http_requests_total", `Requests answered, by route template, method and status ${SCOPE}`)),
+  requests: registry.register(
+    new Counter("http_requests_total", `Requests answered, by route template, method and status ${SCOPE}`),
+  ),
   duration: registry.register(
-    new Histogram("http_request_duration_seconds", `Time to the response, by route template, method and status ${SCOPE}`, LATENCY_BUCKETS),
+    new Histogram(
+      "http_request_duration_seconds",
+      `Time to the response, by route template, method and status ${SCOPE}`,
+      LATENCY_BUCKETS,
+    ),
   ),
   inFlight: registry.register(new Gauge("http_requests_in_flight", `Requests being handled right now ${SCOPE}`)),
   inflightByKind: registry.register(
-    new Collected("inflight", `Work started and not finished, by kind (request, db-connection, upstream, do-wait, breaker-hop, background) ${SCOPE}`, "gauge", () =>
-      Object.entries(countsByKind()).map(([kind, value]) => ({ labels: { kind }, value })),
+    new Collected(
+      "inflight",
+      `Work started and not finished, by kind (request, db-connection, upstream, do-wait, breaker-hop, background) ${SCOPE}`,
+      "gauge",
+      () => Object.entries(countsByKind()).map(([kind, value]) => ({ labels: { kind }, value })),
     ),
   ),
   backgroundInFlight: registry.register(
@@ -37,36 +46,73 @@ export const metrics = {
   queriesPerRequest: registry.register(
     new Histogram("db_queries_per_request", `SQL statements one request sent ${SCOPE}`, [0, 1, 2, 3, 5, 10, 20, 50]),
   ),
-  dbConnectionsOpened: registry.register(new Counter("db_connections_opened_total", `WebSocket connections opened to Postgres ${SCOPE}`)),
+  dbConnectionsOpened: registry.register(
+    new Counter("db_connections_opened_total", `WebSocket connections opened to Postgres ${SCOPE}`),
+  ),
   dbConnectSeconds: registry.register(new Counter("db_connect_seconds_total", `Time spent opening them ${SCOPE}`)),
-  dbWaits: registry.register(new Counter("db_pool_waits_total", `Statements that queued for a connection (pool at DB_POOL_MAX) ${SCOPE}`)),
+  dbWaits: registry.register(
+    new Counter("db_pool_waits_total", `Statements that queued for a connection (pool at DB_POOL_MAX) ${SCOPE}`),
+  ),
   dbWaitSeconds: registry.register(new Counter("db_pool_wait_seconds_total", `Time spent queued ${SCOPE}`)),
-  dbHttpRoundTrips: registry.register(new Counter("db_http_round_trips_total", `Requests over the HTTP query path ${SCOPE}`)),
+  dbHttpRoundTrips: registry.register(
+    new Counter("db_http_round_trips_total", `Requests over the HTTP query path ${SCOPE}`),
+  ),
   dbPeakConnections: registry.register(
-    new Histogram("db_peak_connections_per_request", `Most database connections one request held at once ${SCOPE}`, [0, 1, 2, 3, 4, 5, 6]),
+    new Histogram(
+      "db_peak_connections_per_request",
+      `Most database connections one request held at once ${SCOPE}`,
+      [0, 1, 2, 3, 4, 5, 6],
+    ),
   ),
-  deadlineExceeded: registry.register(new Counter("deadline_exceeded_total", `Requests that ran out of budget, by stage ${SCOPE}`)),
-  clientClosed: registry.register(new Counter("client_closed_requests_total", `Requests whose client disconnected first ${SCOPE}`)),
+  deadlineExceeded: registry.register(
+    new Counter("deadline_exceeded_total", `Requests that ran out of budget, by stage ${SCOPE}`),
+  ),
+  clientClosed: registry.register(
+    new Counter("client_closed_requests_total", `Requests whose client disconnected first ${SCOPE}`),
+  ),
   nPlusOne: registry.register(
-    new Counter("db_n_plus_one_total", `Requests that sent one SQL shape N_PLUS_ONE_THRESHOLD times or more, by route ${SCOPE}`),
+    new Counter(
+      "db_n_plus_one_total",
+      `Requests that sent one SQL shape N_PLUS_ONE_THRESHOLD times or more, by route ${SCOPE}`,
+    ),
   ),
-  breakerCalls: registry.register(breakerCounter("calls", "breaker_calls_total", "Calls a circuit breaker let through to its dependency, probes included")),
+  breakerCalls: registry.register(
+    breakerCounter(
+      "calls",
+      "breaker_calls_total",
+      "Calls a circuit breaker let through to its dependency, probes included",
+    ),
+  ),
   breakerProbes: registry.register(breakerCounter("probes", "breaker_probes_total", "Half-open probes let through")),
-  breakerFailures: registry.register(breakerCounter("failures", "breaker_failures_total", "Calls that failed (counted against the dependency)")),
+  breakerFailures: registry.register(
+    breakerCounter("failures", "breaker_failures_total", "Calls that failed (counted against the dependency)"),
+  ),
   breakerShortCircuited: registry.register(
-    breakerCounter("shortCircuited", "breaker_short_circuited_total", "Calls refused without a round trip to the dependency"),
+    breakerCounter(
+      "shortCircuited",
+      "breaker_short_circuited_total",
+      "Calls refused without a round trip to the dependency",
+    ),
   ),
   breakerObjectCalls: registry.register(
     breakerCounter("objectCalls", "breaker_object_calls_total", "Round trips to the breaker's Durable Object"),
   ),
   breakerFallbacks: registry.register(
-    breakerCounter("fallbackCalls", "breaker_fallback_calls_total", "Calls decided by the isolate-local breaker (object unreachable)"),
+    breakerCounter(
+      "fallbackCalls",
+      "breaker_fallback_calls_total",
+      "Calls decided by the isolate-local breaker (object unreachable)",
+    ),
   ),
   breakerTransitions: registry.register(
-    new Collected("breaker_transitions_total", `Breaker states entered, as this isolate saw them ${SCOPE}`, "counter", () =>
-      [...allBreakerCounters()].flatMap(([breaker, c]) =>
-        Object.entries(c.transitions).map(([state, value]) => ({ labels: { breaker, state }, value })),
-      ),
+    new Collected(
+      "breaker_transitions_total",
+      `Breaker states entered, as this isolate saw them ${SCOPE}`,
+      "counter",
+      () =>
+        [...allBreakerCounters()].flatMap(([breaker, c]) =>
+          Object.entries(c.transitions).map(([state, value]) => ({ labels: { breaker, state }, value })),
+        ),
     ),
   ),
   breakerState: registry.register(

@@ -29,7 +29,12 @@ export function postJson(path: string, body: unknown, init: CallInit = {}): Prom
  * A PATCH; updates require If-Match, and tests that are not about concurrency send `*` (whatever
  * version is current). Pass an ETag to test the precondition, or null to send none.
  */
-export function patchJson(path: string, body: unknown, ifMatch: string | null = "*", init: CallInit = {}): Promise<Response> {
+export function patchJson(
+  path: string,
+  body: unknown,
+  ifMatch: string | null = "*",
+  init: CallInit = {},
+): Promise<Response> {
   const headers = new Headers(init.headers);
   if (ifMatch !== null) headers.set("if-match", ifMatch);
   return postJson(path, body, { ...init, method: "PATCH", headers });

@@ -57,11 +57,10 @@ export function uniqueSpecialty(): string {
   return unique("specialty");
 }
 
-export async function createDoctor(overrides: Partial<Pick<Doctor, "name" | "specialty" | "active">> = {}): Promise<Doctor> {
-  return json<Doctor>(
-    await postJson("/doctors", { name: unique("Dr."), specialty: "cardiology", ...overrides }),
-    201,
-  );
+export async function createDoctor(
+  overrides: Partial<Pick<Doctor, "name" | "specialty" | "active">> = {},
+): Promise<Doctor> {
+  return json<Doctor>(await postJson("/doctors", { name: unique("Dr."), specialty: "cardiology", ...overrides }), 201);
 }
 
 export async function createPatient(
@@ -84,7 +83,11 @@ export function slot(daysAhead: number, hour = 10, minutes = 30): { startsAt: st
 }
 
 /** Books and returns the appointment as GET /appointments/:id shows it (without the booking's eligibilityReason). */
-export async function book(doctorId: string, patientId: string, when: { startsAt: string; endsAt: string }): Promise<Appointment> {
+export async function book(
+  doctorId: string,
+  patientId: string,
+  when: { startsAt: string; endsAt: string },
+): Promise<Appointment> {
   const res = await postJson("/appointments", { doctorId, patientId, ...when });
   const { eligibilityReason, ...appointment } = await json<BookedAppointment>(res, 201);
   expect(appointment.status).toBe("scheduled");

@@ -6,7 +6,12 @@ import type { EnvOverrides } from "./insurance.ts";
 /** The Worker's configuration for the database behind the outage switch (see test/global-setup.ts). */
 export function outageVars(queryPath: "http" | "ws"): EnvOverrides {
   const o = inject("outage");
-  return { DATABASE_URL: o.databaseUrl, DB_WS_PROXY: o.wsProxy, DB_HTTP_ENDPOINT: o.sqlEndpoint, DB_QUERY_PATH: queryPath };
+  return {
+    DATABASE_URL: o.databaseUrl,
+    DB_WS_PROXY: o.wsProxy,
+    DB_HTTP_ENDPOINT: o.sqlEndpoint,
+    DB_QUERY_PATH: queryPath,
+  };
 }
 
 /** Cuts the outage database's connections and refuses new ones (up: back to normal). */
@@ -20,7 +25,11 @@ export async function switchDatabase(state: "down" | "up"): Promise<void> {
  * waits on it, which is "the right moment" to do something to that transaction. Observing happens
  * on a third connection: pg_stat_activity is a snapshot per transaction, and the holder is in one.
  */
-export async function whileLocked<T>(lockSql: string, params: unknown[], during: (observer: Client) => Promise<T>): Promise<T> {
+export async function whileLocked<T>(
+  lockSql: string,
+  params: unknown[],
+  during: (observer: Client) => Promise<T>,
+): Promise<T> {
   return withSql(async (holder) => {
     await holder.query("BEGIN");
     try {
@@ -33,7 +42,11 @@ export async function whileLocked<T>(lockSql: string, params: unknown[], during:
 }
 
 /** The pid of the backend serving `applicationName` once it waits on a lock (polls up to `timeoutMs`). */
-export async function backendWaitingOnLock(observer: Client, applicationName: string, timeoutMs = 5_000): Promise<number> {
+export async function backendWaitingOnLock(
+  observer: Client,
+  applicationName: string,
+  timeoutMs = 5_000,
+): Promise<number> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     const { rows } = await observer.query<{ pid: number }>(

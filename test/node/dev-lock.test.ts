@@ -6,7 +6,17 @@ import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, test } from "vitest";
-import { devEnv, distinctFreePorts, isRunning, killGroup, removeTempDataDirs, startDev, tempDataDir, within, type Dev } from "./dev-harness.ts";
+import {
+  devEnv,
+  distinctFreePorts,
+  isRunning,
+  killGroup,
+  removeTempDataDirs,
+  startDev,
+  tempDataDir,
+  within,
+  type Dev,
+} from "./dev-harness.ts";
 
 describe("npm run dev", () => {
   afterAll(removeTempDataDirs);

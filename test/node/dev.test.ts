@@ -11,7 +11,18 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { devEnv, distinctFreePorts, isRunning, killGroup, removeTempDataDirs, ROOT, startDev, tempDataDir, within, type Dev } from "./dev-harness.ts";
+import {
+  devEnv,
+  distinctFreePorts,
+  isRunning,
+  killGroup,
+  removeTempDataDirs,
+  ROOT,
+  startDev,
+  tempDataDir,
+  within,
+  type Dev,
+} from "./dev-harness.ts";
 
 const STARTUP_LIMIT_MS = 90_000;
 const SHUTDOWN_LIMIT_MS = 30_000;
@@ -81,7 +92,12 @@ describe("npm run dev", () => {
     beforeAll(async () => {
       dataDir = await tempDataDir();
       const [worker, postgres, bridge, sql, insurance, inspector] = (await distinctFreePorts(6)) as [
-        number, number, number, number, number, number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
       ];
       ports = { worker, postgres, bridge, sql, insurance, inspector };
       origin = `http://127.0.0.1:${worker}`;
@@ -103,19 +119,23 @@ describe("npm run dev", () => {
       killGroup(dev?.child.pid);
     });
 
-    test("serves /healthz within 90 s", async () => {
-      const started = dev!;
-      const deadline = Date.now() + STARTUP_LIMIT_MS;
-      let status: number | undefined;
-      while (Date.now() < deadline) {
-        if (!isRunning(started.child)) break;
-        status = (await get(`${origin}/healthz`))?.status;
-        if (status === 200) break;
-        await sleep(500);
-      }
-      expect(isRunning(started.child), `dev.ts exited during startup:\n${started.output()}`).toBe(true);
-      expect(status, `no healthy /healthz within ${STARTUP_LIMIT_MS} ms:\n${started.output()}`).toBe(200);
-    }, STARTUP_LIMIT_MS + 10_000);
+    test(
+      "serves /healthz within 90 s",
+      async () => {
+        const started = dev!;
+        const deadline = Date.now() + STARTUP_LIMIT_MS;
+        let status: number | undefined;
+        while (Date.now() < deadline) {
+          if (!isRunning(started.child)) break;
+          status = (await get(`${origin}/healthz`))?.status;
+          if (status === 200) break;
+          await sleep(500);
+        }
+        expect(isRunning(started.child), `dev.ts exited during startup:\n${started.output()}`).toBe(true);
+        expect(status, `no healthy /healthz within ${STARTUP_LIMIT_MS} ms:\n${started.output()}`).toBe(200);
+      },
+      STARTUP_LIMIT_MS + 10_000,
+    );
 
     test("lists the seeded doctors", async () => {
       const res = await get(`${origin}/doctors`);
@@ -142,7 +162,9 @@ describe("npm run dev", () => {
 
     test("asks the insurer's stand-in: a seeded patient given a member id is covered", async () => {
       const admin = { authorization: `Bearer ${await mintToken(dataDir, ["--role", "admin"])}` };
-      const patients = (await (await fetch(`${origin}/patients?limit=1`, { headers: admin })).json()) as { data: Array<{ id: string }> };
+      const patients = (await (await fetch(`${origin}/patients?limit=1`, { headers: admin })).json()) as {
+        data: Array<{ id: string }>;
+      };
       const id = patients.data[0]!.id;
       const patched = await fetch(`${origin}/patients/${id}`, {
         method: "PATCH",
@@ -188,7 +210,10 @@ describe("npm run dev", () => {
         for (const port of usedPorts) if (await listening(port)) openPorts.push(port);
         if (leftovers.length === 0 && openPorts.length === 0) break;
       }
-      expect(leftovers.map((p) => `${p.pid} ${p.cmdline}`), started.output()).toEqual([]);
+      expect(
+        leftovers.map((p) => `${p.pid} ${p.cmdline}`),
+        started.output(),
+      ).toEqual([]);
       expect(openPorts).toEqual([]);
       expect(existsSync(join(dataDir, "dev.pid"))).toBe(false);
     });

@@ -136,7 +136,11 @@ describe("OpenAPI document", () => {
   });
 
   test("lists exactly the operations the API promises", () => {
-    expect(operations(doc).map(([name]) => name).sort()).toEqual(EXPECTED_OPERATIONS);
+    expect(
+      operations(doc)
+        .map(([name]) => name)
+        .sort(),
+    ).toEqual(EXPECTED_OPERATIONS);
   });
 
   test("lists every route the app serves", () => {

@@ -83,8 +83,12 @@ describe("the collector's fleet view", () => {
     expect(text).toContain(`${series}"0.1"} 1\n`);
     expect(text).toContain(`${series}"1"} 2\n`);
     expect(text).toContain(`${series}"+Inf"} 3\n`);
-    expect(text).toMatch(/^http_request_duration_seconds_count\{method="GET",route="\/patients\/:id",status="200"\} 3$/m);
-    expect(text).toMatch(/^http_request_duration_seconds_sum\{method="GET",route="\/patients\/:id",status="200"\} 5\.55$/m);
+    expect(text).toMatch(
+      /^http_request_duration_seconds_count\{method="GET",route="\/patients\/:id",status="200"\} 3$/m,
+    );
+    expect(text).toMatch(
+      /^http_request_duration_seconds_sum\{method="GET",route="\/patients\/:id",status="200"\} 5\.55$/m,
+    );
 
     // Gauges are not added up: each instance's last value, labelled with its id.
     expect(value(families, "http_requests_in_flight", { service_instance_id: "instance-a" })).toBe(2);

@@ -7,7 +7,14 @@ import type { Context } from "hono";
 import { SignJWT, UnsecuredJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import {
-  POLICY, enforce, openApiPath, ownedOrNotFound, pathParams, scoped, type RequestFacts, type Rule,
+  POLICY,
+  enforce,
+  openApiPath,
+  ownedOrNotFound,
+  pathParams,
+  scoped,
+  type RequestFacts,
+  type Rule,
 } from "../../functions/auth/policy.ts";
 import type { Principal } from "../../functions/auth/principal.ts";
 import { verifyToken } from "../../functions/auth/verify.ts";
@@ -46,28 +53,40 @@ describe("the policy table's decisions", () => {
   });
 
   it("asks for a token (401) on a non-public operation called anonymously", () => {
-    expect(() => enforce(patientProfile, facts(undefined, "/patients/{id}", `/patients/${A}`))).toThrow(UnauthorizedError);
+    expect(() => enforce(patientProfile, facts(undefined, "/patients/{id}", `/patients/${A}`))).toThrow(
+      UnauthorizedError,
+    );
   });
 
   it("refuses a role the rule does not list with 403", () => {
-    expect(() => enforce(patientProfile, facts({ role: "doctor", sub: A }, "/patients/{id}", `/patients/${A}`))).toThrow(ForbiddenError);
+    expect(() =>
+      enforce(patientProfile, facts({ role: "doctor", sub: A }, "/patients/{id}", `/patients/${A}`)),
+    ).toThrow(ForbiddenError);
   });
 
   it("answers 404 to a patient naming another patient in the path, as if it did not exist", () => {
-    expect(() => enforce(patientProfile, facts({ role: "patient", sub: B }, "/patients/{id}", `/patients/${A}`))).toThrow(NotFoundError);
+    expect(() =>
+      enforce(patientProfile, facts({ role: "patient", sub: B }, "/patients/{id}", `/patients/${A}`)),
+    ).toThrow(NotFoundError);
     expect(decision(patientProfile, facts({ role: "patient", sub: A }, "/patients/{id}", `/patients/${A}`))).toBe(200);
   });
 
   it("lets an admin reach anyone's path", () => {
-    expect(decision(patientProfile, facts({ role: "admin", sub: "ops" }, "/patients/{id}", `/patients/${A}`))).toBe(200);
+    expect(decision(patientProfile, facts({ role: "admin", sub: "ops" }, "/patients/{id}", `/patients/${A}`))).toBe(
+      200,
+    );
   });
 
   it("raises a public list to admins only when the query embeds appointments", () => {
     const rule = POLICY["GET /doctors"]!;
     expect(decision(rule, facts(undefined, "/doctors", "/doctors", "specialty=x"))).toBe(200);
     expect(decision(rule, facts(undefined, "/doctors", "/doctors", "include=appointments"))).toBe(401);
-    expect(decision(rule, facts({ role: "patient", sub: A }, "/doctors", "/doctors", "include=appointments"))).toBe(403);
-    expect(decision(rule, facts({ role: "admin", sub: "ops" }, "/doctors", "/doctors", "include=appointments"))).toBe(200);
+    expect(decision(rule, facts({ role: "patient", sub: A }, "/doctors", "/doctors", "include=appointments"))).toBe(
+      403,
+    );
+    expect(decision(rule, facts({ role: "admin", sub: "ops" }, "/doctors", "/doctors", "include=appointments"))).toBe(
+      200,
+    );
   });
 
   it("admits the metrics token's role on /metrics and nowhere else", () => {
@@ -88,16 +107,31 @@ describe("ownership after loading a row", () => {
   });
 
   it("answers anyone else with the same 404 as a missing row", () => {
-    expect(() => ownedOrNotFound(contextOf({ role: "patient", sub: B }), row, "Appointment", "x")).toThrow(NotFoundError);
-    expect(() => ownedOrNotFound(contextOf({ role: "doctor", sub: A }), row, "Appointment", "x")).toThrow(NotFoundError);
-    expect(() => ownedOrNotFound(contextOf({ role: "admin", sub: "ops" }), undefined, "Appointment", "x")).toThrow(NotFoundError);
+    expect(() => ownedOrNotFound(contextOf({ role: "patient", sub: B }), row, "Appointment", "x")).toThrow(
+      NotFoundError,
+    );
+    expect(() => ownedOrNotFound(contextOf({ role: "doctor", sub: A }), row, "Appointment", "x")).toThrow(
+      NotFoundError,
+    );
+    expect(() => ownedOrNotFound(contextOf({ role: "admin", sub: "ops" }), undefined, "Appointment", "x")).toThrow(
+      NotFoundError,
+    );
   });
 
   it("forces a list's filter to the caller, and a contradicting filter means nothing", () => {
-    expect(scoped(contextOf({ role: "patient", sub: A }), { patientId: undefined, doctorId: B })).toEqual({ patientId: A, doctorId: B });
-    expect(scoped(contextOf({ role: "doctor", sub: B }), { patientId: A, doctorId: undefined })).toEqual({ patientId: A, doctorId: B });
+    expect(scoped(contextOf({ role: "patient", sub: A }), { patientId: undefined, doctorId: B })).toEqual({
+      patientId: A,
+      doctorId: B,
+    });
+    expect(scoped(contextOf({ role: "doctor", sub: B }), { patientId: A, doctorId: undefined })).toEqual({
+      patientId: A,
+      doctorId: B,
+    });
     expect(scoped(contextOf({ role: "patient", sub: A }), { patientId: B, doctorId: undefined })).toBeUndefined();
-    expect(scoped(contextOf({ role: "admin", sub: "ops" }), { patientId: B, doctorId: undefined })).toEqual({ patientId: B, doctorId: undefined });
+    expect(scoped(contextOf({ role: "admin", sub: "ops" }), { patientId: B, doctorId: undefined })).toEqual({
+      patientId: B,
+      doctorId: undefined,
+    });
   });
 });
 
@@ -122,7 +156,10 @@ describe("verifyToken", () => {
   };
 
   it("accepts a token signed with the secret and returns its subject and role", async () => {
-    await expect(verifyToken(await tokenFor({ role: "patient", sub: A }), auth, deadline())).resolves.toEqual({ sub: A, role: "patient" });
+    await expect(verifyToken(await tokenFor({ role: "patient", sub: A }), auth, deadline())).resolves.toEqual({
+      sub: A,
+      role: "patient",
+    });
   });
 
   it("refuses an expired token, naming expiry", async () => {
@@ -134,7 +171,10 @@ describe("verifyToken", () => {
   });
 
   it("refuses a token signed with another secret", async () => {
-    const forged = await tokenFor({ role: "admin", sub: "x" }, { secret: "another-secret-of-at-least-32-characters!!" });
+    const forged = await tokenFor(
+      { role: "admin", sub: "x" },
+      { secret: "another-secret-of-at-least-32-characters!!" },
+    );
     expect(await problemOf(forged)).toMatch(/signature/);
   });
 
@@ -144,17 +184,27 @@ describe("verifyToken", () => {
   });
 
   it("refuses HS256 when no secret is configured, whatever the token", async () => {
-    expect(await problemOf(await tokenFor({ role: "admin", sub: "x" }), { ...auth, secret: undefined })).toMatch(/algorithm/);
+    expect(await problemOf(await tokenFor({ role: "admin", sub: "x" }), { ...auth, secret: undefined })).toMatch(
+      /algorithm/,
+    );
   });
 
   it("refuses a wrong issuer or audience when they are configured", async () => {
-    expect(await problemOf(await tokenFor({ role: "admin", sub: "x" }, { claims: { iss: "https://evil.example/" } }))).toMatch(/"iss"/);
-    expect(await problemOf(await tokenFor({ role: "admin", sub: "x" }, { claims: { aud: "other-api" } }))).toMatch(/"aud"/);
+    expect(
+      await problemOf(await tokenFor({ role: "admin", sub: "x" }, { claims: { iss: "https://evil.example/" } })),
+    ).toMatch(/"iss"/);
+    expect(await problemOf(await tokenFor({ role: "admin", sub: "x" }, { claims: { aud: "other-api" } }))).toMatch(
+      /"aud"/,
+    );
   });
 
   it("refuses a role outside admin, doctor, patient (including the metrics pseudo-role)", async () => {
-    expect(await problemOf(await tokenFor({ role: "admin", sub: "x" }, { claims: { role: "metrics" } }))).toMatch(/"role"/);
-    expect(await problemOf(await tokenFor({ role: "admin", sub: "x" }, { claims: { role: ["admin"] } }))).toMatch(/"role"/);
+    expect(await problemOf(await tokenFor({ role: "admin", sub: "x" }, { claims: { role: "metrics" } }))).toMatch(
+      /"role"/,
+    );
+    expect(await problemOf(await tokenFor({ role: "admin", sub: "x" }, { claims: { role: ["admin"] } }))).toMatch(
+      /"role"/,
+    );
   });
 
   it("refuses a token without an expiry", async () => {
@@ -168,6 +218,7 @@ describe("verifyToken", () => {
   });
 
   it("refuses garbage without throwing anything but a 401", async () => {
-    for (const junk of ["abc", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.e30.", "...."]) expect(await problemOf(junk)).not.toBe("accepted");
+    for (const junk of ["abc", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.e30.", "...."])
+      expect(await problemOf(junk)).not.toBe("accepted");
   });
 });

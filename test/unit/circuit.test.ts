@@ -5,7 +5,10 @@
 import { describe, expect, it } from "vitest";
 import { ClientClosedError, Deadline, DeadlineExceededError } from "../../core/deadline.ts";
 import {
-  CircuitOpenError, breakerCounters, countsAsFailure, type BreakerCall,
+  CircuitOpenError,
+  breakerCounters,
+  countsAsFailure,
+  type BreakerCall,
 } from "../../functions/resilience/breaker/circuit.ts";
 import { LocalBreaker } from "../../functions/resilience/breaker/local.ts";
 
@@ -120,9 +123,7 @@ describe("an open circuit", () => {
     const { breaker: b } = breaker(1, 100);
     await failTimes(b, 1);
     await sleep(250);
-    const gone = await rejection(
-      b.execute(call(), () => Promise.reject(new ClientClosedError())),
-    );
+    const gone = await rejection(b.execute(call(), () => Promise.reject(new ClientClosedError())));
     expect(gone).toBeInstanceOf(ClientClosedError);
     expect(b.view().state).toBe("open");
     const dep = dependency();

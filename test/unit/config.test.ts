@@ -8,7 +8,10 @@ import { ConfigError, loadConfig } from "../../functions/config/index.ts";
 
 /** Only what has no default: every other variable is left unset (wrangler.toml is not read here). */
 const required = () =>
-  ({ DATABASE_URL: "postgres://app:pw@db.example.test/clinic", INSURANCE_API_URL: "https://insurer.example.test" }) as unknown as Env;
+  ({
+    DATABASE_URL: "postgres://app:pw@db.example.test/clinic",
+    INSURANCE_API_URL: "https://insurer.example.test",
+  }) as unknown as Env;
 
 /** The message of the ConfigError `overrides` cause (anything else fails the test). */
 function refusal(overrides: Partial<Env>, base: Env = env): string {
@@ -25,10 +28,21 @@ describe("loadConfig", () => {
   it("applies the defaults when only the required variables are set", () => {
     const config = loadConfig(required());
     expect(config.databaseUrl).toBe("postgres://app:pw@db.example.test/clinic");
-    expect(config.insurance).toEqual({ baseUrl: "https://insurer.example.test", apiKey: undefined, timeoutMs: 2_000, maxAttempts: 2 });
+    expect(config.insurance).toEqual({
+      baseUrl: "https://insurer.example.test",
+      apiKey: undefined,
+      timeoutMs: 2_000,
+      maxAttempts: 2,
+    });
     expect(config.db).toMatchObject({ poolMax: 5, queryPath: "http", wsProxy: undefined, httpEndpoint: undefined });
     expect(config.budget).toEqual({ defaultMs: 10_000, maxMs: 30_000, backgroundMs: 10_000 });
-    expect(config.breaker).toMatchObject({ scope: "shared", failureThreshold: 5, openMs: 30_000, halfOpenProbes: 1, insuranceName: "insurance" });
+    expect(config.breaker).toMatchObject({
+      scope: "shared",
+      failureThreshold: 5,
+      openMs: 30_000,
+      halfOpenProbes: 1,
+      insuranceName: "insurance",
+    });
     expect(config.rateLimit).toEqual({ requests: 300, writeRequests: 60, windowMs: 60_000, timeoutMs: 250 });
     expect(config.maxInflightRequests).toBe(500);
     expect(config.cors).toEqual({ allowedOrigins: [], credentials: false, maxAgeSeconds: 600 });
@@ -72,23 +86,43 @@ describe("loadConfig", () => {
 
   it("refuses CORS * together with credentials, but allows each on its own", () => {
     expect(refusal({ CORS_ALLOWED_ORIGINS: "*", CORS_ALLOW_CREDENTIALS: "true" })).toContain("CORS_ALLOWED_ORIGINS");
-    expect(loadConfig({ ...env, CORS_ALLOWED_ORIGINS: "*" }).cors).toMatchObject({ allowedOrigins: ["*"], credentials: false });
-    expect(loadConfig({ ...env, CORS_ALLOWED_ORIGINS: "https://a.example, https://b.example:8443", CORS_ALLOW_CREDENTIALS: "true" }).cors).toMatchObject({
+    expect(loadConfig({ ...env, CORS_ALLOWED_ORIGINS: "*" }).cors).toMatchObject({
+      allowedOrigins: ["*"],
+      credentials: false,
+    });
+    expect(
+      loadConfig({
+        ...env,
+        CORS_ALLOWED_ORIGINS: "https://a.example, https://b.example:8443",
+        CORS_ALLOW_CREDENTIALS: "true",
+      }).cors,
+    ).toMatchObject({
       allowedOrigins: ["https://a.example", "https://b.example:8443"],
       credentials: true,
     });
   });
 
   it("gives a blank numeric variable its default, not 0 (which would turn a limit off)", () => {
-    const config = loadConfig({ ...required(), RATE_LIMIT_REQUESTS: "", MAX_INFLIGHT_REQUESTS: " ", OTEL_SAMPLE_RATIO: "" });
+    const config = loadConfig({
+      ...required(),
+      RATE_LIMIT_REQUESTS: "",
+      MAX_INFLIGHT_REQUESTS: " ",
+      OTEL_SAMPLE_RATIO: "",
+    });
     expect(config.rateLimit.requests).toBe(300);
     expect(config.maxInflightRequests).toBe(500);
     expect(config.tracing.sampleRatio).toBe(1);
   });
 
   it("caps the default request budget at REQUEST_TIMEOUT_MAX_MS", () => {
-    expect(loadConfig({ ...env, REQUEST_TIMEOUT_MS: "120000", REQUEST_TIMEOUT_MAX_MS: "30000" }).budget).toMatchObject({ defaultMs: 30_000, maxMs: 30_000 });
-    expect(loadConfig({ ...env, REQUEST_TIMEOUT_MS: "2000", REQUEST_TIMEOUT_MAX_MS: "30000" }).budget).toMatchObject({ defaultMs: 2_000, maxMs: 30_000 });
+    expect(loadConfig({ ...env, REQUEST_TIMEOUT_MS: "120000", REQUEST_TIMEOUT_MAX_MS: "30000" }).budget).toMatchObject({
+      defaultMs: 30_000,
+      maxMs: 30_000,
+    });
+    expect(loadConfig({ ...env, REQUEST_TIMEOUT_MS: "2000", REQUEST_TIMEOUT_MAX_MS: "30000" }).budget).toMatchObject({
+      defaultMs: 2_000,
+      maxMs: 30_000,
+    });
   });
 
   it("parses an env object once: the same object gives the same Config, a new one a fresh Config", () => {

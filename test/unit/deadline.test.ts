@@ -23,7 +23,12 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 describe("Deadline.race", () => {
   it("resolves with the work's value when it finishes inside the budget", async () => {
     const deadline = Deadline.start(5_000);
-    await expect(deadline.race(sleep(5).then(() => "done"), "db")).resolves.toBe("done");
+    await expect(
+      deadline.race(
+        sleep(5).then(() => "done"),
+        "db",
+      ),
+    ).resolves.toBe("done");
   });
 
   it("rejects with the work's own error when it fails inside the budget", async () => {
@@ -53,14 +58,19 @@ describe("Deadline.race", () => {
     const deadline = Deadline.start(10);
     await sleep(50);
     expect(deadline.signal.aborted).toBe(true);
-    await expect(deadline.race(never<string>(), "coalescer")).rejects.toMatchObject({ name: "DeadlineExceededError", stage: "coalescer" });
+    await expect(deadline.race(never<string>(), "coalescer")).rejects.toMatchObject({
+      name: "DeadlineExceededError",
+      stage: "coalescer",
+    });
   });
 
   it("hands a result that arrives after the deadline to onLate, so it can be released", async () => {
     const deadline = Deadline.start(10);
     const late: string[] = [];
     const lateWork = sleep(80).then(() => "connection");
-    await expect(deadline.race(lateWork, "db", (value) => late.push(value))).rejects.toBeInstanceOf(DeadlineExceededError);
+    await expect(deadline.race(lateWork, "db", (value) => late.push(value))).rejects.toBeInstanceOf(
+      DeadlineExceededError,
+    );
     expect(late).toEqual([]);
     await lateWork;
     await sleep(0);

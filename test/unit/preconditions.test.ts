@@ -47,7 +47,7 @@ describe("ifMatchOf", () => {
   });
 
   it("answers a malformed header with a 400 naming the if-match header field", async () => {
-    for (const bad of ["3", '"3', "W/3", '*, "3"', '"3" "4"', "w/\"3\""]) {
+    for (const bad of ["3", '"3', "W/3", '*, "3"', '"3" "4"', 'w/"3"']) {
       const res = await app.request("/if-match", { headers: { "if-match": bad } });
       expect(res.status, bad).toBe(400);
       const problem: Problem = await res.json();

@@ -36,24 +36,40 @@ describe("sqlAttributes", () => {
       "db.sql.table": "doctors",
       "db.sql.tables": undefined,
     });
-    expect(sqlAttributes('insert into "appointments" ("doctor_id") values ($1) returning "id"')["db.sql.table"]).toBe("appointments");
+    expect(sqlAttributes('insert into "appointments" ("doctor_id") values ($1) returning "id"')["db.sql.table"]).toBe(
+      "appointments",
+    );
     expect(sqlAttributes('update "patients" set "name" = $1 where "id" = $2')["db.operation"]).toBe("UPDATE");
-    const cte = sqlAttributes("WITH doctor AS (SELECT id FROM doctors WHERE id = $1::uuid) SELECT * FROM doctor JOIN doctor_schedules s ON true");
+    const cte = sqlAttributes(
+      "WITH doctor AS (SELECT id FROM doctors WHERE id = $1::uuid) SELECT * FROM doctor JOIN doctor_schedules s ON true",
+    );
     expect(cte["db.operation"]).toBe("SELECT");
     expect(cte["db.sql.tables"]).toBe("doctors,doctor,doctor_schedules");
-    expect(sqlAttributes("WITH x AS (DELETE FROM appointments WHERE id = $1 RETURNING id) SELECT * FROM x")["db.operation"]).toBe("DELETE");
+    expect(
+      sqlAttributes("WITH x AS (DELETE FROM appointments WHERE id = $1 RETURNING id) SELECT * FROM x")["db.operation"],
+    ).toBe("DELETE");
   });
 });
 
 describe("Trace.begin", () => {
   it("records nothing without an endpoint, or when the caller did not sample", () => {
-    expect(Trace.begin({ ...config, endpoint: undefined }, undefined, "x", SpanKind.server)).toEqual({ trace: undefined, span: NOOP_SPAN });
+    expect(Trace.begin({ ...config, endpoint: undefined }, undefined, "x", SpanKind.server)).toEqual({
+      trace: undefined,
+      span: NOOP_SPAN,
+    });
     expect(Trace.begin({ ...config, sampleRatio: 0 }, undefined, "x", SpanKind.server).span).toBe(NOOP_SPAN);
-    expect(Trace.begin(config, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", "x", SpanKind.server).span).toBe(NOOP_SPAN);
+    expect(
+      Trace.begin(config, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", "x", SpanKind.server).span,
+    ).toBe(NOOP_SPAN);
   });
 
   it("continues a sampled traceparent whatever the ratio, with a new span id", () => {
-    const { trace, span } = Trace.begin({ ...config, sampleRatio: 0 }, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "x", SpanKind.server);
+    const { trace, span } = Trace.begin(
+      { ...config, sampleRatio: 0 },
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+      "x",
+      SpanKind.server,
+    );
     expect(trace?.traceId).toBe("4bf92f3577b34da6a3ce929d0e0e4736");
     expect(span.traceparent()).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-(?!00f067aa0ba902b7)[0-9a-f]{16}-01$/);
   });

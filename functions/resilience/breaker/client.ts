@@ -2,8 +2,14 @@ import type { BreakerSettings } from "../../config/index.ts";
 import { ClientClosedError, DeadlineExceededError } from "../../../core/deadline.ts";
 import type { Breaker, BreakerArgs, BreakerSnapshot } from "./object.ts";
 import {
-  CircuitOpenError, breakerCounters, countsAsFailure, type BreakerCall, type BreakerCounters, type BreakerView,
-  type CircuitBreaker, type CircuitStateName,
+  CircuitOpenError,
+  breakerCounters,
+  countsAsFailure,
+  type BreakerCall,
+  type BreakerCounters,
+  type BreakerView,
+  type CircuitBreaker,
+  type CircuitStateName,
 } from "./circuit.ts";
 import { LocalBreaker } from "./local.ts";
 import { track } from "../../../core/inflight.ts";
@@ -99,7 +105,12 @@ export class SharedBreaker implements CircuitBreaker {
     if (Date.now() < this.#unreachableUntil) return this.#local.view();
     const view = this.#view;
     const state = view?.state ?? "closed";
-    return { name: this.#options.name, scope: "shared", state, retryAfterMs: view ? Math.max(0, view.until - Date.now()) : 0 };
+    return {
+      name: this.#options.name,
+      scope: "shared",
+      state,
+      retryAfterMs: view ? Math.max(0, view.until - Date.now()) : 0,
+    };
   }
 
   async #permit(call: BreakerCall): Promise<Permit> {
@@ -143,14 +154,18 @@ export class SharedBreaker implements CircuitBreaker {
   #reportSuccess(call: BreakerCall, permit: Permit): void {
     if (!permit.probeId && this.#lastReported !== "failure") return;
     this.#lastReported = "success";
-    call.background(`report success to breaker ${this.#options.name}`, () => this.#report(call, { ok: true, probeId: permit.probeId }));
+    call.background(`report success to breaker ${this.#options.name}`, () =>
+      this.#report(call, { ok: true, probeId: permit.probeId }),
+    );
   }
 
   /** Reports an outcome and learns the state from the answer; never rejects. */
   async #report(call: BreakerCall, outcome: { ok: boolean; probeId?: string | undefined }): Promise<void> {
     try {
       const o = outcome.probeId ? { ok: outcome.ok, probeId: outcome.probeId } : { ok: outcome.ok };
-      this.#learn(await this.#ask(call, "report", (stub, a) => stub.report(a, o), false, { "breaker.report.ok": outcome.ok }));
+      this.#learn(
+        await this.#ask(call, "report", (stub, a) => stub.report(a, o), false, { "breaker.report.ok": outcome.ok }),
+      );
     } catch (err) {
       if (err instanceof ObjectUnreachable) this.#degrade(err);
     }
@@ -199,7 +214,10 @@ export class SharedBreaker implements CircuitBreaker {
     const traceparent = hop?.traceparent();
     const waiting = track("breaker-hop", `Breaker.${method} ${name}`);
     try {
-      const reply = fn(namespace.get(namespace.idFromName(name)), traceparent ? { ...this.#args, traceparent } : this.#args);
+      const reply = fn(
+        namespace.get(namespace.idFromName(name)),
+        traceparent ? { ...this.#args, traceparent } : this.#args,
+      );
       return withinDeadline ? await call.deadline.race(reply, "upstream") : await reply;
     } catch (err) {
       hop?.fail(err instanceof Error ? err.name : "error");

@@ -1,10 +1,21 @@
 import {
-  BrokenCircuitError, CircuitBreakerPolicy, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen,
+  BrokenCircuitError,
+  CircuitBreakerPolicy,
+  CircuitState,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  handleWhen,
 } from "cockatiel";
 import type { BreakerSettings } from "../../config/index.ts";
 import {
-  CircuitOpenError, breakerCounters, countsAsFailure, logTransition, type BreakerCall, type BreakerView,
-  type CircuitBreaker, type CircuitStateName,
+  CircuitOpenError,
+  breakerCounters,
+  countsAsFailure,
+  logTransition,
+  type BreakerCall,
+  type BreakerView,
+  type CircuitBreaker,
+  type CircuitStateName,
 } from "./circuit.ts";
 
 const NAMES: Partial<Record<CircuitState, CircuitStateName>> = {

@@ -1,7 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import {
-  CircuitBreakerPolicy, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen,
-} from "cockatiel";
+import { CircuitBreakerPolicy, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen } from "cockatiel";
 import { z } from "zod";
 import type { BreakerSettings } from "../../config/index.ts";
 import { loadConfig } from "../../config/index.ts";
@@ -257,7 +255,13 @@ export class Breaker extends DurableObject<Env> {
       const to = NAMES[state];
       if (state === CircuitState.HalfOpen) this.#granted = 0;
       this.#stats.transitions[to]++;
-      logTransition({ breaker: this.#name, scope: "shared", from, to, consecutiveFailures: this.#consecutiveFailures() });
+      logTransition({
+        breaker: this.#name,
+        scope: "shared",
+        from,
+        to,
+        consecutiveFailures: this.#consecutiveFailures(),
+      });
       from = to;
     });
     this.#policy = policy;

@@ -39,11 +39,17 @@ export async function coalesced<R extends LoadRequest>(c: Context<AppEnv>, reque
   const waiting = track("do-wait", `Coalescer.load ${request.loader}`);
   try {
     try {
-      reply = await deadline.race(coalescerOf(c, request.doctorId).load(request, deadline.remaining(), hop.traceparent()), "coalescer");
+      reply = await deadline.race(
+        coalescerOf(c, request.doctorId).load(request, deadline.remaining(), hop.traceparent()),
+        "coalescer",
+      );
     } finally {
       waiting();
     }
-    hop.setAttribute("coalescer.outcome", reply.kind === "value" || reply.kind === "error" ? (reply.outcome ?? "load") : reply.kind);
+    hop.setAttribute(
+      "coalescer.outcome",
+      reply.kind === "value" || reply.kind === "error" ? (reply.outcome ?? "load") : reply.kind,
+    );
     if (reply.kind !== "value") hop.fail(reply.kind);
   } catch (err) {
     hop.fail(err instanceof Error ? err.name : "error");

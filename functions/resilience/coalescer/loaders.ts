@@ -10,8 +10,7 @@ import { toDoctor, type Doctor } from "../../routes/doctors/schemas.ts";
  * I/O-bound crosses a request boundary.
  */
 export type LoadRequest =
-  | { loader: "doctor"; doctorId: string }
-  | { loader: "availability"; doctorId: string; date: string };
+  { loader: "doctor"; doctorId: string } | { loader: "availability"; doctorId: string; date: string };
 
 export interface LoadResults {
   doctor: Doctor;

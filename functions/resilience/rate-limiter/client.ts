@@ -37,7 +37,10 @@ async function within<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
  * that takes it down, so the request then goes on unlimited (logged, counted as failed-open). The
  * wait is also bounded by the request's deadline, whose expiry ends the request as everywhere else.
  */
-export async function askLimiter(c: Context<AppEnv>, policies: RateLimitPolicy[]): Promise<RateLimitDecision | undefined> {
+export async function askLimiter(
+  c: Context<AppEnv>,
+  policies: RateLimitPolicy[],
+): Promise<RateLimitDecision | undefined> {
   const hop = c.var.span.child("RateLimiter.take", SpanKind.client, {
     "rpc.system": "cloudflare_durable_object",
     "rpc.service": "RateLimiter",
@@ -47,7 +50,10 @@ export async function askLimiter(c: Context<AppEnv>, policies: RateLimitPolicy[]
   try {
     const ns = c.env.RATE_LIMITER;
     const stub = ns.get(ns.idFromName(callerKey(c)));
-    const decision = await c.var.deadline.race(within(stub.take(policies), c.var.config.rateLimit.timeoutMs), "request");
+    const decision = await c.var.deadline.race(
+      within(stub.take(policies), c.var.config.rateLimit.timeoutMs),
+      "request",
+    );
     if (!decision) throw new Error(`no answer within RATE_LIMIT_TIMEOUT_MS (${c.var.config.rateLimit.timeoutMs} ms)`);
     hop.setAttribute("ratelimit.allowed", decision.allowed);
     return decision;

@@ -4,12 +4,24 @@ import { bookAppointment, findBookingParties } from "../../../db/queries/appoint
 import { assertActsAsSelf } from "../../auth/policy.ts";
 import type { AppEnv } from "../../env.ts";
 import { Idempotency } from "../../http/idempotency.ts";
-import { IdempotencyHeaders, bodyErrors, commonErrors, idempotencyErrors, jsonBody, versionedResponse } from "../../http/openapi.ts";
+import {
+  IdempotencyHeaders,
+  bodyErrors,
+  commonErrors,
+  idempotencyErrors,
+  jsonBody,
+  versionedResponse,
+} from "../../http/openapi.ts";
 import { etagOf } from "../../http/preconditions.ts";
 import { type EligibilityOutcome, checkEligibility } from "../../insurance/eligibility.ts";
 import { availabilityKeys, invalidateDoctor } from "../../resilience/coalescer/client.ts";
 import { BOOKING_REFUSALS, checkLead } from "./rules.ts";
-import { BookAppointmentSchema, type BookedAppointment, BookedAppointmentSchema, toBookedAppointment } from "./schemas.ts";
+import {
+  BookAppointmentSchema,
+  type BookedAppointment,
+  BookedAppointmentSchema,
+  toBookedAppointment,
+} from "./schemas.ts";
 
 const tags = ["appointments"];
 

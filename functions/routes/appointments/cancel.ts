@@ -18,10 +18,13 @@ export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
   const { id } = c.req.valid("param");
   await assertOwnedBeforeWrite(c, id);
   const result = await cancelAppointment(c.var.requestDb, c.var.deadline, id, ifMatchOf(c));
-  const appointment = transitioned(id, result, () =>
-    new ConflictError("A completed appointment cannot be cancelled", [
-      { field: "id", in: "path", message: "appointment is completed" },
-    ]),
+  const appointment = transitioned(
+    id,
+    result,
+    () =>
+      new ConflictError("A completed appointment cannot be cancelled", [
+        { field: "id", in: "path", message: "appointment is completed" },
+      ]),
   );
   return answerChanged(c, appointment, [appointment]);
 };

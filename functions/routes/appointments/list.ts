@@ -32,5 +32,8 @@ export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
     after: after ? [new Date(after[0]), after[1]] : undefined,
     limit: q.limit,
   });
-  return c.json(paginate(rows, q.limit, (a) => [a.startsAt.toISOString(), a.id] as const, toAppointment), 200);
+  return c.json(
+    paginate(rows, q.limit, (a) => [a.startsAt.toISOString(), a.id] as const, toAppointment),
+    200,
+  );
 };

@@ -2,7 +2,18 @@ import { type RouteHandler, createRoute } from "@hono/zod-openapi";
 import { rescheduleAppointment } from "../../../db/queries/appointments.ts";
 import type { AppEnv } from "../../env.ts";
 import { NotFoundError, PreconditionFailedError } from "../../http/errors.ts";
-import { IdParam, IfMatchHeaders, bodyErrors, commonErrors, conflict, jsonBody, notFound, preconditionErrors, unprocessable, versionedResponse } from "../../http/openapi.ts";
+import {
+  IdParam,
+  IfMatchHeaders,
+  bodyErrors,
+  commonErrors,
+  conflict,
+  jsonBody,
+  notFound,
+  preconditionErrors,
+  unprocessable,
+  versionedResponse,
+} from "../../http/openapi.ts";
 import { requireIfMatch } from "../../http/preconditions.ts";
 import { RESCHEDULE_REFUSALS, answerChanged, assertOwnedBeforeWrite, checkLead } from "./rules.ts";
 import { AppointmentSchema, RescheduleAppointmentSchema } from "./schemas.ts";

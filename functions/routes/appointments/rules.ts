@@ -4,7 +4,13 @@ import { findAppointment } from "../../../db/queries/appointments.ts";
 import type { AppointmentRow } from "../../../db/schema/index.ts";
 import { ownedOrNotFound, ownershipApplies } from "../../auth/policy.ts";
 import type { AppEnv } from "../../env.ts";
-import { ConflictError, NotFoundError, PreconditionFailedError, UnprocessableError, type ApiError } from "../../http/errors.ts";
+import {
+  ConflictError,
+  NotFoundError,
+  PreconditionFailedError,
+  UnprocessableError,
+  type ApiError,
+} from "../../http/errors.ts";
 import { etagOf } from "../../http/preconditions.ts";
 import { availabilityKeys, invalidateDoctor } from "../../resilience/coalescer/client.ts";
 import { MAX_LEAD_MS, toAppointment } from "./schemas.ts";
@@ -19,7 +25,9 @@ export const BOOKING_REFUSALS: Record<BookingRefusal, () => ApiError> = {
       { field: "doctorId", in: "body", message: "doctor is inactive" },
     ]),
   "patient-not-found": () =>
-    new UnprocessableError("The patient does not exist", [{ field: "patientId", in: "body", message: "no such patient" }]),
+    new UnprocessableError("The patient does not exist", [
+      { field: "patientId", in: "body", message: "no such patient" },
+    ]),
   "outside-hours": outsideHours,
 };
 
@@ -35,7 +43,9 @@ export const RESCHEDULE_REFUSALS: Record<Exclude<RescheduleRefusal, "not-found" 
       { field: "id", in: "path", message: "appointment is cancelled or completed" },
     ]),
   "doctor-inactive": () =>
-    new UnprocessableError("The doctor is not taking appointments", [{ field: "id", in: "path", message: "doctor is inactive" }]),
+    new UnprocessableError("The doctor is not taking appointments", [
+      { field: "id", in: "path", message: "doctor is inactive" },
+    ]),
   "outside-hours": outsideHours,
 };
 
@@ -44,7 +54,8 @@ export const RESCHEDULE_REFUSALS: Record<Exclude<RescheduleRefusal, "not-found" 
  * checks it is theirs first (404 otherwise, as if it did not exist); admins skip the read.
  */
 export async function assertOwnedBeforeWrite(c: Context<AppEnv>, id: string): Promise<void> {
-  if (ownershipApplies(c)) ownedOrNotFound(c, await findAppointment(c.var.requestDb, c.var.deadline, id), "Appointment", id);
+  if (ownershipApplies(c))
+    ownedOrNotFound(c, await findAppointment(c.var.requestDb, c.var.deadline, id), "Appointment", id);
 }
 
 /** A new slot must be in the future and at most two years ahead (booking and rescheduling alike). */
@@ -63,7 +74,11 @@ export function checkLead(startsAt: Date): void {
 }
 
 /** The transition's appointment, or the error saying why there is none; `conflict` explains a 409. */
-export function transitioned(id: string, result: TransitionResult, conflictDetail: (a: AppointmentRow) => ApiError): AppointmentRow {
+export function transitioned(
+  id: string,
+  result: TransitionResult,
+  conflictDetail: (a: AppointmentRow) => ApiError,
+): AppointmentRow {
   if (result.ok) return result.appointment;
   if (result.reason === "not-found") throw new NotFoundError("Appointment", id);
   if (result.reason === "stale") throw new PreconditionFailedError("Appointment", id);

@@ -27,11 +27,14 @@ export const AppointmentSchema = z
     startsAt: z.string().openapi({ format: "date-time" }),
     endsAt: z.string().openapi({ format: "date-time" }),
     status: z.enum(STATUSES),
-    eligibility: z.enum(ELIGIBILITIES).nullable().openapi({
-      description:
-        "The insurer's answer at booking time for the visit's date: `unknown` when it could not be asked " +
-        "(circuit breaker open, call failed or too slow); null when the patient had no insurance member id.",
-    }),
+    eligibility: z
+      .enum(ELIGIBILITIES)
+      .nullable()
+      .openapi({
+        description:
+          "The insurer's answer at booking time for the visit's date: `unknown` when it could not be asked " +
+          "(circuit breaker open, call failed or too slow); null when the patient had no insurance member id.",
+      }),
     version: z.number().int().openapi({ description: "Raised by every change; the ETag is this number in quotes" }),
     createdAt: z.string().openapi({ format: "date-time" }),
     updatedAt: z.string().openapi({ format: "date-time" }),
@@ -61,12 +64,15 @@ export function toAppointment(row: AppointmentLike): Appointment {
 
 /** The booking's answer: the appointment, and why its eligibility is unknown when it is. */
 export const BookedAppointmentSchema = AppointmentSchema.extend({
-  eligibilityReason: z.enum(UNKNOWN_REASONS).nullable().openapi({
-    description:
-      "Set only when `eligibility` is `unknown`: `breaker-open` (the insurer is failing and is not being " +
-      "called for now), `upstream-failed` (the call failed or gave a malformed answer), `upstream-timeout` " +
-      "(no answer in time), `not-configured` (this server has no insurer key). The booking itself is made either way.",
-  }),
+  eligibilityReason: z
+    .enum(UNKNOWN_REASONS)
+    .nullable()
+    .openapi({
+      description:
+        "Set only when `eligibility` is `unknown`: `breaker-open` (the insurer is failing and is not being " +
+        "called for now), `upstream-failed` (the call failed or gave a malformed answer), `upstream-timeout` " +
+        "(no answer in time), `not-configured` (this server has no insurer key). The booking itself is made either way.",
+    }),
 }).openapi("BookedAppointment");
 
 export type BookedAppointment = z.infer<typeof BookedAppointmentSchema>;
@@ -84,8 +90,10 @@ export const MAX_LEAD_MS = 2 * 366 * 86_400_000;
 function checkDuration(v: { startsAt: string; endsAt: string }, ctx: z.RefinementCtx): void {
   const duration = Date.parse(v.endsAt) - Date.parse(v.startsAt);
   if (duration <= 0) ctx.addIssue({ code: "custom", path: ["endsAt"], message: "must be after startsAt" });
-  else if (duration < MIN_DURATION_MS) ctx.addIssue({ code: "custom", path: ["endsAt"], message: "appointments last at least 5 minutes" });
-  else if (duration > MAX_DURATION_MS) ctx.addIssue({ code: "custom", path: ["endsAt"], message: "appointments last at most 8 hours" });
+  else if (duration < MIN_DURATION_MS)
+    ctx.addIssue({ code: "custom", path: ["endsAt"], message: "appointments last at least 5 minutes" });
+  else if (duration > MAX_DURATION_MS)
+    ctx.addIssue({ code: "custom", path: ["endsAt"], message: "appointments last at most 8 hours" });
 }
 
 export const BookAppointmentSchema = z

@@ -2,7 +2,14 @@ import { type RouteHandler, createRoute } from "@hono/zod-openapi";
 import { insertDoctor } from "../../../db/queries/doctors.ts";
 import type { AppEnv } from "../../env.ts";
 import { Idempotency } from "../../http/idempotency.ts";
-import { IdempotencyHeaders, bodyErrors, commonErrors, idempotencyErrors, jsonBody, versionedResponse } from "../../http/openapi.ts";
+import {
+  IdempotencyHeaders,
+  bodyErrors,
+  commonErrors,
+  idempotencyErrors,
+  jsonBody,
+  versionedResponse,
+} from "../../http/openapi.ts";
 import { etagOf } from "../../http/preconditions.ts";
 import { CreateDoctorSchema, type Doctor, DoctorSchema, toDoctor } from "./schemas.ts";
 

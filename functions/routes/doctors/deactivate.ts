@@ -1,7 +1,14 @@
 import { type RouteHandler, createRoute } from "@hono/zod-openapi";
 import { updateDoctor } from "../../../db/queries/doctors.ts";
 import type { AppEnv } from "../../env.ts";
-import { IdParam, IfMatchHeaders, commonErrors, notFound, staleVersion, versionedResponse } from "../../http/openapi.ts";
+import {
+  IdParam,
+  IfMatchHeaders,
+  commonErrors,
+  notFound,
+  staleVersion,
+  versionedResponse,
+} from "../../http/openapi.ts";
 import { etagOf, ifMatchOf } from "../../http/preconditions.ts";
 import { invalidateDoctor } from "../../resilience/coalescer/client.ts";
 import { DoctorSchema, toDoctor } from "./schemas.ts";

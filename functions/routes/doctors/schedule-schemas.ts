@@ -19,7 +19,8 @@ export const ScheduleIntervalSchema = z
     if (!TIME.test(v.startsAt) || !TIME.test(v.endsAt)) return;
     const span = minutes(v.endsAt) - minutes(v.startsAt);
     if (span <= 0) ctx.addIssue({ code: "custom", path: ["endsAt"], message: "must be after startsAt" });
-    else if (span < v.slotMinutes) ctx.addIssue({ code: "custom", path: ["endsAt"], message: "interval is shorter than one slot" });
+    else if (span < v.slotMinutes)
+      ctx.addIssue({ code: "custom", path: ["endsAt"], message: "interval is shorter than one slot" });
   })
   .openapi("ScheduleInterval");
 
@@ -28,13 +29,17 @@ export const ReplaceScheduleSchema = z
   .strict()
   .superRefine((v, ctx) => {
     // Intervals of one weekday must not overlap: each slot belongs to exactly one interval.
-    const sorted = v.intervals.map((iv, index) => ({ ...iv, index })).sort(
-      (a, b) => a.weekday - b.weekday || minutes(a.startsAt) - minutes(b.startsAt),
-    );
+    const sorted = v.intervals
+      .map((iv, index) => ({ ...iv, index }))
+      .sort((a, b) => a.weekday - b.weekday || minutes(a.startsAt) - minutes(b.startsAt));
     for (let i = 1; i < sorted.length; i++) {
       const [prev, cur] = [sorted[i - 1]!, sorted[i]!];
       if (prev.weekday === cur.weekday && minutes(cur.startsAt) < minutes(prev.endsAt)) {
-        ctx.addIssue({ code: "custom", path: ["intervals", cur.index, "startsAt"], message: "overlaps another interval of the same weekday" });
+        ctx.addIssue({
+          code: "custom",
+          path: ["intervals", cur.index, "startsAt"],
+          message: "overlaps another interval of the same weekday",
+        });
       }
     }
   })
@@ -79,4 +84,3 @@ export const AvailabilitySchema = z
     ),
   })
   .openapi("Availability");
-

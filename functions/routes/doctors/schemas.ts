@@ -72,7 +72,8 @@ export const ListDoctorsQuery = z
   })
   .superRefine((q, ctx) => {
     if (q.include !== "appointments") {
-      if (q.from || q.to) ctx.addIssue({ code: "custom", path: [q.from ? "from" : "to"], message: "only with include=appointments" });
+      if (q.from || q.to)
+        ctx.addIssue({ code: "custom", path: [q.from ? "from" : "to"], message: "only with include=appointments" });
       return;
     }
     if (!q.from) ctx.addIssue({ code: "custom", path: ["from"], message: "required with include=appointments" });

@@ -37,7 +37,10 @@ export const healthApp = resourceApp()
       await c.var.requestDb.query(c.var.deadline, (q) => q.execute(sql`select 1`));
       return c.json({ status: "ready" }, 200);
     } catch (err) {
-      log.warn("readiness check failed", { requestId: c.var.requestId, error: err instanceof Error ? err.name : "unknown" });
+      log.warn("readiness check failed", {
+        requestId: c.var.requestId,
+        error: err instanceof Error ? err.name : "unknown",
+      });
       throw new ApiError("service-unavailable", "The database is not reachable", undefined, { cause: err });
     }
   });

@@ -37,7 +37,7 @@ const inflightRoute = createRoute({
   summary: "What this isolate has started and not finished (pprof's goroutine page)",
   description:
     "Requests, database connections, upstream calls, Durable Object waits (Coalescer, breaker hops) and waitUntil tasks in flight, " +
-    "oldest first, with their age. Admins only, and served only when DEBUG_ENDPOINTS is \"true\" (404 otherwise).",
+    'oldest first, with their age. Admins only, and served only when DEBUG_ENDPOINTS is "true" (404 otherwise).',
   responses: {
     200: { description: "In flight now", content: { "application/json": { schema: InflightSchema } } },
     404: { description: "Debug endpoints are off", content: { "application/problem+json": { schema: ProblemSchema } } },
@@ -48,7 +48,10 @@ export const debugApp = resourceApp().openapi(inflightRoute, (c) => {
   if (!c.var.config.debugEndpoints) throw new ApiError("not-found", "No route for GET /debug/inflight");
   const now = Date.now();
   return c.json(
-    { counts: countsByKind(), items: inflight().map((i) => ({ kind: i.kind, label: i.label, ageMs: now - i.startedAt })) },
+    {
+      counts: countsByKind(),
+      items: inflight().map((i) => ({ kind: i.kind, label: i.label, ageMs: now - i.startedAt })),
+    },
     200,
   );
 });

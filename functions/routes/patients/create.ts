@@ -2,7 +2,14 @@ import { type RouteHandler, createRoute } from "@hono/zod-openapi";
 import { insertPatient } from "../../../db/queries/patients.ts";
 import type { AppEnv } from "../../env.ts";
 import { Idempotency } from "../../http/idempotency.ts";
-import { IdempotencyHeaders, bodyErrors, commonErrors, idempotencyErrors, jsonBody, versionedResponse } from "../../http/openapi.ts";
+import {
+  IdempotencyHeaders,
+  bodyErrors,
+  commonErrors,
+  idempotencyErrors,
+  jsonBody,
+  versionedResponse,
+} from "../../http/openapi.ts";
 import { etagOf } from "../../http/preconditions.ts";
 import { CreatePatientSchema, type Patient, PatientSchema, toPatient } from "./schemas.ts";
 
@@ -28,6 +35,10 @@ export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
   if (once.replay) return once.replay;
   return once.create(async (db) => {
     const row = await insertPatient(db, c.var.deadline, input);
-    return { status: 201, body: toPatient(row), headers: { Location: `/patients/${row.id}`, ETag: etagOf(row.version) } };
+    return {
+      status: 201,
+      body: toPatient(row),
+      headers: { Location: `/patients/${row.id}`, ETag: etagOf(row.version) },
+    };
   });
 };

@@ -55,5 +55,8 @@ export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
   }
   const outcome = await checkEligibility(c, patient.insuranceMemberId, date);
   if (outcome.eligibility === "unknown") throw new UnavailableError(REASONS[outcome.reason], outcome.retryAfterMs);
-  return c.json({ patientId: id, insuranceMemberId: patient.insuranceMemberId, date, eligibility: outcome.eligibility }, 200);
+  return c.json(
+    { patientId: id, insuranceMemberId: patient.insuranceMemberId, date, eligibility: outcome.eligibility },
+    200,
+  );
 };

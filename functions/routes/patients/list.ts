@@ -19,6 +19,13 @@ export const route = createRoute({
 
 export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
   const q = c.req.valid("query");
-  const rows = await listPatients(c.var.requestDb, c.var.deadline, { email: q.email, limit: q.limit, after: decodeCursor(q.cursor, NameCursor) });
-  return c.json(paginate(rows, q.limit, (p) => [p.name, p.id] as const, toPatient), 200);
+  const rows = await listPatients(c.var.requestDb, c.var.deadline, {
+    email: q.email,
+    limit: q.limit,
+    after: decodeCursor(q.cursor, NameCursor),
+  });
+  return c.json(
+    paginate(rows, q.limit, (p) => [p.name, p.id] as const, toPatient),
+    200,
+  );
 };

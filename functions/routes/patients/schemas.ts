@@ -34,7 +34,8 @@ export const PatientSchema = z
     phone: z.string().nullable(),
     birthDate: z.string().openapi({ format: "date" }),
     insuranceMemberId: z.string().nullable().openapi({
-      description: "The patient's member id at their insurer; null when uninsured. Bookings then ask the insurer about coverage.",
+      description:
+        "The patient's member id at their insurer; null when uninsured. Bookings then ask the insurer about coverage.",
     }),
     version: z.number().int().openapi({ description: "Raised by every change; the ETag is this number in quotes" }),
     createdAt: z.string().openapi({ format: "date-time" }),

@@ -48,7 +48,10 @@ export interface Operation {
 
 /** The parts of an /openapi.json document the fuzz reads. */
 export interface OpenApiDocument {
-  paths: Record<string, Record<string, { parameters?: Parameter[]; requestBody?: { content?: Record<string, { schema?: JsonSchema }> } }>>;
+  paths: Record<
+    string,
+    Record<string, { parameters?: Parameter[]; requestBody?: { content?: Record<string, { schema?: JsonSchema }> } }>
+  >;
   components?: { schemas?: Record<string, JsonSchema> };
 }
 
@@ -89,7 +92,7 @@ export const INJECTIONS = [
   "' OR 1=1 --",
   "1; DROP TABLE doctors",
   "'; DELETE FROM appointments; --",
-  "\" OR \"\"=\"",
+  '" OR ""="',
   "1' UNION SELECT email FROM patients --",
   "$1",
   "%",
@@ -110,7 +113,20 @@ export const INJECTIONS = [
 ];
 
 /** Unicode a client can send: NUL, RTL override, zero-width, emoji, combining marks, lone surrogates. */
-export const UNICODE = ["\u0000", "a\u0000b", "\u202Eevil", "\u200B", "😀🏥", "👩‍⚕️", "e\u0301", "\uD800", "\uDFFF", "\uFEFF", "Ω≈ç√", "𝕏"];
+export const UNICODE = [
+  "\u0000",
+  "a\u0000b",
+  "\u202Eevil",
+  "\u200B",
+  "😀🏥",
+  "👩‍⚕️",
+  "e\u0301",
+  "\uD800",
+  "\uDFFF",
+  "\uFEFF",
+  "Ω≈ç√",
+  "𝕏",
+];
 
 /** Any string, hostile more often than not, always carrying the case's marker. */
 export const hostileString: fc.Arbitrary<string> = fc
@@ -129,7 +145,18 @@ export const asciiString = fc.oneof(
   fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 80 }),
 );
 
-export const hugeNumber = fc.constantFrom(1e308, -1e308, 2 ** 53 + 1, -(2 ** 63), 2 ** 31, -1, 0, 1.5, Number.MIN_VALUE, 1e-7);
+export const hugeNumber = fc.constantFrom(
+  1e308,
+  -1e308,
+  2 ** 53 + 1,
+  -(2 ** 63),
+  2 ** 31,
+  -1,
+  0,
+  1.5,
+  Number.MIN_VALUE,
+  1e-7,
+);
 
 export function deeplyNested(depth: number): unknown {
   let v: unknown = `${M}deep`;
@@ -152,7 +179,8 @@ export const wrongValue: fc.Arbitrary<unknown> = fc.oneof(
 // ---------- headers -------------------------------------------------------------------------
 
 /** A deadline short enough to expire: the client asked for it, and 504 is then the right answer. */
-const isShortDeadline = (s: string) => Number.isFinite(Number(s.trim())) && Number(s.trim()) > 0 && Number(s.trim()) < 5_000;
+const isShortDeadline = (s: string) =>
+  Number.isFinite(Number(s.trim())) && Number(s.trim()) > 0 && Number(s.trim()) < 5_000;
 
 /** Each header: usually valid (so requests get further), often not. */
 export const headerArbitraries: Record<string, fc.Arbitrary<string>> = {
@@ -161,8 +189,17 @@ export const headerArbitraries: Record<string, fc.Arbitrary<string>> = {
     { weight: 1, arbitrary: asciiString.filter((s) => !isShortDeadline(s)) },
     { weight: 1, arbitrary: fc.constantFrom("0", "-1", "1.5", "99999999999999999999", "5000.5") },
   ),
-  "if-match": fc.oneof({ weight: 4, arbitrary: fc.constant("*") }, fc.nat(5).map((n) => `"${n}"`), fc.nat(5).map((n) => `W/"${n}"`), asciiString),
-  "idempotency-key": fc.oneof({ weight: 3, arbitrary: fc.uuid().map((u) => `${u}-${M}`) }, asciiString.map((s) => `${s}${M}`), fc.constant("x".repeat(1_000))),
+  "if-match": fc.oneof(
+    { weight: 4, arbitrary: fc.constant("*") },
+    fc.nat(5).map((n) => `"${n}"`),
+    fc.nat(5).map((n) => `W/"${n}"`),
+    asciiString,
+  ),
+  "idempotency-key": fc.oneof(
+    { weight: 3, arbitrary: fc.uuid().map((u) => `${u}-${M}`) },
+    asciiString.map((s) => `${s}${M}`),
+    fc.constant("x".repeat(1_000)),
+  ),
   "x-request-id": fc.oneof({ weight: 3, arbitrary: fc.constant(M) }, asciiString),
 };
 

@@ -31,7 +31,13 @@ export interface Fixture {
   pastAppointmentId: string;
 }
 
-export const fixtureIds = (fx: Fixture) => [fx.doctor.id, fx.patient.id, fx.appointment.id, fx.bookable.id, fx.pastAppointmentId];
+export const fixtureIds = (fx: Fixture) => [
+  fx.doctor.id,
+  fx.patient.id,
+  fx.appointment.id,
+  fx.bookable.id,
+  fx.pastAppointmentId,
+];
 
 /** What cases are built against: the fixture's rows and the contract's schemas. */
 export interface CaseContext {
@@ -42,12 +48,14 @@ export interface CaseContext {
 // ---------- valid values --------------------------------------------------------------------
 
 /** A 30-minute slot inside EVERY_MORNING's hours, within the two years bookings may look ahead. */
-const morningSlot = fc.record({ day: fc.integer({ min: 2, max: 700 }), half: fc.integer({ min: 0, max: 5 }) }).map(({ day, half }) => {
-  const start = new Date();
-  start.setUTCDate(start.getUTCDate() + day);
-  start.setUTCHours(9, half * 30, 0, 0);
-  return { startsAt: start.toISOString(), endsAt: new Date(start.getTime() + 30 * 60_000).toISOString() };
-});
+const morningSlot = fc
+  .record({ day: fc.integer({ min: 2, max: 700 }), half: fc.integer({ min: 0, max: 5 }) })
+  .map(({ day, half }) => {
+    const start = new Date();
+    start.setUTCDate(start.getUTCDate() + day);
+    start.setUTCHours(9, half * 30, 0, 0);
+    return { startsAt: start.toISOString(), endsAt: new Date(start.getTime() + 30 * 60_000).toISOString() };
+  });
 
 /** Valid bodies the schema alone cannot describe (slots in working hours, ids that exist). */
 const VALID_BODIES: Record<string, (fx: Fixture) => fc.Arbitrary<Record<string, unknown>>> = {
@@ -60,7 +68,8 @@ const VALID_BODIES: Record<string, (fx: Fixture) => fc.Arbitrary<Record<string, 
 function validOf(ctx: CaseContext, schema: JsonSchema, name = ""): fc.Arbitrary<unknown> {
   const s = ctx.resolve(schema);
   const alternatives = s.anyOf ?? s.oneOf;
-  if (alternatives) return validOf(ctx, alternatives.find((a) => ctx.resolve(a).type !== "null") ?? alternatives[0]!, name);
+  if (alternatives)
+    return validOf(ctx, alternatives.find((a) => ctx.resolve(a).type !== "null") ?? alternatives[0]!, name);
   if (s.enum) return fc.constantFrom(...s.enum);
   const type = Array.isArray(s.type) ? s.type.find((t) => t !== "null") : s.type;
   switch (type) {
@@ -70,7 +79,10 @@ function validOf(ctx: CaseContext, schema: JsonSchema, name = ""): fc.Arbitrary<
         { requiredKeys: s.required ?? [] },
       );
     case "array":
-      return fc.array(validOf(ctx, s.items ?? {}), { minLength: s.minItems ?? 0, maxLength: Math.min(s.maxItems ?? 3, 3) });
+      return fc.array(validOf(ctx, s.items ?? {}), {
+        minLength: s.minItems ?? 0,
+        maxLength: Math.min(s.maxItems ?? 3, 3),
+      });
     case "integer":
     case "number":
       return fc.integer({ min: s.minimum ?? 0, max: Math.min(s.maximum ?? 100, (s.minimum ?? 0) + 100) });
@@ -104,18 +116,28 @@ function bodyFor(ctx: CaseContext, op: Operation): fc.Arbitrary<Body> {
   const json = (value: unknown): Body => ({ kind: "json", value });
   const arbitraries: Array<fc.WeightedArbitrary<Body>> = [
     { weight: 2, arbitrary: fc.jsonValue().map(json) },
-    { weight: 3, arbitrary: fc.record(Object.fromEntries(fields.map((f) => [f, wrongValue])), { requiredKeys: [] }).map(json) },
+    {
+      weight: 3,
+      arbitrary: fc.record(Object.fromEntries(fields.map((f) => [f, wrongValue])), { requiredKeys: [] }).map(json),
+    },
     { weight: 4, arbitrary: valid.map(json) },
     {
       weight: 4,
-      arbitrary: fc.tuple(valid, fc.constantFrom(...(fields.length ? fields : ["x"])), fc.option(wrongValue, { nil: undefined })).map(([v, field, wrong]) => {
-        const mutated = { ...(v as Record<string, unknown>) };
-        if (wrong === undefined) delete mutated[field];
-        else mutated[field] = wrong;
-        return json(mutated);
-      }),
+      arbitrary: fc
+        .tuple(valid, fc.constantFrom(...(fields.length ? fields : ["x"])), fc.option(wrongValue, { nil: undefined }))
+        .map(([v, field, wrong]) => {
+          const mutated = { ...(v as Record<string, unknown>) };
+          if (wrong === undefined) delete mutated[field];
+          else mutated[field] = wrong;
+          return json(mutated);
+        }),
     },
-    { weight: 1, arbitrary: fc.oneof(hostileString, fc.constantFrom("{", "[1,", "{\"a\":}", "")).map((text): Body => ({ kind: "raw", text })) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .oneof(hostileString, fc.constantFrom("{", "[1,", '{"a":}', ""))
+        .map((text): Body => ({ kind: "raw", text })),
+    },
   ];
   return fc.oneof(...arbitraries);
 }
@@ -140,13 +162,22 @@ function existingId(fx: Fixture, template: string): fc.Arbitrary<string> {
 }
 
 function pathParamFor(fx: Fixture, template: string): fc.Arbitrary<string> {
-  return fc.oneof({ weight: 6, arbitrary: existingId(fx, template) }, { weight: 1, arbitrary: fc.uuid() }, { weight: 3, arbitrary: hostileString });
+  return fc.oneof(
+    { weight: 6, arbitrary: existingId(fx, template) },
+    { weight: 1, arbitrary: fc.uuid() },
+    { weight: 3, arbitrary: hostileString },
+  );
 }
 
 function queryValueFor(ctx: CaseContext, p: Parameter): fc.Arbitrary<string> {
   const s = ctx.resolve(p.schema);
   const valid = validOf(ctx, s, p.name).map((v) => (typeof v === "string" ? v : JSON.stringify(v)));
-  return fc.oneof({ weight: 4, arbitrary: valid }, hostileString, hugeNumber.map(String), fc.constantFrom(...fixtureIds(ctx.fx)));
+  return fc.oneof(
+    { weight: 4, arbitrary: valid },
+    hostileString,
+    hugeNumber.map(String),
+    fc.constantFrom(...fixtureIds(ctx.fx)),
+  );
 }
 
 /**
@@ -165,7 +196,9 @@ function cleanCaseFor(ctx: CaseContext, op: Operation): fc.Arbitrary<Case> {
       "x-request-id": M,
       ...(op.body ? { "content-type": "application/json" } : {}),
     })),
-    body: op.body ? (VALID_BODIES[op.key]?.(ctx.fx) ?? validOf(ctx, op.body)).map((value): Body => ({ kind: "json", value })) : fc.constant(undefined),
+    body: op.body
+      ? (VALID_BODIES[op.key]?.(ctx.fx) ?? validOf(ctx, op.body)).map((value): Body => ({ kind: "json", value }))
+      : fc.constant(undefined),
   });
 }
 
@@ -176,23 +209,48 @@ export function caseFor(ctx: CaseContext, op: Operation): fc.Arbitrary<Case> {
 
 function hostileCaseFor(ctx: CaseContext, op: Operation): fc.Arbitrary<Case> {
   return fc.record({
-    caller: fc.constantFrom("admin", "admin", "admin", "admin", "admin", "admin", "admin", "anonymous", "patient", "doctor"),
+    caller: fc.constantFrom(
+      "admin",
+      "admin",
+      "admin",
+      "admin",
+      "admin",
+      "admin",
+      "admin",
+      "anonymous",
+      "patient",
+      "doctor",
+    ),
     path: fc.tuple(...op.pathParams.map(() => pathParamFor(ctx.fx, op.template))),
     query: fc
       .tuple(
         ...op.query.map((p) =>
           fc.option(
-            fc.array(queryValueFor(ctx, p), { minLength: 1, maxLength: 2 }).map((vs) => vs.map((v): [string, string] => [p.name, v])),
+            fc
+              .array(queryValueFor(ctx, p), { minLength: 1, maxLength: 2 })
+              .map((vs) => vs.map((v): [string, string] => [p.name, v])),
             { nil: [], freq: 2 },
           ),
         ),
-        fc.option(fc.tuple(fc.constantFrom("unknown", "limit", "cursor"), hostileString), { nil: undefined }).map((x) => (x ? [x] : [])),
+        fc
+          .option(fc.tuple(fc.constantFrom("unknown", "limit", "cursor"), hostileString), { nil: undefined })
+          .map((x) => (x ? [x] : [])),
       )
       .map((groups) => groups.flat()),
     headers: fc
       .tuple(
-        ...Object.entries(headerArbitraries).map(([name, arb]) => fc.option(arb.map((v) => [name, v] as const), { nil: undefined, freq: 3 })),
-        fc.option(contentTypes.map((v) => ["content-type", v] as const), { nil: undefined, freq: 8 }).map((x) => x ?? (op.body ? (["content-type", "application/json"] as const) : undefined)),
+        ...Object.entries(headerArbitraries).map(([name, arb]) =>
+          fc.option(
+            arb.map((v) => [name, v] as const),
+            { nil: undefined, freq: 3 },
+          ),
+        ),
+        fc
+          .option(
+            contentTypes.map((v) => ["content-type", v] as const),
+            { nil: undefined, freq: 8 },
+          )
+          .map((x) => x ?? (op.body ? (["content-type", "application/json"] as const) : undefined)),
       )
       .map((entries) => Object.fromEntries(entries.filter((e) => e !== undefined))),
     body: op.body ? bodyFor(ctx, op) : fc.constant(undefined),
@@ -200,7 +258,13 @@ function hostileCaseFor(ctx: CaseContext, op: Operation): fc.Arbitrary<Case> {
 }
 
 const callerOf = (fx: Fixture, c: Case["caller"]): Caller =>
-  c === "admin" ? { role: "admin", sub: "fuzz-admin" } : c === "anonymous" ? "anonymous" : c === "patient" ? asPatient(fx.patient.id) : asDoctor(fx.doctor.id);
+  c === "admin"
+    ? { role: "admin", sub: "fuzz-admin" }
+    : c === "anonymous"
+      ? "anonymous"
+      : c === "patient"
+        ? asPatient(fx.patient.id)
+        : asDoctor(fx.doctor.id);
 
 /** The case with its placeholders turned into the case's marker (JSON round trip keeps lone surrogates). */
 export function withMarker(c: Case, marker: string): Case {
@@ -216,5 +280,10 @@ export function send(fx: Fixture, op: Operation, c: Case): Promise<Response> {
   const path = op.template.replace(/\{\w+\}/g, () => encodeURIComponent(c.path[i++]!.replace(/\p{Cs}/gu, "\uFFFD")));
   const query = c.query.length ? `?${new URLSearchParams(c.query).toString()}` : "";
   const body = c.body === undefined ? undefined : c.body.kind === "json" ? JSON.stringify(c.body.value) : c.body.text;
-  return call(path + query, { as: callerOf(fx, c.caller), method: op.method, headers: c.headers, ...(body === undefined ? {} : { body }) });
+  return call(path + query, {
+    as: callerOf(fx, c.caller),
+    method: op.method,
+    headers: c.headers,
+    ...(body === undefined ? {} : { body }),
+  });
 }

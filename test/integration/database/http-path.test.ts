@@ -10,7 +10,15 @@ import { Deadline } from "../../../core/deadline.ts";
 import { ORIGIN, call, expectProblem, json } from "../../helpers/api.ts";
 import { authHeader } from "../../helpers/auth.ts";
 import { bridgeStats, count, withSql } from "../../helpers/db.ts";
-import { book, createDoctor, createPatient, slot, unique, type Appointment, type Patient } from "../../helpers/factories.ts";
+import {
+  book,
+  createDoctor,
+  createPatient,
+  slot,
+  unique,
+  type Appointment,
+  type Patient,
+} from "../../helpers/factories.ts";
 import { dbTimingOf } from "../../helpers/server-timing.ts";
 import { sqlEndpointStats } from "../../helpers/sql-endpoint.ts";
 import { settle } from "../../helpers/wait.ts";
@@ -43,7 +51,10 @@ describe("the HTTP path", () => {
     const [doctor, patient] = [await createDoctor(), await createPatient()];
     const booked = await book(doctor.id, patient.id, slot(9, 10));
     const requestId = `cancel-${crypto.randomUUID()}`;
-    const res = await call(`/appointments/${booked.id}/cancel`, { method: "POST", headers: { "x-request-id": requestId } });
+    const res = await call(`/appointments/${booked.id}/cancel`, {
+      method: "POST",
+      headers: { "x-request-id": requestId },
+    });
     expect((await json<Appointment>(res, 200)).status).toBe("cancelled");
 
     expect(await sqlEndpointStats(app(requestId))).toMatchObject({ requests: 1, statements: 3 });
@@ -71,10 +82,14 @@ describe.each<QueryPath>(["http", "ws"])("a batch on the %s path", (path) => {
     const name = unique("Dr. Batch");
     const db = requestDb(`batch-${crypto.randomUUID()}`);
     try {
-      const [inserted, found] = await db.batch(Deadline.start(5_000), (q) => [
-        q.insert(doctors).values({ name, specialty: "batching" }).returning(),
-        q.select({ name: doctors.name }).from(doctors).where(eq(doctors.name, name)),
-      ] as const);
+      const [inserted, found] = await db.batch(
+        Deadline.start(5_000),
+        (q) =>
+          [
+            q.insert(doctors).values({ name, specialty: "batching" }).returning(),
+            q.select({ name: doctors.name }).from(doctors).where(eq(doctors.name, name)),
+          ] as const,
+      );
       expect(inserted).toEqual([expect.objectContaining({ name, specialty: "batching", active: true })]);
       // The read sees the insert before it: one transaction, statements in order.
       expect(found).toEqual([{ name }]);
@@ -87,17 +102,28 @@ describe.each<QueryPath>(["http", "ws"])("a batch on the %s path", (path) => {
     const name = unique("Dr. Rolled Back");
     const db = requestDb(`batch-fail-${crypto.randomUUID()}`);
     try {
-      const batch = db.batch(Deadline.start(5_000), (q) => [
-        q.insert(doctors).values({ name, specialty: "batching" }),
-        // Refused by the foreign key: no such doctor or patient.
-        q.insert(appointments).values({
-          doctorId: crypto.randomUUID(),
-          patientId: crypto.randomUUID(),
-          startsAt: new Date(Date.now() + 86_400_000),
-          endsAt: new Date(Date.now() + 90_000_000),
-        }),
-      ] as const);
-      expect(sqlStateOf(await batch.then(() => undefined, (err: unknown) => err))).toBe("23503");
+      const batch = db.batch(
+        Deadline.start(5_000),
+        (q) =>
+          [
+            q.insert(doctors).values({ name, specialty: "batching" }),
+            // Refused by the foreign key: no such doctor or patient.
+            q.insert(appointments).values({
+              doctorId: crypto.randomUUID(),
+              patientId: crypto.randomUUID(),
+              startsAt: new Date(Date.now() + 86_400_000),
+              endsAt: new Date(Date.now() + 90_000_000),
+            }),
+          ] as const,
+      );
+      expect(
+        sqlStateOf(
+          await batch.then(
+            () => undefined,
+            (err: unknown) => err,
+          ),
+        ),
+      ).toBe("23503");
     } finally {
       await db.end();
     }
@@ -121,7 +147,13 @@ async function withDoctorLocked<T>(doctorId: string, fn: () => Promise<T>): Prom
 function patchDoctor(id: string, requestId: string, auth: Record<string, string>): Request {
   return new Request(`${ORIGIN}/doctors/${id}`, {
     method: "PATCH",
-    headers: { ...auth, "content-type": "application/json", "if-match": "*", "x-request-timeout-ms": "300", "x-request-id": requestId },
+    headers: {
+      ...auth,
+      "content-type": "application/json",
+      "if-match": "*",
+      "x-request-timeout-ms": "300",
+      "x-request-id": requestId,
+    },
     body: JSON.stringify({ specialty: "neurology" }),
   });
 }

@@ -21,7 +21,9 @@ function appWithFanOut() {
     const n = Number(c.req.param("n"));
     const seconds = Number(c.req.param("seconds"));
     await Promise.all(
-      Array.from({ length: n }, () => c.var.requestDb.query(c.var.deadline, (q) => q.execute(sql`select pg_sleep(${seconds})`))),
+      Array.from({ length: n }, () =>
+        c.var.requestDb.query(c.var.deadline, (q) => q.execute(sql`select pg_sleep(${seconds})`)),
+      ),
     );
     return c.json({ ran: n });
   });
@@ -71,14 +73,17 @@ describe("a request that asks for more connections than DB_POOL_MAX", () => {
     expect(timing!.waitMs).toBeGreaterThanOrEqual(3 * 150);
   });
 
-  it.each<QueryPath>(["ws", "http"])("stays within its deadline on the %s path: 504 at the budget, the waits counted", async (path) => {
-    const requestId = `fan-out-late-${path}-${crypto.randomUUID()}`;
-    // Five statements hold every connection for 400 ms; the other three get one with 200 ms left
-    // for 400 ms of work.
-    const { res, elapsed, timing } = await fanOut(path, requestId, 8, 0.4, 600);
-    expect(res.status).toBe(504);
-    expect(elapsed).toBeGreaterThanOrEqual(590);
-    expect(elapsed).toBeLessThan(600 + 1_000);
-    expect(timing).toMatchObject({ waits: 3, peak: POOL_MAX });
-  });
+  it.each<QueryPath>(["ws", "http"])(
+    "stays within its deadline on the %s path: 504 at the budget, the waits counted",
+    async (path) => {
+      const requestId = `fan-out-late-${path}-${crypto.randomUUID()}`;
+      // Five statements hold every connection for 400 ms; the other three get one with 200 ms left
+      // for 400 ms of work.
+      const { res, elapsed, timing } = await fanOut(path, requestId, 8, 0.4, 600);
+      expect(res.status).toBe(504);
+      expect(elapsed).toBeGreaterThanOrEqual(590);
+      expect(elapsed).toBeLessThan(600 + 1_000);
+      expect(timing).toMatchObject({ waits: 3, peak: POOL_MAX });
+    },
+  );
 });

@@ -29,7 +29,10 @@ describe("the per-request pool", () => {
     expect(res.status).toBe(200);
 
     const app = `clinic-edge:${requestId}`;
-    const wire = await settle(() => bridgeStats(app), (s) => s.open === 0);
+    const wire = await settle(
+      () => bridgeStats(app),
+      (s) => s.open === 0,
+    );
     expect(wire).toMatchObject({ connections: 1, terminated: 1, open: 0 });
     const backends = () => count("SELECT 1 FROM pg_stat_activity WHERE application_name = $1", [app]);
     expect(await settle(backends, (n) => n === 0)).toBe(0);
@@ -46,7 +49,10 @@ describe("the per-request pool", () => {
     const requestId = `fail-${crypto.randomUUID()}`;
     const res = await fetchAndSettle(`/patients/${crypto.randomUUID()}`, requestId);
     expect(res.status).toBe(404);
-    const wire = await settle(() => bridgeStats(`clinic-edge:${requestId}`), (s) => s.open === 0);
+    const wire = await settle(
+      () => bridgeStats(`clinic-edge:${requestId}`),
+      (s) => s.open === 0,
+    );
     expect(wire).toMatchObject({ connections: 1, terminated: 1, open: 0 });
   });
 });

@@ -17,18 +17,29 @@ describe.each<QueryPath>(["http", "ws"])("a prepared statement on the %s path", 
   }
 
   it("returns exactly the rows the same statement built per call returns", async () => {
-    const withAll = await createPatient({ phone: "+55 11 5555-0101", insuranceMemberId: `M-${crypto.randomUUID().slice(0, 8)}` });
+    const withAll = await createPatient({
+      phone: "+55 11 5555-0101",
+      insuranceMemberId: `M-${crypto.randomUUID().slice(0, 8)}`,
+    });
     const withNulls = await createPatient();
-    const byId = prepared("test_patient_by_id", ["id"], (q, v: Bound<{ id: string }>) => q.select().from(patients).where(eq(patients.id, v.id)));
+    const byId = prepared("test_patient_by_id", ["id"], (q, v: Bound<{ id: string }>) =>
+      q.select().from(patients).where(eq(patients.id, v.id)),
+    );
     const db = requestDb(`prepared-same-${crypto.randomUUID()}`);
     try {
       for (const id of [withAll.id, withNulls.id, crypto.randomUUID()]) {
         const fromPrepared = await db.prepared(Deadline.start(5_000), byId, { id });
-        const builtPerCall = await db.query(Deadline.start(5_000), (q) => q.select().from(patients).where(eq(patients.id, id)));
+        const builtPerCall = await db.query(Deadline.start(5_000), (q) =>
+          q.select().from(patients).where(eq(patients.id, id)),
+        );
         expect(fromPrepared).toEqual(builtPerCall);
       }
       const [row] = await db.prepared(Deadline.start(5_000), byId, { id: withAll.id });
-      expect(row).toMatchObject({ id: withAll.id, phone: "+55 11 5555-0101", insuranceMemberId: withAll.insuranceMemberId });
+      expect(row).toMatchObject({
+        id: withAll.id,
+        phone: "+55 11 5555-0101",
+        insuranceMemberId: withAll.insuranceMemberId,
+      });
       expect(row?.createdAt).toBeInstanceOf(Date);
     } finally {
       await db.end();
@@ -74,7 +85,9 @@ describe.each<QueryPath>(["http", "ws"])("a prepared statement on the %s path", 
 
   it("counts as one statement in the request's stats", async () => {
     const patient = await createPatient();
-    const byId = prepared("test_stats", ["id"], (q, v: Bound<{ id: string }>) => q.select({ id: patients.id }).from(patients).where(eq(patients.id, v.id)));
+    const byId = prepared("test_stats", ["id"], (q, v: Bound<{ id: string }>) =>
+      q.select({ id: patients.id }).from(patients).where(eq(patients.id, v.id)),
+    );
     const requestId = `prepared-stats-${crypto.randomUUID()}`;
     const db = requestDb(requestId);
     try {
@@ -87,21 +100,31 @@ describe.each<QueryPath>(["http", "ws"])("a prepared statement on the %s path", 
       await db.end();
     }
     // On the HTTP path the request's deadline travels with it: statement_timeout first, then the statement.
-    if (path === "http") expect(await sqlEndpointStats(app(requestId))).toMatchObject({ requests: 1, batches: 1, statements: 2 });
+    if (path === "http")
+      expect(await sqlEndpointStats(app(requestId))).toMatchObject({ requests: 1, batches: 1, statements: 2 });
   });
 });
 
 describe("a prepared statement on the http path at its deadline", () => {
   it("stops at the budget with the deadline's own error", async () => {
     const config = loadConfig({ ...env, DB_QUERY_PATH: "http" });
-    const db = new RequestDb({ url: config.databaseUrl, ...config.db, applicationName: app(`prepared-late-${crypto.randomUUID()}`) });
+    const db = new RequestDb({
+      url: config.databaseUrl,
+      ...config.db,
+      applicationName: app(`prepared-late-${crypto.randomUUID()}`),
+    });
     const slow = prepared("test_sleep", ["seconds"], (q, v: Bound<{ seconds: number }>) =>
-      q.select({ slept: sql<string>`pg_sleep(${v.seconds})::text` }).from(patients).limit(1),
+      q
+        .select({ slept: sql<string>`pg_sleep(${v.seconds})::text` })
+        .from(patients)
+        .limit(1),
     );
     await createPatient();
     const started = Date.now();
     try {
-      await expect(db.prepared(Deadline.start(300), slow, { seconds: 5 })).rejects.toMatchObject({ name: "DeadlineExceededError" });
+      await expect(db.prepared(Deadline.start(300), slow, { seconds: 5 })).rejects.toMatchObject({
+        name: "DeadlineExceededError",
+      });
       expect(Date.now() - started).toBeLessThan(2_000);
     } finally {
       await db.end();

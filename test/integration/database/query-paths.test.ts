@@ -7,7 +7,15 @@ import { encodeCursor } from "../../../functions/http/pagination.ts";
 import { ORIGIN, call, json } from "../../helpers/api.ts";
 import { authHeader } from "../../helpers/auth.ts";
 import {
-  book, createDoctor, createPatient, slot, uniqueSpecialty, type Appointment, type Doctor, type Page, type Patient,
+  book,
+  createDoctor,
+  createPatient,
+  slot,
+  uniqueSpecialty,
+  type Appointment,
+  type Doctor,
+  type Page,
+  type Patient,
 } from "../../helpers/factories.ts";
 import { dbTimingOf, type DbTiming } from "../../helpers/server-timing.ts";
 
@@ -48,10 +56,15 @@ const NIL_UUID = "00000000-0000-0000-0000-000000000000";
 const READS: Array<[name: string, url: (s: Seed) => string, status: number]> = [
   ["GET /doctors by specialty", (s) => `/doctors?specialty=${q(s.specialty)}`, 200],
   ["GET /doctors by active flag", (s) => `/doctors?specialty=${q(s.specialty)}&active=false`, 200],
-  ["GET /doctors, second page by cursor", (s) => `/doctors?specialty=${q(s.specialty)}&limit=1&cursor=${s.secondPageCursor}`, 200],
+  [
+    "GET /doctors, second page by cursor",
+    (s) => `/doctors?specialty=${q(s.specialty)}&limit=1&cursor=${s.secondPageCursor}`,
+    200,
+  ],
   [
     "GET /doctors?include=appointments",
-    (s) => `/doctors?specialty=${q(s.specialty)}&include=appointments&from=${slot(3, 0).startsAt}&to=${slot(5, 0).startsAt}`,
+    (s) =>
+      `/doctors?specialty=${q(s.specialty)}&include=appointments&from=${slot(3, 0).startsAt}&to=${slot(5, 0).startsAt}`,
     200,
   ],
   ["GET /patients/{id}", (s) => `/patients/${s.patient.id}`, 200],

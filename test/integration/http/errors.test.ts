@@ -6,7 +6,11 @@ import { unique } from "../../helpers/factories.ts";
 describe("bad requests are 4xx problem+json and write nothing", () => {
   it("malformed JSON → 400 malformed-request", async () => {
     const problem = await expectProblem(
-      await call("/doctors", { method: "POST", headers: { "content-type": "application/json" }, body: '{"name": "Dr. X",' }),
+      await call("/doctors", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: '{"name": "Dr. X",',
+      }),
       400,
     );
     expect(problem.type).toBe("https://clinic-edge.dev/problems/malformed-request");
@@ -16,7 +20,11 @@ describe("bad requests are 4xx problem+json and write nothing", () => {
   it("a JSON body sent as text/plain → 415", async () => {
     const name = unique("Dr. Text");
     await expectProblem(
-      await call("/doctors", { method: "POST", headers: { "content-type": "text/plain" }, body: JSON.stringify({ name, specialty: "x" }) }),
+      await call("/doctors", {
+        method: "POST",
+        headers: { "content-type": "text/plain" },
+        body: JSON.stringify({ name, specialty: "x" }),
+      }),
       415,
     );
     expect(await count("SELECT 1 FROM doctors WHERE name = $1", [name])).toBe(0);
@@ -25,7 +33,11 @@ describe("bad requests are 4xx problem+json and write nothing", () => {
   it("a body over MAX_BODY_BYTES → 413", async () => {
     const name = "x".repeat(70_000);
     await expectProblem(
-      await call("/doctors", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name, specialty: "x" }) }),
+      await call("/doctors", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ name, specialty: "x" }),
+      }),
       413,
     );
   });

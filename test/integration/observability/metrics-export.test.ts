@@ -53,7 +53,11 @@ const app = newApp();
 /** One request through the Worker with these variables, waiting for its post-response work (the push). */
 async function send(overrides: EnvOverrides, path: string): Promise<Response> {
   const ctx = createExecutionContext();
-  const res = await app.fetch(new Request(ORIGIN + path, { headers: await authHeader() }), { ...env, ...overrides }, ctx);
+  const res = await app.fetch(
+    new Request(ORIGIN + path, { headers: await authHeader() }),
+    { ...env, ...overrides },
+    ctx,
+  );
   await waitOnExecutionContext(ctx);
   return res;
 }
@@ -71,7 +75,9 @@ function metric(request: ExportRequest | undefined, name: string): Metric {
 }
 
 function labelled<P extends { attributes: KeyValue[] }>(points: P[], labels: Record<string, string>): P | undefined {
-  return points.find((p) => Object.entries(labels).every(([k, v]) => p.attributes.some((a) => a.key === k && a.value.stringValue === v)));
+  return points.find((p) =>
+    Object.entries(labels).every(([k, v]) => p.attributes.some((a) => a.key === k && a.value.stringValue === v)),
+  );
 }
 
 const EVERY_REQUEST: EnvOverrides = { OTEL_METRICS_EXPORT_INTERVAL_MS: "0" };
@@ -83,7 +89,9 @@ describe("OTLP metrics export", () => {
     await json(await send(EVERY_REQUEST, `/patients/${patient.id}`), 200);
     const before = (await received()).latest;
     const requestsBefore = labelled(metric(before, "http_requests_total").sum!.dataPoints, ROUTE)!.asDouble;
-    const latencyBefore = Number(labelled(metric(before, "http_request_duration_seconds").histogram!.dataPoints, ROUTE)!.count);
+    const latencyBefore = Number(
+      labelled(metric(before, "http_request_duration_seconds").histogram!.dataPoints, ROUTE)!.count,
+    );
 
     for (let i = 0; i < 4; i++) await json(await send(EVERY_REQUEST, `/patients/${patient.id}`), 200);
     const { latest } = await received();

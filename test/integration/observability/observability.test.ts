@@ -37,7 +37,8 @@ describe("/metrics", () => {
     expect(sample(after, "http_requests_total", labels) - before).toBe(3);
     expect(after.find((f) => f.name === "http_request_duration_seconds")?.type).toBe("HISTOGRAM");
     // The parser flattens labelled histograms, so the series' _count line is read as text.
-    const count = /^http_request_duration_seconds_count\{method="GET",route="\/patients\/:id",status="200"\} (\d+)$/m.exec(text);
+    const count =
+      /^http_request_duration_seconds_count\{method="GET",route="\/patients\/:id",status="200"\} (\d+)$/m.exec(text);
     expect(Number(count?.[1])).toBeGreaterThanOrEqual(3);
   });
 
@@ -58,7 +59,8 @@ describe("/metrics", () => {
     const guarded = { ...env, METRICS_TOKEN: "s3cret-metrics-token" };
     const app = newApp();
     const ctx = createExecutionContext();
-    const scrape = async (headers: Record<string, string>) => (await app.fetch(new Request(`${ORIGIN}/metrics`, { headers }), guarded, ctx)).status;
+    const scrape = async (headers: Record<string, string>) =>
+      (await app.fetch(new Request(`${ORIGIN}/metrics`, { headers }), guarded, ctx)).status;
     const denied = await app.fetch(new Request(`${ORIGIN}/metrics`), guarded, ctx);
     expect(denied.status).toBe(401);
     expect(denied.headers.get("www-authenticate")).toMatch(/^Bearer/);
@@ -151,7 +153,11 @@ describe("the N+1 detector", () => {
     const { status, warnings } = await naiveRequest({ N_PLUS_ONE_ACTION: "warn" });
     expect(status).toBe(200);
     expect(warnings).toHaveLength(1);
-    expect(JSON.parse(warnings[0]!)).toMatchObject({ route: "/naive", count: 6, sql: expect.stringContaining('from "patients"') as string });
+    expect(JSON.parse(warnings[0]!)).toMatchObject({
+      route: "/naive",
+      count: 6,
+      sql: expect.stringContaining('from "patients"') as string,
+    });
     expect(sample(await scrape(), "db_n_plus_one_total", { route: "/naive" }) - before).toBe(1);
   });
 

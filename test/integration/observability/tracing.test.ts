@@ -28,12 +28,17 @@ async function spansOf(traceId: string): Promise<ReceivedSpan[]> {
 
 /** Waits until the trace holds spans matching every predicate (the objects export on their own time). */
 async function trace(traceId: string, ...wanted: Array<(spans: ReceivedSpan[]) => boolean>): Promise<ReceivedSpan[]> {
-  return settle(() => spansOf(traceId), (spans) => wanted.every((w) => w(spans)), 5_000);
+  return settle(
+    () => spansOf(traceId),
+    (spans) => wanted.every((w) => w(spans)),
+    5_000,
+  );
 }
 
 function one(spans: ReceivedSpan[], predicate: (s: ReceivedSpan) => boolean, what: string): ReceivedSpan {
   const found = spans.filter(predicate);
-  if (found.length !== 1) expect.fail(`expected one ${what}, found ${found.length} in ${JSON.stringify(spans.map((s) => s.name))}`);
+  if (found.length !== 1)
+    expect.fail(`expected one ${what}, found ${found.length} in ${JSON.stringify(spans.map((s) => s.name))}`);
   return found[0]!;
 }
 
@@ -41,10 +46,12 @@ function one(spans: ReceivedSpan[], predicate: (s: ReceivedSpan) => boolean, wha
 function expectNoneContain(spans: ReceivedSpan[], secrets: string[]): void {
   const values = spans.flatMap((s) => Object.values(s.attributes).map(String));
   for (const secret of secrets) {
-    expect(values.filter((v) => v.includes(secret)), `an attribute contains ${secret}`).toEqual([]);
+    expect(
+      values.filter((v) => v.includes(secret)),
+      `an attribute contains ${secret}`,
+    ).toEqual([]);
   }
 }
-
 
 describe("tracing", () => {
   it("a coalesced read on a cold key is one trace, continued from the incoming traceparent: server → DO hop → object → SQL", async () => {
@@ -83,17 +90,28 @@ describe("tracing", () => {
     expect(res.headers.get("traceresponse")).toBe(`00-${traceId}-${server.spanId}-01`);
 
     const hop = one(spans, (s) => s.parentSpanId === server.spanId && s.name === "Coalescer.load", "hop span");
-    expect(hop).toMatchObject({ kind: CLIENT, attributes: { "rpc.service": "Coalescer", "coalescer.outcome": "load" } });
+    expect(hop).toMatchObject({
+      kind: CLIENT,
+      attributes: { "rpc.service": "Coalescer", "coalescer.outcome": "load" },
+    });
 
     const inObject = one(spans, (s) => s.parentSpanId === hop.spanId, "span inside the Coalescer");
-    expect(inObject).toMatchObject({ kind: SERVER, name: "Coalescer.load", attributes: { "coalescer.outcome": "load" } });
+    expect(inObject).toMatchObject({
+      kind: SERVER,
+      name: "Coalescer.load",
+      attributes: { "coalescer.outcome": "load" },
+    });
 
     const load = one(spans, (s) => s.parentSpanId === inObject.spanId, "load span");
     expect(load.name).toBe("coalescer.run-load");
     const sql = spans.filter((s) => s.parentSpanId === load.spanId);
     expect(sql.length).toBeGreaterThan(0);
     for (const s of sql) {
-      expect(s).toMatchObject({ kind: CLIENT, name: "db.query", attributes: { "db.system": "postgresql", "db.operation": "SELECT" } });
+      expect(s).toMatchObject({
+        kind: CLIENT,
+        name: "db.query",
+        attributes: { "db.system": "postgresql", "db.operation": "SELECT" },
+      });
     }
     expect(sql.map((s) => String(s.attributes["db.sql.tables"])).join(",")).toContain("doctor_schedules");
     // The Worker itself sent no SQL: the object loaded.
@@ -121,7 +139,8 @@ describe("tracing", () => {
     });
     const booked = await json<BookedAppointment>(res, 201);
     expect(booked.eligibility).toBe("covered");
-    const [, traceId, serverSpanId] = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(res.headers.get("traceresponse") ?? "") ?? [];
+    const [, traceId, serverSpanId] =
+      /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(res.headers.get("traceresponse") ?? "") ?? [];
     expect(traceId).toBeDefined();
 
     const spans = await trace(
@@ -155,12 +174,17 @@ describe("tracing", () => {
     expect((await standInStats(member)).lastTraceparent).toBe(`00-${traceId}-${upstream.spanId}-01`);
 
     // The booking drops the doctor's cached availability: a hop to the Coalescer too.
-    expect(one(spans, (s) => s.name === "Coalescer.invalidate", "invalidation hop")).toMatchObject({ kind: CLIENT, parentSpanId: server.spanId });
+    expect(one(spans, (s) => s.name === "Coalescer.invalidate", "invalidation hop")).toMatchObject({
+      kind: CLIENT,
+      parentSpanId: server.spanId,
+    });
 
     const sql = spans.filter((s) => s.name === "db.query");
     expect(sql.length).toBeGreaterThan(0);
     for (const s of sql) expect(s.parentSpanId).toBe(server.spanId);
-    expect(sql.some((s) => s.attributes["db.operation"] === "INSERT" && s.attributes["db.sql.table"] === "appointments")).toBe(true);
+    expect(
+      sql.some((s) => s.attributes["db.operation"] === "INSERT" && s.attributes["db.sql.table"] === "appointments"),
+    ).toBe(true);
 
     expectNoneContain(spans, [doctor.id, patient.id, member, patient.email, when.startsAt, when.startsAt.slice(0, 10)]);
   });
@@ -172,9 +196,11 @@ describe("tracing", () => {
     const worker = withOwnBreaker({ OTEL_SAMPLE_RATIO: "1", INSURANCE_MAX_ATTEMPTS: "2" });
     const res = await worker.fetch(`/patients/${patient.id}/eligibility`);
     expect(res.status).toBe(200);
-    const [, traceId, serverSpanId] = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(res.headers.get("traceresponse") ?? "") ?? [];
+    const [, traceId, serverSpanId] =
+      /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(res.headers.get("traceresponse") ?? "") ?? [];
 
-    const isReport = (ok: boolean) => (x: ReceivedSpan) => x.name === "Breaker.report" && x.kind === CLIENT && x.attributes["breaker.report.ok"] === ok;
+    const isReport = (ok: boolean) => (x: ReceivedSpan) =>
+      x.name === "Breaker.report" && x.kind === CLIENT && x.attributes["breaker.report.ok"] === ok;
     const spans = await trace(
       traceId!,
       (s) => s.some((x) => x.spanId === serverSpanId),
@@ -184,8 +210,14 @@ describe("tracing", () => {
     const failure = one(spans, isReport(false), "failure report hop");
     const success = one(spans, isReport(true), "background success report hop");
     for (const hop of [failure, success]) {
-      expect(hop).toMatchObject({ parentSpanId: serverSpanId, attributes: { "rpc.service": "Breaker", "breaker.name": worker.name } });
-      expect(one(spans, (s) => s.parentSpanId === hop.spanId, "span inside the Breaker")).toMatchObject({ kind: SERVER, name: "Breaker.report" });
+      expect(hop).toMatchObject({
+        parentSpanId: serverSpanId,
+        attributes: { "rpc.service": "Breaker", "breaker.name": worker.name },
+      });
+      expect(one(spans, (s) => s.parentSpanId === hop.spanId, "span inside the Breaker")).toMatchObject({
+        kind: SERVER,
+        name: "Breaker.report",
+      });
     }
     expect(success.attributes["breaker.background"]).toBe(true);
     expectNoneContain(spans, [patient.id]);
@@ -216,13 +248,20 @@ describe("tracing", () => {
   it("continues a traceparent on a write too: one server span, its SQL under it", async () => {
     const traceId = hex(16);
     const parent = hex(8);
-    const res = await postJson("/doctors", { name: "Dr. Trace", specialty: "cardiology" }, { headers: { traceparent: `00-${traceId}-${parent}-01` } });
+    const res = await postJson(
+      "/doctors",
+      { name: "Dr. Trace", specialty: "cardiology" },
+      { headers: { traceparent: `00-${traceId}-${parent}-01` } },
+    );
     expect(res.status).toBe(201);
     const spans = await trace(traceId, (s) => s.some((x) => x.name === "db.query"));
     const server = one(spans, (s) => s.parentSpanId === parent, "server span");
     expect(server.name).toBe("POST /doctors");
     const insert = one(spans, (s) => s.name === "db.query", "SQL span");
-    expect(insert).toMatchObject({ parentSpanId: server.spanId, attributes: { "db.operation": "INSERT", "db.sql.table": "doctors" } });
+    expect(insert).toMatchObject({
+      parentSpanId: server.spanId,
+      attributes: { "db.operation": "INSERT", "db.sql.table": "doctors" },
+    });
     expectNoneContain(spans, ["Dr. Trace", "cardiology"]);
   });
 });

@@ -17,7 +17,14 @@ import { ORIGIN, expectProblem, json } from "../../helpers/api.ts";
 import { authHeader } from "../../helpers/auth.ts";
 import { withSql } from "../../helpers/db.ts";
 import { createDoctor, createPatient, slot, type BookedAppointment, type Patient } from "../../helpers/factories.ts";
-import { breakerTimingOf, memberId, sleep, standInStats, withOwnBreaker, type EnvOverrides } from "../../helpers/insurance.ts";
+import {
+  breakerTimingOf,
+  memberId,
+  sleep,
+  standInStats,
+  withOwnBreaker,
+  type EnvOverrides,
+} from "../../helpers/insurance.ts";
 
 type Worker = ReturnType<typeof withOwnBreaker>;
 
@@ -111,8 +118,11 @@ describe("the insurer's circuit breaker", () => {
     const ctx = createExecutionContext();
     const call: BreakerCall = { deadline: Deadline.start(5_000), background: (_name, task) => ctx.waitUntil(task()) };
     for (let i = 0; i < 5; i++) {
-      const asked = queryEligibility(config.insurance, { memberId: member, serviceDate: "2027-01-04" }, call.deadline, (attempt) =>
-        fresh.execute(call, attempt),
+      const asked = queryEligibility(
+        config.insurance,
+        { memberId: member, serviceDate: "2027-01-04" },
+        call.deadline,
+        (attempt) => fresh.execute(call, attempt),
       );
       await expect(asked).rejects.toBeInstanceOf(CircuitOpenError);
     }
@@ -149,7 +159,9 @@ describe("the insurer's circuit breaker", () => {
     await sleep(OPEN_MS + 50);
     // Slow enough that the concurrent requests arrive while the probe is still out.
     const probe = await createPatient({ insuranceMemberId: memberId("SLOW300") });
-    const others = await Promise.all(Array.from({ length: 4 }, () => createPatient({ insuranceMemberId: memberId("OK") })));
+    const others = await Promise.all(
+      Array.from({ length: 4 }, () => createPatient({ insuranceMemberId: memberId("OK") })),
+    );
     const [probeRes, ...otherRes] = await Promise.all([
       eligibilityOf(worker, probe),
       ...others.map(async (p) => {
@@ -168,7 +180,9 @@ describe("the insurer's circuit breaker", () => {
     const worker = withOwnBreaker({ ...FAST, BREAKER_HALF_OPEN_PROBES: "2" });
     await trip(worker, 3);
     await sleep(OPEN_MS + 50);
-    const patients = await Promise.all(Array.from({ length: 6 }, () => createPatient({ insuranceMemberId: memberId("SLOW300") })));
+    const patients = await Promise.all(
+      Array.from({ length: 6 }, () => createPatient({ insuranceMemberId: memberId("SLOW300") })),
+    );
     const statuses = (await Promise.all(patients.map((p) => eligibilityOf(worker, p)))).map((r) => r.status);
     const reached = await Promise.all(patients.map(async (p) => (await standInStats(p.insuranceMemberId!)).requests));
     expect(reached.reduce((a, b) => a + b, 0)).toBe(2);
@@ -203,8 +217,10 @@ describe("the insurer's circuit breaker", () => {
     expect(booked).toMatchObject({ status: "scheduled", eligibility: "unknown", eligibilityReason: "breaker-open" });
     expect(breakerTimingOf(res)?.state).toBe("open");
     expect((await standInStats(patient.insuranceMemberId!)).requests).toBe(0);
-    const stored = await withSql(async (sql) =>
-      (await sql.query<{ eligibility: string }>("SELECT eligibility FROM appointments WHERE id = $1", [booked.id])).rows,
+    const stored = await withSql(
+      async (sql) =>
+        (await sql.query<{ eligibility: string }>("SELECT eligibility FROM appointments WHERE id = $1", [booked.id]))
+          .rows,
     );
     expect(stored).toEqual([{ eligibility: "unknown" }]);
   });
@@ -213,7 +229,9 @@ describe("the insurer's circuit breaker", () => {
     const worker = withOwnBreaker(FAST);
     const patient = await createPatient({ insuranceMemberId: memberId("SLOW3000") });
     const started = Date.now();
-    const res = await worker.fetch(`/patients/${patient.id}/eligibility`, { headers: { "x-request-timeout-ms": "300" } });
+    const res = await worker.fetch(`/patients/${patient.id}/eligibility`, {
+      headers: { "x-request-timeout-ms": "300" },
+    });
     const elapsed = Date.now() - started;
     const problem = await expectProblem(res, 504);
     expect(problem.detail).toContain("upstream");
@@ -229,10 +247,15 @@ describe("the insurer's circuit breaker", () => {
     const config = loadConfig(worker.env);
     const member = memberId("OK");
     let guarded = 0;
-    const asked = queryEligibility(config.insurance, { memberId: member, serviceDate: "2027-01-04" }, Deadline.start(MIN_ATTEMPT_MS - 10), () => {
-      guarded++;
-      return Promise.reject(new Error("must not be reached"));
-    });
+    const asked = queryEligibility(
+      config.insurance,
+      { memberId: member, serviceDate: "2027-01-04" },
+      Deadline.start(MIN_ATTEMPT_MS - 10),
+      () => {
+        guarded++;
+        return Promise.reject(new Error("must not be reached"));
+      },
+    );
     await expect(asked).rejects.toBeInstanceOf(DeadlineExceededError);
     expect(guarded).toBe(0);
     expect((await standInStats(member)).requests).toBe(0);

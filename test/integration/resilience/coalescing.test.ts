@@ -6,7 +6,15 @@ import worker from "../../../functions/index.ts";
 import { newApp } from "../../../functions/app.ts";
 import { ORIGIN, call, expectProblem, fieldsOf, json, postJson } from "../../helpers/api.ts";
 import { count, withSql } from "../../helpers/db.ts";
-import { EVERY_MORNING, book, createDoctor, createPatient, doctorWithSchedule, slot, type Doctor } from "../../helpers/factories.ts";
+import {
+  EVERY_MORNING,
+  book,
+  createDoctor,
+  createPatient,
+  doctorWithSchedule,
+  slot,
+  type Doctor,
+} from "../../helpers/factories.ts";
 import { settle } from "../../helpers/wait.ts";
 
 interface Availability {
@@ -14,7 +22,6 @@ interface Availability {
   date: string;
   slots: Array<{ startsAt: string; endsAt: string }>;
 }
-
 
 /** A day `daysAhead` from now, as YYYY-MM-DD (UTC). */
 function day(daysAhead: number): string {
@@ -63,7 +70,9 @@ async function withSchedulesLocked<T>(fn: (holder: Client) => Promise<T>): Promi
 }
 
 const loadsWaitingOnLock = () =>
-  count("SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'clinic-edge:coalescer:%' AND wait_event_type = 'Lock'");
+  count(
+    "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'clinic-edge:coalescer:%' AND wait_event_type = 'Lock'",
+  );
 
 describe("GET /doctors/:id/availability", () => {
   it("lists the free slots of the day: working intervals minus booked slots", async () => {
@@ -267,7 +276,11 @@ describe("the coalescer (one Durable Object per doctor)", () => {
       }),
     } as unknown as typeof env.COALESCER;
     const ctx = createExecutionContext();
-    const res = await newApp().fetch(new Request(ORIGIN + availabilityPath(doctor.id, day(15))), { ...env, COALESCER: unreachable }, ctx);
+    const res = await newApp().fetch(
+      new Request(ORIGIN + availabilityPath(doctor.id, day(15))),
+      { ...env, COALESCER: unreachable },
+      ctx,
+    );
     expect(outcomeOf(res)).toBe("fallback");
     expect((await json<Availability>(res, 200)).slots).toHaveLength(6);
     await waitOnExecutionContext(ctx);

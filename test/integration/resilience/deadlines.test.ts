@@ -46,7 +46,12 @@ describe("a request's deadline reaches Postgres", () => {
       const started = Date.now();
       const res = await call(`/doctors/${doctor.id}`, {
         method: "PATCH",
-        headers: { "content-type": "application/json", "if-match": "*", "x-request-timeout-ms": "300", "x-request-id": requestId },
+        headers: {
+          "content-type": "application/json",
+          "if-match": "*",
+          "x-request-timeout-ms": "300",
+          "x-request-id": requestId,
+        },
         body: JSON.stringify({ specialty: "neurology" }),
       });
       const elapsed = Date.now() - started;
@@ -57,7 +62,13 @@ describe("a request's deadline reaches Postgres", () => {
       expect(elapsed).toBeGreaterThanOrEqual(290);
       expect(elapsed).toBeLessThan(300 + 1_000);
       // While the lock is still held, the app's backend has already stopped waiting on it.
-      expect(await settle(() => backendsOf(requestId), (n) => n === 0, 1_000)).toBe(0);
+      expect(
+        await settle(
+          () => backendsOf(requestId),
+          (n) => n === 0,
+          1_000,
+        ),
+      ).toBe(0);
     });
     const after = await json<Doctor>(
       await call(`/doctors/${doctor.id}`, {
@@ -76,7 +87,11 @@ describe("a request's deadline reaches Postgres", () => {
     await withDoctorLocked(doctor.id, async () => {
       const ctx = createExecutionContext();
       const started = Date.now();
-      const res = await newApp().fetch(patchDoctor(doctor.id, { ...(await authHeader()), "x-request-timeout-ms": "60000" }), capped, ctx);
+      const res = await newApp().fetch(
+        patchDoctor(doctor.id, { ...(await authHeader()), "x-request-timeout-ms": "60000" }),
+        capped,
+        ctx,
+      );
       expect(res.status).toBe(504);
       expect(Date.now() - started).toBeLessThan(400 + 1_000);
       await waitOnExecutionContext(ctx);
@@ -94,10 +109,13 @@ describe("a request's deadline reaches Postgres", () => {
     });
   });
 
-  it.each(["abc", "0", "-5", "1.5", ""])("rejects X-Request-Timeout-Ms: %j with 400 naming the header", async (value) => {
-    const problem = await expectProblem(await call("/healthz", { headers: { "x-request-timeout-ms": value } }), 400);
-    expect(problem.errors).toEqual([expect.objectContaining({ field: "X-Request-Timeout-Ms", in: "header" })]);
-  });
+  it.each(["abc", "0", "-5", "1.5", ""])(
+    "rejects X-Request-Timeout-Ms: %j with 400 naming the header",
+    async (value) => {
+      const problem = await expectProblem(await call("/healthz", { headers: { "x-request-timeout-ms": value } }), 400);
+      expect(problem.errors).toEqual([expect.objectContaining({ field: "X-Request-Timeout-Ms", in: "header" })]);
+    },
+  );
 
   it("stops the statement when the client disconnects: 499, backend gone, nothing written", async () => {
     const doctor = await createDoctor({ specialty: "pediatrics" });
@@ -106,15 +124,27 @@ describe("a request's deadline reaches Postgres", () => {
     await withDoctorLocked(doctor.id, async () => {
       const client = new AbortController();
       const ctx = createExecutionContext();
-      const pending = worker.fetch(patchDoctor(doctor.id, { ...(await authHeader()), "x-request-id": requestId }, client.signal), env, ctx);
+      const pending = worker.fetch(
+        patchDoctor(doctor.id, { ...(await authHeader()), "x-request-id": requestId }, client.signal),
+        env,
+        ctx,
+      );
       // Wait until Postgres shows the app's statement waiting on the lock, then hang up.
       const waiting = () =>
-        count("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'", [app(requestId)]);
+        count("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'", [
+          app(requestId),
+        ]);
       expect(await settle(waiting, (n) => n === 1, 5_000)).toBe(1);
       client.abort();
       const res = await pending;
       expect(res.status).toBe(499);
-      expect(await settle(() => backendsOf(requestId), (n) => n === 0, 1_000)).toBe(0);
+      expect(
+        await settle(
+          () => backendsOf(requestId),
+          (n) => n === 0,
+          1_000,
+        ),
+      ).toBe(0);
       await waitOnExecutionContext(ctx);
     });
     expect(log.mock.calls.some((args) => String(args[0]).includes("client closed request"))).toBe(true);
@@ -148,7 +178,8 @@ describe("a request's deadline reaches Postgres", () => {
       expect(statuses.filter((s) => s === 504)).toHaveLength(100);
       expect(statuses.filter((s) => s === 200)).toHaveLength(100);
     });
-    const leftover = () => count("SELECT 1 FROM pg_stat_activity WHERE application_name LIKE $1", [`clinic-edge:${burst}-%`]);
+    const leftover = () =>
+      count("SELECT 1 FROM pg_stat_activity WHERE application_name LIKE $1", [`clinic-edge:${burst}-%`]);
     // The pool's idle count after end() is zero: nothing of the burst may remain.
     expect(await settle(leftover, (n) => n === 0, 2_000)).toBe(0);
     expect(errors).not.toHaveBeenCalled();

@@ -15,9 +15,10 @@ const day = (daysAhead: number) => slot(daysAhead).startsAt.slice(0, 10);
 
 async function storedEligibility(appointmentId: string): Promise<string | null | undefined> {
   return withSql(async (sql) => {
-    const { rows } = await sql.query<{ eligibility: string | null }>("SELECT eligibility FROM appointments WHERE id = $1", [
-      appointmentId,
-    ]);
+    const { rows } = await sql.query<{ eligibility: string | null }>(
+      "SELECT eligibility FROM appointments WHERE id = $1",
+      [appointmentId],
+    );
     return rows[0]?.eligibility;
   });
 }
@@ -35,26 +36,49 @@ describe("a patient's insurance member id", () => {
   it("can be set, changed and cleared with PATCH", async () => {
     const patient = await createPatient();
     const id = memberId("OK");
-    expect((await json<Patient>(await patchJson(`/patients/${patient.id}`, { insuranceMemberId: id }), 200)).insuranceMemberId).toBe(id);
-    expect((await json<Patient>(await patchJson(`/patients/${patient.id}`, { insuranceMemberId: null }), 200)).insuranceMemberId).toBeNull();
+    expect(
+      (await json<Patient>(await patchJson(`/patients/${patient.id}`, { insuranceMemberId: id }), 200))
+        .insuranceMemberId,
+    ).toBe(id);
+    expect(
+      (await json<Patient>(await patchJson(`/patients/${patient.id}`, { insuranceMemberId: null }), 200))
+        .insuranceMemberId,
+    ).toBeNull();
   });
 
-  it.each(["abc", "-LEADING-HYPHEN", "HAS SPACE", "X".repeat(33), 12345])("rejects %j with 400 naming insuranceMemberId", async (value) => {
-    const problem = await expectProblem(
-      await postJson("/patients", { name: "P", email: `${crypto.randomUUID()}@example.com`, birthDate: "1980-01-01", insuranceMemberId: value }),
-      400,
-    );
-    expect(fieldsOf(problem)).toEqual(["insuranceMemberId"]);
-  });
+  it.each(["abc", "-LEADING-HYPHEN", "HAS SPACE", "X".repeat(33), 12345])(
+    "rejects %j with 400 naming insuranceMemberId",
+    async (value) => {
+      const problem = await expectProblem(
+        await postJson("/patients", {
+          name: "P",
+          email: `${crypto.randomUUID()}@example.com`,
+          birthDate: "1980-01-01",
+          insuranceMemberId: value,
+        }),
+        400,
+      );
+      expect(fieldsOf(problem)).toEqual(["insuranceMemberId"]);
+    },
+  );
 });
 
 describe("GET /patients/:id/eligibility", () => {
   it("answers the insurer's verdict for the date: covered, not covered, unknown member", async () => {
     const date = day(10);
-    for (const [scenario, expected] of [["OK", "covered"], ["NC", "not_covered"], ["NF", "not_covered"]] as const) {
+    for (const [scenario, expected] of [
+      ["OK", "covered"],
+      ["NC", "not_covered"],
+      ["NF", "not_covered"],
+    ] as const) {
       const patient = await createPatient({ insuranceMemberId: memberId(scenario) });
       const body = await json<Eligibility>(await call(`/patients/${patient.id}/eligibility?date=${date}`), 200);
-      expect(body).toEqual({ patientId: patient.id, insuranceMemberId: patient.insuranceMemberId, date, eligibility: expected });
+      expect(body).toEqual({
+        patientId: patient.id,
+        insuranceMemberId: patient.insuranceMemberId,
+        date,
+        eligibility: expected,
+      });
       expect((await standInStats(patient.insuranceMemberId!)).requests).toBe(1);
     }
   });
@@ -75,7 +99,9 @@ describe("GET /patients/:id/eligibility", () => {
   it("rejects a malformed date with 400 naming `date`", async () => {
     const patient = await createPatient({ insuranceMemberId: memberId("OK") });
     for (const query of ["?date=tomorrow", "?date=2027-02-30"]) {
-      expect(fieldsOf(await expectProblem(await call(`/patients/${patient.id}/eligibility${query}`), 400))).toEqual(["date"]);
+      expect(fieldsOf(await expectProblem(await call(`/patients/${patient.id}/eligibility${query}`), 400))).toEqual([
+        "date",
+      ]);
     }
   });
 
@@ -118,10 +144,17 @@ describe("GET /patients/:id/eligibility", () => {
 describe("booking a patient with an insurance member id", () => {
   it("stores the insurer's answer for the visit's date", async () => {
     const doctor = await createDoctor();
-    for (const [scenario, expected] of [["OK", "covered"], ["NC", "not_covered"]] as const) {
+    for (const [scenario, expected] of [
+      ["OK", "covered"],
+      ["NC", "not_covered"],
+    ] as const) {
       const patient = await createPatient({ insuranceMemberId: memberId(scenario) });
       const booked = await json<BookedAppointment>(
-        await postJson("/appointments", { doctorId: doctor.id, patientId: patient.id, ...slot(20, scenario === "OK" ? 9 : 11) }),
+        await postJson("/appointments", {
+          doctorId: doctor.id,
+          patientId: patient.id,
+          ...slot(20, scenario === "OK" ? 9 : 11),
+        }),
         201,
       );
       expect(booked).toMatchObject({ eligibility: expected, eligibilityReason: null });
@@ -142,7 +175,10 @@ describe("booking a patient with an insurance member id", () => {
   it("does not ask the insurer about a booking that will be refused", async () => {
     const doctor = await createDoctor({ active: false });
     const patient = await createPatient({ insuranceMemberId: memberId("OK") });
-    await expectProblem(await postJson("/appointments", { doctorId: doctor.id, patientId: patient.id, ...slot(22) }), 422);
+    await expectProblem(
+      await postJson("/appointments", { doctorId: doctor.id, patientId: patient.id, ...slot(22) }),
+      422,
+    );
     expect((await standInStats(patient.insuranceMemberId!)).requests).toBe(0);
   });
 

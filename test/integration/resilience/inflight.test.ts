@@ -26,7 +26,12 @@ describe("leak detection", () => {
         const ctx = createExecutionContext();
         const hangUp = new AbortController();
         const requests = Array.from({ length: 12 }, async (_, i) => {
-          const headers = { ...auth, "x-request-id": `leak-${round}-${i}`, "content-type": "application/json", "if-match": "*" };
+          const headers = {
+            ...auth,
+            "x-request-id": `leak-${round}-${i}`,
+            "content-type": "application/json",
+            "if-match": "*",
+          };
           const req =
             i % 3 === 0
               ? new Request(`${ORIGIN}/doctors/${locked.id}`, {
@@ -48,7 +53,11 @@ describe("leak detection", () => {
         await new Promise((resolve) => setTimeout(resolve, 300));
         hangUp.abort();
         const statuses = (await Promise.all(requests)).map((r) => r.status).sort();
-        expect(statuses).toEqual([...Array<number>(4).fill(200), ...Array<number>(4).fill(499), ...Array<number>(4).fill(504)]);
+        expect(statuses).toEqual([
+          ...Array<number>(4).fill(200),
+          ...Array<number>(4).fill(499),
+          ...Array<number>(4).fill(504),
+        ]);
         await waitOnExecutionContext(ctx);
       }
       await holder.query("ROLLBACK");
@@ -70,20 +79,32 @@ describe("leak detection", () => {
     const patient = await createPatient({ insuranceMemberId: memberId("SLOW3000") });
     const statuses = await Promise.all(
       Array.from({ length: 4 }, () =>
-        worker.fetch(`/patients/${patient.id}/eligibility`, { headers: { "x-request-timeout-ms": "300" } }).then((r) => r.status),
+        worker
+          .fetch(`/patients/${patient.id}/eligibility`, { headers: { "x-request-timeout-ms": "300" } })
+          .then((r) => r.status),
       ),
     );
     expect(statuses).toEqual([504, 504, 504, 504]);
     // The hops did happen: the object counted every failure.
     expect((await worker.objectStats()).failuresReported).toBe(4);
-    expect(await settle(() => Promise.resolve(countsByKind()), allZero, 2_000)).toMatchObject({ "breaker-hop": 0, background: 0 });
+    expect(await settle(() => Promise.resolve(countsByKind()), allZero, 2_000)).toMatchObject({
+      "breaker-hop": 0,
+      background: 0,
+    });
   });
 
   it("lists what is in flight on /debug/inflight when DEBUG_ENDPOINTS is on, 404 otherwise", async () => {
     const ctx = createExecutionContext();
     const headers = await authHeader();
-    const on = await newApp().fetch(new Request(`${ORIGIN}/debug/inflight`, { headers }), { ...env, DEBUG_ENDPOINTS: "true" }, ctx);
-    const body = await json<{ counts: Record<string, number>; items: Array<{ kind: string; label: string; ageMs: number }> }>(on, 200);
+    const on = await newApp().fetch(
+      new Request(`${ORIGIN}/debug/inflight`, { headers }),
+      { ...env, DEBUG_ENDPOINTS: "true" },
+      ctx,
+    );
+    const body = await json<{
+      counts: Record<string, number>;
+      items: Array<{ kind: string; label: string; ageMs: number }>;
+    }>(on, 200);
     // The request asking is itself in flight.
     expect(body.items).toContainEqual(expect.objectContaining({ kind: "request", label: "GET /debug/inflight" }));
     await expectProblem(await newApp().fetch(new Request(`${ORIGIN}/debug/inflight`, { headers }), env, ctx), 404);

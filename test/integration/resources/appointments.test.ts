@@ -21,7 +21,10 @@ describe("POST /appointments", () => {
   it("refuses an overlapping slot of the same doctor with 409 from the database constraint", async () => {
     const { doctor, patient } = await doctorAndPatient();
     await book(doctor.id, patient.id, slot(8, 10, 60));
-    const overlapping = { startsAt: slot(8, 10, 60).startsAt.replace("T10:00", "T10:30"), endsAt: slot(8, 11, 30).endsAt };
+    const overlapping = {
+      startsAt: slot(8, 10, 60).startsAt.replace("T10:00", "T10:30"),
+      endsAt: slot(8, 11, 30).endsAt,
+    };
     const problem = await expectProblem(
       await postJson("/appointments", { doctorId: doctor.id, patientId: patient.id, ...overlapping }),
       409,
@@ -62,7 +65,10 @@ describe("POST /appointments", () => {
 
   it("refuses a slot more than two years ahead with 422", async () => {
     const { doctor, patient } = await doctorAndPatient();
-    await expectProblem(await postJson("/appointments", { doctorId: doctor.id, patientId: patient.id, ...slot(800) }), 422);
+    await expectProblem(
+      await postJson("/appointments", { doctorId: doctor.id, patientId: patient.id, ...slot(800) }),
+      422,
+    );
   });
 
   it("refuses an inactive doctor, an unknown doctor and an unknown patient with 422 naming the field", async () => {
@@ -94,14 +100,22 @@ describe("POST /appointments", () => {
     const base = { doctorId: doctor.id, patientId: patient.id };
     const s = slot(12);
     for (const endsAt of [s.startsAt, slot(12, 10, 2).endsAt, slot(12, 10, 9 * 60).endsAt]) {
-      const problem = await expectProblem(await postJson("/appointments", { ...base, startsAt: s.startsAt, endsAt }), 400);
+      const problem = await expectProblem(
+        await postJson("/appointments", { ...base, startsAt: s.startsAt, endsAt }),
+        400,
+      );
       expect(fieldsOf(problem)).toEqual(["endsAt"]);
     }
   });
 
   it("rejects malformed ids and instants with 400 naming each field", async () => {
     const problem = await expectProblem(
-      await postJson("/appointments", { doctorId: "x", patientId: 5, startsAt: "tomorrow", endsAt: "2027-02-30T10:00:00Z" }),
+      await postJson("/appointments", {
+        doctorId: "x",
+        patientId: 5,
+        startsAt: "tomorrow",
+        endsAt: "2027-02-30T10:00:00Z",
+      }),
       400,
     );
     expect(fieldsOf(problem).sort()).toEqual(["doctorId", "endsAt", "patientId", "startsAt"]);
@@ -140,10 +154,16 @@ describe("GET /appointments", () => {
     const byDoctor = await json<Page<Appointment>>(await call(`/appointments?doctorId=${doctor.id}`), 200);
     expect(byDoctor.data.map((x) => x.id)).toEqual([a.id, b.id, c.id]);
 
-    const byPatient = await json<Page<Appointment>>(await call(`/appointments?doctorId=${doctor.id}&patientId=${patient.id}`), 200);
+    const byPatient = await json<Page<Appointment>>(
+      await call(`/appointments?doctorId=${doctor.id}&patientId=${patient.id}`),
+      200,
+    );
     expect(byPatient.data.map((x) => x.id)).toEqual([a.id, c.id]);
 
-    const scheduled = await json<Page<Appointment>>(await call(`/appointments?doctorId=${doctor.id}&status=scheduled`), 200);
+    const scheduled = await json<Page<Appointment>>(
+      await call(`/appointments?doctorId=${doctor.id}&status=scheduled`),
+      200,
+    );
     expect(scheduled.data.map((x) => x.id)).toEqual([a.id, b.id]);
 
     const window = await json<Page<Appointment>>(
@@ -169,7 +189,10 @@ describe("GET /appointments", () => {
   it("rejects an unknown status, a bad window and a foreign cursor with 400", async () => {
     const status = await expectProblem(await call("/appointments?status=lost"), 400);
     expect(fieldsOf(status)).toEqual(["status"]);
-    const window = await expectProblem(await call("/appointments?from=2027-01-02T00:00:00Z&to=2027-01-01T00:00:00Z"), 400);
+    const window = await expectProblem(
+      await call("/appointments?from=2027-01-02T00:00:00Z&to=2027-01-01T00:00:00Z"),
+      400,
+    );
     expect(fieldsOf(window)).toEqual(["to"]);
     // A doctors cursor is [name, id]: not a valid appointments cursor.
     const doctorsPage = await json<Page<unknown>>(await call("/doctors?limit=1"), 200);
@@ -215,7 +238,10 @@ describe("the overlap rule lives in the database", () => {
           new Date(Date.parse(booked.startsAt) + 15 * 60_000).toISOString(),
           booked.endsAt,
         ])
-        .then(() => undefined, (e: unknown) => e),
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
     );
     expect(err).toMatchObject({ code: "23P01", constraint: "appointments_no_overlap" });
   });

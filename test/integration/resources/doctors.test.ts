@@ -2,7 +2,14 @@ import { describe, expect, it } from "vitest";
 import { call, expectProblem, fieldsOf, json, patchJson, postJson, queriesOf } from "../../helpers/api.ts";
 import { count } from "../../helpers/db.ts";
 import {
-  book, createDoctor, createPatient, slot, unique, uniqueSpecialty, type Doctor, type Page,
+  book,
+  createDoctor,
+  createPatient,
+  slot,
+  unique,
+  uniqueSpecialty,
+  type Doctor,
+  type Page,
 } from "../../helpers/factories.ts";
 import { sqlEndpointStats } from "../../helpers/sql-endpoint.ts";
 
@@ -120,7 +127,10 @@ describe("GET /doctors", () => {
 describe("GET /doctors?include=appointments", () => {
   it("embeds each doctor's appointments in the window", async () => {
     const specialty = uniqueSpecialty();
-    const [d1, d2] = [await createDoctor({ specialty, name: "Dr. One" }), await createDoctor({ specialty, name: "Dr. Two" })];
+    const [d1, d2] = [
+      await createDoctor({ specialty, name: "Dr. One" }),
+      await createDoctor({ specialty, name: "Dr. Two" }),
+    ];
     const patient = await createPatient();
     const inWindow = await book(d1.id, patient.id, slot(3, 9));
     const alsoInWindow = await book(d1.id, patient.id, slot(3, 11));
@@ -128,7 +138,9 @@ describe("GET /doctors?include=appointments", () => {
 
     const from = slot(3, 0).startsAt;
     const to = slot(4, 0).startsAt;
-    const res = await call(`/doctors?specialty=${encodeURIComponent(specialty)}&include=appointments&from=${from}&to=${to}`);
+    const res = await call(
+      `/doctors?specialty=${encodeURIComponent(specialty)}&include=appointments&from=${from}&to=${to}`,
+    );
     const page = await json<Page<Doctor>>(res, 200);
 
     expect(page.data.map((d) => d.id)).toEqual([d1.id, d2.id]);
@@ -139,7 +151,9 @@ describe("GET /doctors?include=appointments", () => {
   it("runs one SQL statement whatever the number of doctors", async () => {
     const specialty = uniqueSpecialty();
     const patient = await createPatient();
-    const doctors = await Promise.all(Array.from({ length: 12 }, (_, i) => createDoctor({ specialty, name: `Dr. N${String(i).padStart(2, "0")}` })));
+    const doctors = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => createDoctor({ specialty, name: `Dr. N${String(i).padStart(2, "0")}` })),
+    );
     await Promise.all(doctors.map((d, i) => book(d.id, patient.id, slot(5, 8 + (i % 8)))));
     const requestId = `one-query-${crypto.randomUUID()}`;
 
@@ -175,7 +189,10 @@ describe("GET /doctors?include=appointments", () => {
   });
 
   it("rejects dates that are not ISO instants or are out of range", async () => {
-    const bad = await expectProblem(await call("/doctors?include=appointments&from=yesterday&to=2027-13-01T00:00:00Z"), 400);
+    const bad = await expectProblem(
+      await call("/doctors?include=appointments&from=yesterday&to=2027-13-01T00:00:00Z"),
+      400,
+    );
     expect(fieldsOf(bad).sort()).toEqual(["from", "to"]);
     const ancient = await expectProblem(
       await call("/doctors?include=appointments&from=0001-01-01T00:00:00Z&to=0001-01-02T00:00:00Z"),

@@ -43,9 +43,17 @@ describe("POST /patients", () => {
   });
 
   it("rejects a birth date in the future or before 1900", async () => {
-    const future = await expectProblem(await postJson("/patients", { name: "F", email: email(), birthDate: "2999-01-01" }), 400);
-    expect(future.errors).toEqual([expect.objectContaining({ field: "birthDate", message: "must not be in the future" })]);
-    const ancient = await expectProblem(await postJson("/patients", { name: "A", email: email(), birthDate: "1850-01-01" }), 400);
+    const future = await expectProblem(
+      await postJson("/patients", { name: "F", email: email(), birthDate: "2999-01-01" }),
+      400,
+    );
+    expect(future.errors).toEqual([
+      expect.objectContaining({ field: "birthDate", message: "must not be in the future" }),
+    ]);
+    const ancient = await expectProblem(
+      await postJson("/patients", { name: "A", email: email(), birthDate: "1850-01-01" }),
+      400,
+    );
     expect(fieldsOf(ancient)).toEqual(["birthDate"]);
   });
 });
@@ -66,7 +74,10 @@ describe("GET /patients/:id", () => {
 describe("GET /patients", () => {
   it("finds a patient by email, case-insensitively", async () => {
     const patient = await createPatient();
-    const page = await json<Page<Patient>>(await call(`/patients?email=${encodeURIComponent(patient.email.toUpperCase())}`), 200);
+    const page = await json<Page<Patient>>(
+      await call(`/patients?email=${encodeURIComponent(patient.email.toUpperCase())}`),
+      200,
+    );
     expect(page).toEqual({ data: [patient], nextCursor: null });
   });
 
@@ -84,8 +95,16 @@ describe("GET /patients", () => {
 describe("PATCH /patients/:id", () => {
   it("updates the given fields", async () => {
     const patient = await createPatient();
-    const updated = await json<Patient>(await patchJson(`/patients/${patient.id}`, { phone: "+1 (555) 010-9999" }), 200);
-    expect(updated).toMatchObject({ id: patient.id, name: patient.name, email: patient.email, phone: "+1 (555) 010-9999" });
+    const updated = await json<Patient>(
+      await patchJson(`/patients/${patient.id}`, { phone: "+1 (555) 010-9999" }),
+      200,
+    );
+    expect(updated).toMatchObject({
+      id: patient.id,
+      name: patient.name,
+      email: patient.email,
+      phone: "+1 (555) 010-9999",
+    });
   });
 
   it("refuses taking another patient's email with 409 and leaves the row unchanged", async () => {

@@ -2,12 +2,25 @@ import { describe, expect, it } from "vitest";
 import { call, expectProblem, fieldsOf, json, patchJson, postJson } from "../../helpers/api.ts";
 import { count, withSql } from "../../helpers/db.ts";
 import {
-  book, createDoctor, createPatient, doctorWithSchedule, slot, type Appointment, type BookedAppointment,
+  book,
+  createDoctor,
+  createPatient,
+  doctorWithSchedule,
+  slot,
+  type Appointment,
+  type BookedAppointment,
 } from "../../helpers/factories.ts";
 
 interface History {
   appointmentId: string;
-  events: Array<{ event: string; status: string; startsAt: string; endsAt: string; version: number; requestId: string | null }>;
+  events: Array<{
+    event: string;
+    status: string;
+    startsAt: string;
+    endsAt: string;
+    version: number;
+    requestId: string | null;
+  }>;
 }
 
 const reschedule = (a: Appointment, to: { startsAt: string; endsAt: string }, ifMatch = `"${a.version}"`) =>
@@ -38,7 +51,9 @@ describe("PATCH /appointments/:id (reschedule)", () => {
     const clash = await reschedule(second, { startsAt: slot(3, 10).startsAt, endsAt: slot(3, 11).startsAt });
 
     expect(fieldsOf(await expectProblem(clash, 409))).toEqual(["startsAt"]);
-    expect((await json<Appointment>(await call(`/appointments/${second.id}`), 200)).startsAt).toBe(slot(3, 12).startsAt);
+    expect((await json<Appointment>(await call(`/appointments/${second.id}`), 200)).startsAt).toBe(
+      slot(3, 12).startsAt,
+    );
     expect(first.status).toBe("scheduled");
     expect(await count("SELECT 1 FROM appointment_events WHERE appointment_id = $1", [second.id])).toBe(1);
   });
@@ -56,7 +71,9 @@ describe("PATCH /appointments/:id (reschedule)", () => {
     const [doctor, patient] = [await createDoctor(), await createPatient()];
     const booked = await book(doctor.id, patient.id, slot(3));
     const { startsAt } = slot(4);
-    expect(fieldsOf(await expectProblem(await reschedule(booked, { startsAt, endsAt: startsAt }), 400))).toEqual(["endsAt"]);
+    expect(fieldsOf(await expectProblem(await reschedule(booked, { startsAt, endsAt: startsAt }), 400))).toEqual([
+      "endsAt",
+    ]);
     const extra = await patchJson(`/appointments/${booked.id}`, { ...slot(4), doctorId: doctor.id }, "*");
     await expectProblem(extra, 400);
   });
@@ -76,7 +93,9 @@ describe("working hours", () => {
 
     expect(fieldsOf(await expectProblem(evening, 422))).toEqual(["startsAt"]);
     expect(fieldsOf(await expectProblem(straddling, 422))).toEqual(["startsAt"]);
-    expect((await json<Appointment>(await reschedule(inside, slot(3, 11, 60)), 200)).endsAt).toBe(slot(3, 11, 60).endsAt);
+    expect((await json<Appointment>(await reschedule(inside, slot(3, 11, 60)), 200)).endsAt).toBe(
+      slot(3, 11, 60).endsAt,
+    );
   });
 
   it("lets a doctor without a schedule be booked at any time", async () => {
@@ -91,15 +110,24 @@ describe("POST /appointments/:id/complete", () => {
     const booked = await book(doctor.id, patient.id, slot(3));
     // Bookings must be in the future; time passes by moving the appointment back in the database.
     await withSql((sql) =>
-      sql.query("UPDATE appointments SET starts_at = now() - interval '1 hour', ends_at = now() - interval '30 minutes' WHERE id = $1", [booked.id]),
+      sql.query(
+        "UPDATE appointments SET starts_at = now() - interval '1 hour', ends_at = now() - interval '30 minutes' WHERE id = $1",
+        [booked.id],
+      ),
     );
     return json<Appointment>(await call(`/appointments/${booked.id}`), 200);
   }
 
   it("completes an appointment that has begun; completing it again changes nothing", async () => {
     const appointment = await pastAppointment();
-    const done = await json<Appointment>(await call(`/appointments/${appointment.id}/complete`, { method: "POST" }), 200);
-    const again = await json<Appointment>(await call(`/appointments/${appointment.id}/complete`, { method: "POST" }), 200);
+    const done = await json<Appointment>(
+      await call(`/appointments/${appointment.id}/complete`, { method: "POST" }),
+      200,
+    );
+    const again = await json<Appointment>(
+      await call(`/appointments/${appointment.id}/complete`, { method: "POST" }),
+      200,
+    );
 
     expect(done).toMatchObject({ status: "completed", version: appointment.version + 1 });
     expect(again.version).toBe(done.version);
@@ -124,7 +152,11 @@ describe("GET /appointments/:id/history", () => {
   it("lists every change with the appointment's state after it and the request that made it", async () => {
     const [doctor, patient] = [await createDoctor(), await createPatient()];
     const booked = await json<BookedAppointment>(
-      await postJson("/appointments", { doctorId: doctor.id, patientId: patient.id, ...slot(3) }, { headers: { "x-request-id": "history-book" } }),
+      await postJson(
+        "/appointments",
+        { doctorId: doctor.id, patientId: patient.id, ...slot(3) },
+        { headers: { "x-request-id": "history-book" } },
+      ),
       201,
     );
     await call(`/appointments/${booked.id}/cancel`, { method: "POST", headers: { "x-request-id": "history-cancel" } });
@@ -146,10 +178,16 @@ describe("GET /appointments/:id/history", () => {
     const [doctor, patient] = [await createDoctor(), await createPatient()];
     const booked = await book(doctor.id, patient.id, slot(3));
     await withSql(async (sql) => {
-      await expect(sql.query("UPDATE appointment_events SET event = 'cancelled' WHERE appointment_id = $1", [booked.id])).rejects.toThrow(/append-only/);
-      await expect(sql.query("DELETE FROM appointment_events WHERE appointment_id = $1", [booked.id])).rejects.toThrow(/append-only/);
+      await expect(
+        sql.query("UPDATE appointment_events SET event = 'cancelled' WHERE appointment_id = $1", [booked.id]),
+      ).rejects.toThrow(/append-only/);
+      await expect(sql.query("DELETE FROM appointment_events WHERE appointment_id = $1", [booked.id])).rejects.toThrow(
+        /append-only/,
+      );
     });
-    expect(await count("SELECT 1 FROM appointment_events WHERE appointment_id = $1 AND event = 'booked'", [booked.id])).toBe(1);
+    expect(
+      await count("SELECT 1 FROM appointment_events WHERE appointment_id = $1 AND event = 'booked'", [booked.id]),
+    ).toBe(1);
   });
 });
 

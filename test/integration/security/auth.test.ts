@@ -11,7 +11,15 @@ import { newApp } from "../../../functions/app.ts";
 import { ORIGIN, call, expectProblem, fieldsOf, json, postJson } from "../../helpers/api.ts";
 import { ADMIN, asDoctor, asPatient, keyServer, tokenFor } from "../../helpers/auth.ts";
 import { count } from "../../helpers/db.ts";
-import { book, createDoctor, createPatient, slot, type Appointment, type Page, type Patient } from "../../helpers/factories.ts";
+import {
+  book,
+  createDoctor,
+  createPatient,
+  slot,
+  type Appointment,
+  type Page,
+  type Patient,
+} from "../../helpers/factories.ts";
 
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 
@@ -60,8 +68,13 @@ describe("an invalid token", () => {
   });
 
   it("is refused unsigned (alg none)", async () => {
-    const unsigned = new UnsecuredJWT({ role: "admin", iss: env.AUTH_ISSUER, aud: env.AUTH_AUDIENCE }).setSubject("x").setExpirationTime("1h").encode();
-    expect((await expectProblem(await call("/patients", bearer(unsigned)), 401)).detail).toBe("The token's algorithm is not accepted");
+    const unsigned = new UnsecuredJWT({ role: "admin", iss: env.AUTH_ISSUER, aud: env.AUTH_AUDIENCE })
+      .setSubject("x")
+      .setExpirationTime("1h")
+      .encode();
+    expect((await expectProblem(await call("/patients", bearer(unsigned)), 401)).detail).toBe(
+      "The token's algorithm is not accepted",
+    );
   });
 
   it("is refused when HS256-signed with the identity provider's public key (algorithm confusion)", async () => {
@@ -71,7 +84,9 @@ describe("an invalid token", () => {
       .setSubject("x")
       .setExpirationTime("1h")
       .sign(new TextEncoder().encode(jwks));
-    expect((await expectProblem(await call("/patients", bearer(confused)), 401)).detail).toBe("The token's signature does not verify");
+    expect((await expectProblem(await call("/patients", bearer(confused)), 401)).detail).toBe(
+      "The token's signature does not verify",
+    );
   });
 
   it("is refused from another issuer or for another audience", async () => {
@@ -111,7 +126,11 @@ describe("tokens from the identity provider's key set (JWKS)", () => {
 
   it("get 503 with Retry-After, never a 500, when the key set cannot be fetched", async () => {
     const token = await keyServer().sign();
-    const res = await fetchWith({ AUTH_JWKS_URL: "http://127.0.0.1:9/jwks.json" }, "/patients?limit=1", bearer(token).headers);
+    const res = await fetchWith(
+      { AUTH_JWKS_URL: "http://127.0.0.1:9/jwks.json" },
+      "/patients?limit=1",
+      bearer(token).headers,
+    );
     await expectProblem(res, 503);
     expect(Number(res.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
   });
@@ -121,16 +140,31 @@ describe("a patient", () => {
   it("reads and changes their own record only; another's is a 404", async () => {
     const [me, other] = [await createPatient(), await createPatient()];
     expect((await json<Patient>(await call(`/patients/${me.id}`, { as: asPatient(me.id) }), 200)).id).toBe(me.id);
-    await json(await postJson(`/patients/${me.id}`, { phone: "+55 11 90000-0000" }, { method: "PATCH", headers: { "if-match": "*" }, as: asPatient(me.id) }), 200);
+    await json(
+      await postJson(
+        `/patients/${me.id}`,
+        { phone: "+55 11 90000-0000" },
+        { method: "PATCH", headers: { "if-match": "*" }, as: asPatient(me.id) },
+      ),
+      200,
+    );
     const res = await call(`/patients/${other.id}`, { as: asPatient(me.id) });
     expect((await expectProblem(res, 404)).detail).toBe(`Patient ${other.id} does not exist`);
   });
 
   it("books for themselves; booking for someone else is a 403 naming patientId, and nothing is written", async () => {
     const [doctor, me, other] = [await createDoctor(), await createPatient(), await createPatient()];
-    const mine = await postJson("/appointments", { doctorId: doctor.id, patientId: me.id, ...slot(20, 9) }, { as: asPatient(me.id) });
+    const mine = await postJson(
+      "/appointments",
+      { doctorId: doctor.id, patientId: me.id, ...slot(20, 9) },
+      { as: asPatient(me.id) },
+    );
     expect(mine.status).toBe(201);
-    const theirs = await postJson("/appointments", { doctorId: doctor.id, patientId: other.id, ...slot(20, 11) }, { as: asPatient(me.id) });
+    const theirs = await postJson(
+      "/appointments",
+      { doctorId: doctor.id, patientId: other.id, ...slot(20, 11) },
+      { as: asPatient(me.id) },
+    );
     expect(fieldsOf(await expectProblem(theirs, 403))).toEqual(["patientId"]);
     expect(await count("SELECT 1 FROM appointments WHERE patient_id = $1", [other.id])).toBe(0);
   });
@@ -149,14 +183,26 @@ describe("a patient", () => {
     const doctor = await createDoctor();
     const [me, other] = [await createPatient(), await createPatient()];
     const [mine, theirs] = [await book(doctor.id, me.id, slot(22, 9)), await book(doctor.id, other.id, slot(22, 10))];
-    expect((await json<Appointment>(await call(`/appointments/${mine.id}/cancel`, { method: "POST", as: asPatient(me.id) }), 200)).status).toBe("cancelled");
+    expect(
+      (
+        await json<Appointment>(
+          await call(`/appointments/${mine.id}/cancel`, { method: "POST", as: asPatient(me.id) }),
+          200,
+        )
+      ).status,
+    ).toBe("cancelled");
     await expectProblem(await call(`/appointments/${theirs.id}/cancel`, { method: "POST", as: asPatient(me.id) }), 404);
     expect((await json<Appointment>(await call(`/appointments/${theirs.id}`), 200)).status).toBe("scheduled");
   });
 
   it("cannot see doctors' lists with their appointments embedded", async () => {
     const me = await createPatient();
-    await expectProblem(await call("/doctors?include=appointments&from=2027-01-01T00:00:00Z&to=2027-01-02T00:00:00Z", { as: asPatient(me.id) }), 403);
+    await expectProblem(
+      await call("/doctors?include=appointments&from=2027-01-01T00:00:00Z&to=2027-01-02T00:00:00Z", {
+        as: asPatient(me.id),
+      }),
+      403,
+    );
   });
 });
 
@@ -165,7 +211,10 @@ describe("a doctor", () => {
     const [me, colleague, patient] = [await createDoctor(), await createDoctor(), await createPatient()];
     const mine = await book(me.id, patient.id, slot(23, 9));
     const theirs = await book(colleague.id, patient.id, slot(23, 11));
-    expect((await json<Page<Appointment>>(await call(`/appointments?patientId=${patient.id}`, { as: asDoctor(me.id) }), 200)).data).toEqual([mine]);
+    expect(
+      (await json<Page<Appointment>>(await call(`/appointments?patientId=${patient.id}`, { as: asDoctor(me.id) }), 200))
+        .data,
+    ).toEqual([mine]);
     await json(await call(`/appointments/${mine.id}`, { as: asDoctor(me.id) }), 200);
     await expectProblem(await call(`/appointments/${theirs.id}`, { as: asDoctor(me.id) }), 404);
   });
@@ -174,12 +223,18 @@ describe("a doctor", () => {
     const [me, colleague] = [await createDoctor(), await createDoctor()];
     const schedule = { intervals: [{ weekday: 1, startsAt: "09:00", endsAt: "12:00" }] };
     await json(await postJson(`/doctors/${me.id}/schedule`, schedule, { method: "PUT", as: asDoctor(me.id) }), 200);
-    await expectProblem(await postJson(`/doctors/${colleague.id}/schedule`, schedule, { method: "PUT", as: asDoctor(me.id) }), 404);
+    await expectProblem(
+      await postJson(`/doctors/${colleague.id}/schedule`, schedule, { method: "PUT", as: asDoctor(me.id) }),
+      404,
+    );
   });
 
   it("may not manage doctors or read patients (403)", async () => {
     const [me, patient] = [await createDoctor(), await createPatient()];
-    await expectProblem(await postJson(`/doctors/${me.id}`, { specialty: "x" }, { method: "PATCH", as: asDoctor(me.id) }), 403);
+    await expectProblem(
+      await postJson(`/doctors/${me.id}`, { specialty: "x" }, { method: "PATCH", as: asDoctor(me.id) }),
+      403,
+    );
     await expectProblem(await call(`/patients/${patient.id}`, { as: asDoctor(me.id) }), 403);
   });
 });
@@ -187,7 +242,11 @@ describe("a doctor", () => {
 describe("the policy", () => {
   it("closes a route it has no entry for, to admins too", async () => {
     const ctx = createExecutionContext();
-    const res = await newApp({ policy: {} }).fetch(new Request(`${ORIGIN}/doctors`, bearer(await tokenFor(ADMIN))), env, ctx);
+    const res = await newApp({ policy: {} }).fetch(
+      new Request(`${ORIGIN}/doctors`, bearer(await tokenFor(ADMIN))),
+      env,
+      ctx,
+    );
     await waitOnExecutionContext(ctx);
     expect((await expectProblem(res, 403)).detail).toBe("No access policy covers this operation");
   });
@@ -197,7 +256,11 @@ describe("the policy", () => {
       components: { securitySchemes: Record<string, unknown> };
       paths: Record<string, Record<string, { security?: unknown[] }>>;
     }>(await call("/openapi.json", { as: "anonymous" }), 200);
-    expect(doc.components.securitySchemes.bearer).toMatchObject({ type: "http", scheme: "bearer", bearerFormat: "JWT" });
+    expect(doc.components.securitySchemes.bearer).toMatchObject({
+      type: "http",
+      scheme: "bearer",
+      bearerFormat: "JWT",
+    });
     expect(doc.paths["/healthz"]?.get?.security).toEqual([]);
     expect(doc.paths["/patients/{id}"]?.get?.security).toEqual([{ bearer: [] }]);
     expect(doc.paths["/doctors"]?.get?.security).toEqual([{}, { bearer: [] }]);

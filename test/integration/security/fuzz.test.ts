@@ -51,7 +51,7 @@ async function snapshot(): Promise<string[]> {
   const patients = [fx.patient.id];
   neonConfig.fetchEndpoint = inject("sqlEndpoint");
   const rows = (await neon(env.DATABASE_URL).query(
-      `WITH appts AS (SELECT * FROM appointments WHERE doctor_id = ANY($1::uuid[]) OR patient_id = ANY($2::uuid[]))
+    `WITH appts AS (SELECT * FROM appointments WHERE doctor_id = ANY($1::uuid[]) OR patient_id = ANY($2::uuid[]))
        SELECT x FROM (
          SELECT 'doctor ' || row_to_json(d)::text AS x FROM doctors d WHERE id = ANY($1::uuid[])
          UNION ALL SELECT 'patient ' || row_to_json(p)::text FROM patients p WHERE id = ANY($2::uuid[])
@@ -90,7 +90,10 @@ const rejected = new Set<string>();
 let caseNumber = 0;
 /** Times an accepted write visibly changed the fixture: proves the snapshot sees changes at all. */
 let fixtureChanges = 0;
-const seen: Record<string, { cases: number; ok: number; rejected: number; ms: number; statuses: Record<number, number> }> = {};
+const seen: Record<
+  string,
+  { cases: number; ok: number; rejected: number; ms: number; statuses: Record<number, number> }
+> = {};
 
 /** Routes that cannot answer 2xx in the test configuration, and why (so the sanity check stays honest). */
 const NO_2XX_EXPECTED: Record<string, string> = {
@@ -99,14 +102,24 @@ const NO_2XX_EXPECTED: Record<string, string> = {
 
 beforeAll(async () => {
   const bookable = await createDoctor();
-  const put = await call(`/doctors/${bookable.id}/schedule`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(EVERY_MORNING) });
+  const put = await call(`/doctors/${bookable.id}/schedule`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(EVERY_MORNING),
+  });
   expect(put.status).toBe(200);
   // An insurance member id the insurer's stand-in covers, so eligibility can answer 200.
-  const [doctor, patient] = [await createDoctor(), await createPatient({ insuranceMemberId: `FUZZ-${crypto.randomUUID().slice(0, 8)}` })];
+  const [doctor, patient] = [
+    await createDoctor(),
+    await createPatient({ insuranceMemberId: `FUZZ-${crypto.randomUUID().slice(0, 8)}` }),
+  ];
   const start = new Date();
   start.setUTCDate(start.getUTCDate() + 1);
   start.setUTCHours(9, 0, 0, 0);
-  const appointment = await book(bookable.id, patient.id, { startsAt: start.toISOString(), endsAt: new Date(start.getTime() + 30 * 60_000).toISOString() });
+  const appointment = await book(bookable.id, patient.id, {
+    startsAt: start.toISOString(),
+    endsAt: new Date(start.getTime() + 30 * 60_000).toISOString(),
+  });
   const pastAppointmentId = await withSql(async (sql) => {
     const { rows } = await sql.query<{ id: string }>(
       `INSERT INTO appointments (doctor_id, patient_id, starts_at, ends_at) VALUES ($1, $2, now() - interval '2 hours', now() - interval '90 minutes') RETURNING id`,
@@ -118,9 +131,17 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
-  const total = Object.values(seen).reduce((s, r) => ({ cases: s.cases + r.cases, ms: s.ms + r.ms }), { cases: 0, ms: 0 });
-  console.log(`fuzz: ${total.cases} cases in ${(total.ms / 1_000).toFixed(1)} s over ${Object.keys(seen).length} operations (seed ${SEED})`);
-  for (const [key, r] of Object.entries(seen)) console.log(`fuzz: ${key}: ${r.cases} cases (${r.ok} 2xx, ${r.rejected} 4xx) in ${r.ms} ms ${JSON.stringify(r.statuses)}`);
+  const total = Object.values(seen).reduce((s, r) => ({ cases: s.cases + r.cases, ms: s.ms + r.ms }), {
+    cases: 0,
+    ms: 0,
+  });
+  console.log(
+    `fuzz: ${total.cases} cases in ${(total.ms / 1_000).toFixed(1)} s over ${Object.keys(seen).length} operations (seed ${SEED})`,
+  );
+  for (const [key, r] of Object.entries(seen))
+    console.log(
+      `fuzz: ${key}: ${r.cases} cases (${r.ok} 2xx, ${r.rejected} 4xx) in ${r.ms} ms ${JSON.stringify(r.statuses)}`,
+    );
 });
 
 describe.each(OPERATIONS)("fuzzing $key", (op) => {
@@ -145,12 +166,16 @@ describe.each(OPERATIONS)("fuzzing $key", (op) => {
           // This request may change the fixture if accepted: first prove the refusals since the
           // baseline did not (only then, so the fixture is not read after every request).
           if (mayChangeFixture && refusedSinceBaseline.length > 0) {
-            expect(await snapshot(), `refused requests changed the fixture:\n${refusedSinceBaseline.join("\n")}`).toEqual(baseline);
+            expect(
+              await snapshot(),
+              `refused requests changed the fixture:\n${refusedSinceBaseline.join("\n")}`,
+            ).toEqual(baseline);
             refusedSinceBaseline = [];
           }
           const res = await send(fx, op, c);
           const text = await res.text();
-          const shown = () => `${op.method} ${JSON.stringify(c).slice(0, 2_000)}\n→ ${res.status} ${text.slice(0, 500)}`;
+          const shown = () =>
+            `${op.method} ${JSON.stringify(c).slice(0, 2_000)}\n→ ${res.status} ${text.slice(0, 500)}`;
           stats.cases++;
           stats.statuses[res.status] = (stats.statuses[res.status] ?? 0) + 1;
           expect(res.status, shown()).toBeLessThan(500);
@@ -176,9 +201,13 @@ describe.each(OPERATIONS)("fuzzing $key", (op) => {
       stats.ms = Date.now() - started;
     }
 
-    expect(await snapshot(), `refused requests changed the fixture:\n${refusedSinceBaseline.slice(-20).join("\n")}`).toEqual(baseline);
+    expect(
+      await snapshot(),
+      `refused requests changed the fixture:\n${refusedSinceBaseline.slice(-20).join("\n")}`,
+    ).toEqual(baseline);
     expect(stats.rejected, `${op.key}: no request was refused`).toBeGreaterThan(0);
-    if (!(op.key in NO_2XX_EXPECTED)) expect(stats.ok, `${op.key}: no request was accepted, so the fuzz only saw refusals`).toBeGreaterThan(0);
+    if (!(op.key in NO_2XX_EXPECTED))
+      expect(stats.ok, `${op.key}: no request was accepted, so the fuzz only saw refusals`).toBeGreaterThan(0);
   });
 });
 

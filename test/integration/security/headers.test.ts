@@ -28,7 +28,10 @@ describe("request bodies", () => {
       body: streamed(JSON.stringify({ name, specialty: "x".repeat(70_000) })),
     });
     expect(req.headers.get("content-length")).toBeNull();
-    const problem = await expectProblem(await call("/doctors", { method: req.method, headers: req.headers, body: req.body }), 413);
+    const problem = await expectProblem(
+      await call("/doctors", { method: req.method, headers: req.headers, body: req.body }),
+      413,
+    );
     expect(problem.type).toBe("https://clinic-edge.dev/problems/payload-too-large");
     expect(await count("SELECT 1 FROM doctors WHERE name = $1", [name])).toBe(0);
   });
@@ -46,7 +49,11 @@ describe("request bodies", () => {
   it("a body sent as text/plain → 415 naming the content-type header, nothing written", async () => {
     const name = unique("Dr. Plain");
     const problem = await expectProblem(
-      await call("/doctors", { method: "POST", headers: { "content-type": "text/plain" }, body: JSON.stringify({ name, specialty: "x" }) }),
+      await call("/doctors", {
+        method: "POST",
+        headers: { "content-type": "text/plain" },
+        body: JSON.stringify({ name, specialty: "x" }),
+      }),
       415,
     );
     expect(problem.type).toBe("https://clinic-edge.dev/problems/unsupported-media-type");
@@ -73,7 +80,11 @@ describe("request bodies", () => {
   });
 
   it("application/json with a charset, and JSON-based types (merge-patch+json), are accepted", async () => {
-    const res = await postJson("/doctors", { name: unique("Dr. Charset"), specialty: "x" }, { headers: { "content-type": "application/json; charset=utf-8" } });
+    const res = await postJson(
+      "/doctors",
+      { name: unique("Dr. Charset"), specialty: "x" },
+      { headers: { "content-type": "application/json; charset=utf-8" } },
+    );
     expect(res.status).toBe(201);
     const patient = await createPatient();
     const patched = await call(`/patients/${patient.id}`, {
@@ -103,7 +114,9 @@ describe("secure headers", () => {
     const res = await call("/doctors?limit=1");
     expect(res.status).toBe(200);
     expectSecure(res);
-    expect(res.headers.get("content-security-policy")).toBe("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+    expect(res.headers.get("content-security-policy")).toBe(
+      "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    );
     expect(res.headers.get("cache-control")).toBe("no-store");
   });
 
@@ -143,7 +156,11 @@ describe("CORS", () => {
   });
 
   it("answers an allowed origin's preflight with 204 and what it may send, cached for CORS_MAX_AGE_SECONDS", async () => {
-    const worker = workerWith({ CORS_ALLOWED_ORIGINS: `${APP}, https://admin.clinic.test`, CORS_ALLOW_CREDENTIALS: "true", CORS_MAX_AGE_SECONDS: "300" });
+    const worker = workerWith({
+      CORS_ALLOWED_ORIGINS: `${APP}, https://admin.clinic.test`,
+      CORS_ALLOW_CREDENTIALS: "true",
+      CORS_MAX_AGE_SECONDS: "300",
+    });
     const res = await worker.fetch("/doctors", preflight(APP));
     expect(res.status).toBe(204);
     expect(res.headers.get("access-control-allow-origin")).toBe(APP);
@@ -168,7 +185,9 @@ describe("CORS", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("access-control-allow-origin")).toBe(APP);
     const exposed = res.headers.get("access-control-expose-headers")?.split(",") ?? [];
-    expect(exposed).toEqual(expect.arrayContaining(["Retry-After", "Server-Timing", "X-Request-Id", "Location", "ETag"]));
+    expect(exposed).toEqual(
+      expect.arrayContaining(["Retry-After", "Server-Timing", "X-Request-Id", "Location", "ETag"]),
+    );
   });
 
   it("sends no CORS header at all when CORS_ALLOWED_ORIGINS is empty", async () => {
@@ -176,9 +195,13 @@ describe("CORS", () => {
     expect([...res.headers.keys()].filter((h) => h.startsWith("access-control-"))).toEqual([]);
   });
 
-  it("refuses \"*\" with credentials in the configuration", () => {
-    expect(() => loadConfig({ ...env, CORS_ALLOWED_ORIGINS: "*", CORS_ALLOW_CREDENTIALS: "true" })).toThrow(/CORS_ALLOWED_ORIGINS/);
-    expect(() => loadConfig({ ...env, CORS_ALLOWED_ORIGINS: "https://app.clinic.test/path" })).toThrow(/CORS_ALLOWED_ORIGINS/);
+  it('refuses "*" with credentials in the configuration', () => {
+    expect(() => loadConfig({ ...env, CORS_ALLOWED_ORIGINS: "*", CORS_ALLOW_CREDENTIALS: "true" })).toThrow(
+      /CORS_ALLOWED_ORIGINS/,
+    );
+    expect(() => loadConfig({ ...env, CORS_ALLOWED_ORIGINS: "https://app.clinic.test/path" })).toThrow(
+      /CORS_ALLOWED_ORIGINS/,
+    );
     expect(loadConfig({ ...env, CORS_ALLOWED_ORIGINS: "*" }).cors.allowedOrigins).toEqual(["*"]);
   });
 });

@@ -20,7 +20,11 @@ const from = (ip: string, init: CallInit = {}): CallInit => ({
 
 describe("rate limits", () => {
   it("admits RATE_LIMIT_REQUESTS per window with RateLimit headers, then answers 429 with Retry-After", async () => {
-    const worker = workerWith({ RATE_LIMIT_REQUESTS: "3", RATE_LIMIT_WRITE_REQUESTS: "0", RATE_LIMIT_WINDOW_MS: "60000" });
+    const worker = workerWith({
+      RATE_LIMIT_REQUESTS: "3",
+      RATE_LIMIT_WRITE_REQUESTS: "0",
+      RATE_LIMIT_WINDOW_MS: "60000",
+    });
     const ip = clientIp();
     const remaining: Array<string | null> = [];
     for (let i = 0; i < 3; i++) {
@@ -66,7 +70,11 @@ describe("rate limits", () => {
     const worker = workerWith({ RATE_LIMIT_REQUESTS: "10", RATE_LIMIT_WRITE_REQUESTS: "1" });
     const ip = clientIp();
     // An invalid body: the write is refused after the limiter, so nothing is written either way.
-    const write = () => worker.fetch("/doctors", from(ip, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" }));
+    const write = () =>
+      worker.fetch(
+        "/doctors",
+        from(ip, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" }),
+      );
     const first = await write();
     expect(first.status).toBe(400);
     expect(first.headers.get("ratelimit-policy")).toBe('"default";q=10;w=60, "write";q=1;w=60');
@@ -77,7 +85,11 @@ describe("rate limits", () => {
   });
 
   it("admits a caller again once its requests leave the window", async () => {
-    const worker = workerWith({ RATE_LIMIT_REQUESTS: "1", RATE_LIMIT_WRITE_REQUESTS: "0", RATE_LIMIT_WINDOW_MS: "1000" });
+    const worker = workerWith({
+      RATE_LIMIT_REQUESTS: "1",
+      RATE_LIMIT_WRITE_REQUESTS: "0",
+      RATE_LIMIT_WINDOW_MS: "1000",
+    });
     const ip = clientIp();
     expect((await worker.fetch("/metrics", from(ip))).status).toBe(200);
     const limited = await worker.fetch("/metrics", from(ip));
@@ -123,7 +135,9 @@ describe("rate limits", () => {
     expect(Date.now() - started).toBeLessThan(1_000);
     expect(res.headers.get("ratelimit")).toBeNull();
     // Both the request and the scrape went through the silent limiter.
-    expect(await worker.metric("ratelimit_decisions_total", 'outcome="failed-open"')).toBeGreaterThanOrEqual(before + 2);
+    expect(await worker.metric("ratelimit_decisions_total", 'outcome="failed-open"')).toBeGreaterThanOrEqual(
+      before + 2,
+    );
   });
 
   it("fails open when the limiter's object throws", async () => {
@@ -164,7 +178,11 @@ describe("load shedding", () => {
   function held(worker: ReturnType<typeof workerWith>) {
     const body = new TransformStream<Uint8Array, Uint8Array>();
     const writer = body.writable.getWriter();
-    const response = worker.fetch("/doctors", { method: "POST", headers: { "content-type": "application/json" }, body: body.readable });
+    const response = worker.fetch("/doctors", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: body.readable,
+    });
     return {
       response,
       async release() {
@@ -177,7 +195,10 @@ describe("load shedding", () => {
 
   async function holding(worker: ReturnType<typeof workerWith>, n: number) {
     const requests = Array.from({ length: n }, () => held(worker));
-    const inFlight = await settle(() => Promise.resolve(countsByKind().request), (count) => count >= n);
+    const inFlight = await settle(
+      () => Promise.resolve(countsByKind().request),
+      (count) => count >= n,
+    );
     expect(inFlight).toBe(n);
     return requests;
   }

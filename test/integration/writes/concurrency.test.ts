@@ -1,7 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { call, expectProblem, fieldsOf, json, patchJson } from "../../helpers/api.ts";
 import { withSql } from "../../helpers/db.ts";
-import { book, createDoctor, createPatient, slot, type Appointment, type Doctor, type Patient } from "../../helpers/factories.ts";
+import {
+  book,
+  createDoctor,
+  createPatient,
+  slot,
+  type Appointment,
+  type Doctor,
+  type Patient,
+} from "../../helpers/factories.ts";
 
 /** The three updatable resources, each with a way to make one and a change to send. */
 const RESOURCES = [
@@ -123,8 +131,13 @@ describe("If-Match on state changes", () => {
 
     const cancel = await call(`/appointments/${appointment.id}/cancel`, { method: "POST" });
     expect((await json<Appointment>(cancel, 200)).status).toBe("cancelled");
-    const staleDeactivate = await call(`/doctors/${doctor.id}/deactivate`, { method: "POST", headers: { "if-match": `"99"` } });
+    const staleDeactivate = await call(`/doctors/${doctor.id}/deactivate`, {
+      method: "POST",
+      headers: { "if-match": `"99"` },
+    });
     await expectProblem(staleDeactivate, 412);
-    expect((await json<Doctor>(await call(`/doctors/${doctor.id}/deactivate`, { method: "POST" }), 200)).active).toBe(false);
+    expect((await json<Doctor>(await call(`/doctors/${doctor.id}/deactivate`, { method: "POST" }), 200)).active).toBe(
+      false,
+    );
   });
 });

@@ -13,12 +13,18 @@ describe("when the database connection drops mid-transaction", () => {
     const requestId = `fault-kill-${crypto.randomUUID()}`;
 
     // The booking's transaction has claimed its key and waits on the doctor's row: kill its backend then.
-    const dropped = await whileLocked("SELECT 1 FROM doctors WHERE id = $1 FOR UPDATE", [doctor.id], async (observer) => {
-      const booking = postJson("/appointments", body, { headers: { "idempotency-key": key, "x-request-id": requestId } });
-      const pid = await backendWaitingOnLock(observer, `clinic-edge:${requestId}`);
-      await observer.query("SELECT pg_terminate_backend($1)", [pid]);
-      return booking;
-    });
+    const dropped = await whileLocked(
+      "SELECT 1 FROM doctors WHERE id = $1 FOR UPDATE",
+      [doctor.id],
+      async (observer) => {
+        const booking = postJson("/appointments", body, {
+          headers: { "idempotency-key": key, "x-request-id": requestId },
+        });
+        const pid = await backendWaitingOnLock(observer, `clinic-edge:${requestId}`);
+        await observer.query("SELECT pg_terminate_backend($1)", [pid]);
+        return booking;
+      },
+    );
 
     await expectProblem(dropped, 503);
     expect(dropped.headers.get("retry-after")).toBe("1");
@@ -30,7 +36,9 @@ describe("when the database connection drops mid-transaction", () => {
     const again = await postJson("/appointments", body, { headers: { "idempotency-key": key } });
     expect(again.headers.get("idempotent-replayed")).toBe("true");
     expect(await count("SELECT 1 FROM appointments WHERE doctor_id = $1", [doctor.id])).toBe(1);
-    expect(await count("SELECT 1 FROM appointment_events WHERE appointment_id = $1 AND event = 'booked'", [booked.id])).toBe(1);
+    expect(
+      await count("SELECT 1 FROM appointment_events WHERE appointment_id = $1 AND event = 'booked'", [booked.id]),
+    ).toBe(1);
   });
 });
 

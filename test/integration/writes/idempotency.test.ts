@@ -9,7 +9,13 @@ import { count, withSql } from "../../helpers/db.ts";
 import { workerWith } from "../../helpers/app.ts";
 import { backendWaitingOnLock, whileLocked } from "../../helpers/faults.ts";
 import {
-  createDoctor, createPatient, slot, unique, type BookedAppointment, type Doctor, type Patient,
+  createDoctor,
+  createPatient,
+  slot,
+  unique,
+  type BookedAppointment,
+  type Doctor,
+  type Patient,
 } from "../../helpers/factories.ts";
 
 const key = () => `"${crypto.randomUUID()}"`;
@@ -61,7 +67,12 @@ describe("Idempotency-Key on POST /appointments", () => {
     expect(answers.filter((a) => a.replayed === null)).toHaveLength(1);
     expect(answers.filter((a) => a.replayed === "true")).toHaveLength(19);
     expect(await appointmentsOf(doctor.id)).toBe(1);
-    expect(await count("SELECT 1 FROM appointment_events e JOIN appointments a ON a.id = e.appointment_id WHERE a.doctor_id = $1", [doctor.id])).toBe(1);
+    expect(
+      await count(
+        "SELECT 1 FROM appointment_events e JOIN appointments a ON a.id = e.appointment_id WHERE a.doctor_id = $1",
+        [doctor.id],
+      ),
+    ).toBe(1);
   });
 
   it("refuses the same key with a different body: 422 naming the header, nothing booked", async () => {
@@ -101,13 +112,17 @@ describe("Idempotency-Key on POST /appointments", () => {
       });
 
     // The first attempt claims the key, then waits on the doctor's row, locked by another connection.
-    const { first, second } = await whileLocked("SELECT 1 FROM doctors WHERE id = $1 FOR UPDATE", [doctor.id], async (observer) => {
-      const first = post(requestId);
-      await backendWaitingOnLock(observer, `clinic-edge:${requestId}`);
-      const started = Date.now();
-      const second = await post(`${requestId}-retry`);
-      return { first: { pending: first }, second: { res: second, waitedMs: Date.now() - started } };
-    });
+    const { first, second } = await whileLocked(
+      "SELECT 1 FROM doctors WHERE id = $1 FOR UPDATE",
+      [doctor.id],
+      async (observer) => {
+        const first = post(requestId);
+        await backendWaitingOnLock(observer, `clinic-edge:${requestId}`);
+        const started = Date.now();
+        const second = await post(`${requestId}-retry`);
+        return { first: { pending: first }, second: { res: second, waitedMs: Date.now() - started } };
+      },
+    );
 
     const problem = await expectProblem(second.res, 409);
     expect(fieldsOf(problem)).toEqual(["idempotency-key"]);
@@ -164,10 +179,20 @@ describe("Idempotency-Key on POST /doctors and POST /patients", () => {
   it("replays a doctor's and a patient's creation, and keeps keys apart per operation", async () => {
     const k = key();
     const doctorBody = { name: unique("Dr."), specialty: "cardiology" };
-    const patientBody = { name: unique("Patient"), email: `${crypto.randomUUID()}@example.com`, birthDate: "1980-05-17" };
+    const patientBody = {
+      name: unique("Patient"),
+      email: `${crypto.randomUUID()}@example.com`,
+      birthDate: "1980-05-17",
+    };
 
-    const doctor = await json<Doctor>(await postJson("/doctors", doctorBody, { headers: { "idempotency-key": k } }), 201);
-    const patient = await json<Patient>(await postJson("/patients", patientBody, { headers: { "idempotency-key": k } }), 201);
+    const doctor = await json<Doctor>(
+      await postJson("/doctors", doctorBody, { headers: { "idempotency-key": k } }),
+      201,
+    );
+    const patient = await json<Patient>(
+      await postJson("/patients", patientBody, { headers: { "idempotency-key": k } }),
+      201,
+    );
     const doctorAgain = await postJson("/doctors", doctorBody, { headers: { "idempotency-key": k } });
     const patientAgain = await postJson("/patients", patientBody, { headers: { "idempotency-key": k } });
 

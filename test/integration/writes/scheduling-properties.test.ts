@@ -45,7 +45,9 @@ function instants(slot: Slot): { startsAt: string; endsAt: string; start: number
 }
 
 const overlaps = (model: Modelled[], doctor: number, start: number, end: number, except?: string) =>
-  model.some((a) => a.id !== except && a.doctor === doctor && a.status === "scheduled" && a.start < end && start < a.end);
+  model.some(
+    (a) => a.id !== except && a.doctor === doctor && a.status === "scheduled" && a.start < end && start < a.end,
+  );
 
 async function run(ops: Op[]): Promise<void> {
   const doctors = await Promise.all(Array.from({ length: DOCTORS }, () => createDoctor()));
@@ -55,10 +57,22 @@ async function run(ops: Op[]): Promise<void> {
   for (const op of ops) {
     if (op.op === "book") {
       const t = instants(op.slot);
-      const res = await postJson("/appointments", { doctorId: doctors[op.doctor]!.id, patientId: patient.id, startsAt: t.startsAt, endsAt: t.endsAt });
+      const res = await postJson("/appointments", {
+        doctorId: doctors[op.doctor]!.id,
+        patientId: patient.id,
+        startsAt: t.startsAt,
+        endsAt: t.endsAt,
+      });
       const expected = overlaps(model, op.doctor, t.start, t.end) ? 409 : 201;
       expect(res.status, `book ${JSON.stringify(op)}`).toBe(expected);
-      if (res.status === 201) model.push({ id: (await res.json<{ id: string }>()).id, doctor: op.doctor, start: t.start, end: t.end, status: "scheduled" });
+      if (res.status === 201)
+        model.push({
+          id: (await res.json<{ id: string }>()).id,
+          doctor: op.doctor,
+          start: t.start,
+          end: t.end,
+          status: "scheduled",
+        });
       continue;
     }
     const target = model[op.which % Math.max(1, model.length)];
@@ -71,7 +85,8 @@ async function run(ops: Op[]): Promise<void> {
     }
     const t = instants(op.slot);
     const res = await patchJson(`/appointments/${target.id}`, { startsAt: t.startsAt, endsAt: t.endsAt });
-    const expected = target.status !== "scheduled" || overlaps(model, target.doctor, t.start, t.end, target.id) ? 409 : 200;
+    const expected =
+      target.status !== "scheduled" || overlaps(model, target.doctor, t.start, t.end, target.id) ? 409 : 200;
     expect(res.status, `reschedule ${JSON.stringify(op)}`).toBe(expected);
     if (res.status === 200) Object.assign(target, { start: t.start, end: t.end });
   }
