@@ -6,7 +6,8 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { VARIABLES, type VariableDoc } from "../functions/config/schema.ts";
+import { VARIABLES } from "../functions/config/schema.ts";
+import type { VariableDoc } from "../functions/config/variables.ts";
 
 export const CONFIGURATION_DOC = fileURLToPath(new URL("../docs/configuration.md", import.meta.url));
 

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseOtlpHeaders } from "../../core/telemetry/otlp.ts";
+import { HTTP_URL, documentationOf, documented, int, oneOf, optionalUrl, ratio, section, text } from "./variables.ts";
 
 /**
  * Every variable the Worker reads, in one place: its validator and its documentation are built from
@@ -8,96 +9,11 @@ import { parseOtlpHeaders } from "../../core/telemetry/otlp.ts";
  * defaults for `wrangler dev` and deploys; a test checks they agree.
  */
 
-export interface VariableDoc {
-  group: string;
-  /** What the value is, as a reader would write it: "integer", "URL", `"http" | "ws"`. */
-  type: string;
-  /** The default as set in wrangler.toml; undefined: required, or empty means off. */
-  default: string | undefined;
-  /** Allowed values beyond the type, e.g. "100–60000". */
-  range: string | undefined;
-  /** A secret: set with `wrangler secret put` (production) or .dev.vars (local), never in [vars]. */
-  secret: boolean;
-  description: string;
-}
-
-const docs = new Map<string, VariableDoc>();
-let group = "";
-
-type Doc = Pick<VariableDoc, "description"> & Partial<Pick<VariableDoc, "secret">>;
-
-function documented<T extends z.ZodType>(
-  schema: T,
-  shape: Pick<VariableDoc, "type" | "default" | "range">,
-  doc: Doc,
-): T {
-  // Keyed by the schema object; the variable's name is attached when the shape is assembled below.
-  pending.set(schema, { group, secret: false, ...shape, ...doc });
-  return schema;
-}
-const pending = new Map<z.ZodType, VariableDoc>();
-
-const fmt = (n: number) => String(n);
-
-/**
- * A blank value ("" or spaces: `NAME=` in .dev.vars or a secret store) means unset, so it takes the
- * default; coerced as it is, it would become 0, which turns some limits off.
- */
-const blankIsUnset = (value: unknown) => (typeof value === "string" && value.trim() === "" ? undefined : value);
-
-/** An integer in [min, max] (env values are strings; coerced). */
-function int(min: number, max: number, fallback: number, doc: Doc) {
-  return documented(
-    z.preprocess(blankIsUnset, z.coerce.number().int().min(min).max(max).default(fallback)),
-    { type: "integer", default: fmt(fallback), range: `${fmt(min)}–${fmt(max)}` },
-    doc,
-  );
-}
-
-function ratio(fallback: number, doc: Doc) {
-  return documented(
-    z.preprocess(blankIsUnset, z.coerce.number().min(0).max(1).default(fallback)),
-    { type: "number", default: fmt(fallback), range: "0–1" },
-    doc,
-  );
-}
-
-function oneOf<const V extends readonly [string, ...string[]]>(values: V, fallback: V[number], doc: Doc) {
-  return documented(
-    z.enum(values).default(fallback as never),
-    { type: values.map((v) => `"${v}"`).join(" | "), default: fallback, range: undefined },
-    doc,
-  );
-}
-
-const HTTP_URL = z
-  .string()
-  .url()
-  .regex(/^https?:\/\//);
-
-/** An http(s) URL, or empty for "not set". */
-function optionalUrl(doc: Doc) {
-  return documented(
-    z.union([z.literal(""), HTTP_URL]).default(""),
-    { type: "URL", default: "", range: "http(s)" },
-    doc,
-  );
-}
-
-function text(fallback: string, doc: Doc, schema: z.ZodString = z.string(), range?: string) {
-  return documented(schema.default(fallback), { type: "string", default: fallback, range }, doc);
-}
-
 /** A web origin as browsers send it in `Origin`: scheme, host, optional port, nothing else. */
 const ORIGIN = /^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/i;
 
-function section<T extends z.ZodRawShape>(name: string, shape: () => T): T {
-  group = name;
-  return shape();
-}
-
 const shape = {
-  ...section("Database", () => ({
+  ...section("Database", {
     DATABASE_URL: documented(
       z.string().url(),
       { type: "URL", default: undefined, range: undefined },
@@ -139,8 +55,8 @@ const shape = {
       description:
         "What a detected loop does: `warn` (a log line and db_n_plus_one_total) or `fail` (also answers 500; what the tests use).",
     }),
-  })),
-  ...section("Requests", () => ({
+  }),
+  ...section("Requests", {
     MAX_BODY_BYTES: int(1_024, 10_485_760, 65_536, {
       description: "Largest request body; larger ones (declared or streamed) get 413.",
     }),
@@ -154,8 +70,8 @@ const shape = {
     DEBUG_ENDPOINTS: oneOf(["true", "false"], "false", {
       description: "`true` serves GET /debug/inflight (what this isolate has in flight, oldest first) to admins.",
     }),
-  })),
-  ...section("Request coalescing", () => ({
+  }),
+  ...section("Request coalescing", {
     COALESCER_TTL_MS: int(0, 300_000, 5_000, {
       description: "How long a value loaded by a doctor's Coalescer object is served to later callers.",
     }),
@@ -165,8 +81,8 @@ const shape = {
     COALESCER_LOAD_TIMEOUT_MS: int(10, 60_000, 5_000, {
       description: "The shared load's own budget, whoever is waiting on it.",
     }),
-  })),
-  ...section("Insurer and circuit breaker", () => ({
+  }),
+  ...section("Insurer and circuit breaker", {
     INSURANCE_API_URL: documented(
       HTTP_URL,
       { type: "URL", default: "http://127.0.0.1:54332", range: "http(s)" },
@@ -209,8 +125,8 @@ const shape = {
       description:
         "How long an isolate trusts its view of a closed shared circuit before refreshing it in the background.",
     }),
-  })),
-  ...section("Authentication", () => ({
+  }),
+  ...section("Authentication", {
     AUTH_JWT_SECRET: documented(
       // HMAC-SHA256 wants a key at least as long as its output; a short one could be brute-forced offline from one token.
       z.union([z.literal(""), z.string().min(32)]).default(""),
@@ -242,8 +158,8 @@ const shape = {
       description:
         "A bearer token a Prometheus scraper may use for /metrics and nothing else (admin tokens always work there). Empty: admins only.",
     }),
-  })),
-  ...section("Telemetry", () => ({
+  }),
+  ...section("Telemetry", {
     OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl({
       description:
         "OTLP/HTTP collector base URL: spans go to `<endpoint>/v1/traces`, each isolate's metrics to `<endpoint>/v1/metrics`. Empty: nothing recorded or sent.",
@@ -271,8 +187,8 @@ const shape = {
       description:
         "Each isolate pushes its /metrics series at most this often, from the waitUntil of the request that finds a push due. 0: after every request.",
     }),
-  })),
-  ...section("Idempotency", () => ({
+  }),
+  ...section("Idempotency", {
     IDEMPOTENCY_TTL_SECONDS: int(60, 30 * 86_400, 86_400, {
       description:
         "How long an outcome is replayed for its Idempotency-Key; then the key may be reused and a bounded sweep deletes the row.",
@@ -281,8 +197,8 @@ const shape = {
       description:
         "How long a retry waits for a first request with its key that is still running before answering 409 + Retry-After.",
     }),
-  })),
-  ...section("Abuse limits", () => ({
+  }),
+  ...section("Abuse limits", {
     RATE_LIMIT_REQUESTS: int(0, 100_000, 300, {
       description:
         "Requests one caller (principal, else client IP) may make in any window (sliding, one RateLimiter object per caller). 0: off.",
@@ -299,8 +215,8 @@ const shape = {
       description:
         "Requests one isolate handles at once; more get 503 + Retry-After at once (health checks exempt). 0: no limit.",
     }),
-  })),
-  ...section("CORS", () => ({
+  }),
+  ...section("CORS", {
     CORS_ALLOWED_ORIGINS: documented(
       z
         .string()
@@ -322,18 +238,11 @@ const shape = {
       description: "Let browsers send cookies / Authorization cross-origin. Refused together with `*`.",
     }),
     CORS_MAX_AGE_SECONDS: int(0, 86_400, 600, { description: "How long a browser may cache a preflight's answer." }),
-  })),
+  }),
 };
 
-for (const [name, schema] of Object.entries(shape)) {
-  const doc = pending.get(schema);
-  if (!doc) throw new Error(`${name} has no documentation`);
-  docs.set(name, doc);
-}
-pending.clear();
-
 /** Every variable's documentation, in schema order. */
-export const VARIABLES: ReadonlyMap<string, VariableDoc> = docs;
+export const VARIABLES = documentationOf(shape);
 
 /** The Worker's variables, parsed once per env object (config/index.ts). */
 export const ConfigSchema = z
