@@ -1,4 +1,4 @@
-import { OpenAPIHono, z } from "@hono/zod-openapi";
+import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import type { ZodError } from "zod";
 import type { AppEnv } from "../env.ts";
 import { ValidationError, type FieldError } from "./errors.ts";
@@ -186,3 +186,28 @@ export const Instant = z.iso
     return Number.isNaN(t) || (t >= EARLIEST && t < LATEST);
   }, "must be between 1900-01-01 and 2199-12-31")
   .openapi({ example: "2026-12-01T09:30:00Z" });
+
+/** `POST /` that creates a resource: Idempotency-Key, a JSON body, 201 with the new version's ETag. */
+export function creationRoute<B extends z.ZodType, R extends z.ZodType>(spec: {
+  tag: string;
+  summary: string;
+  description?: string;
+  body: B;
+  created: R;
+  answer: string;
+}) {
+  return createRoute({
+    method: "post",
+    path: "/",
+    tags: [spec.tag],
+    summary: spec.summary,
+    ...(spec.description === undefined ? {} : { description: spec.description }),
+    request: { headers: IdempotencyHeaders, body: jsonBody(spec.body) },
+    responses: {
+      201: versionedResponse(spec.created, spec.answer),
+      ...commonErrors,
+      ...idempotencyErrors,
+      ...bodyErrors,
+    },
+  });
+}

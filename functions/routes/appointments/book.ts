@@ -1,17 +1,10 @@
-import { type RouteHandler, createRoute } from "@hono/zod-openapi";
+import type { RouteHandler } from "@hono/zod-openapi";
 import { Deadline } from "../../../core/deadline.ts";
 import { bookAppointment, findBookingParties } from "../../../db/queries/appointments.ts";
 import { assertActsAsSelf } from "../../auth/policy.ts";
 import type { AppEnv } from "../../env.ts";
 import { Idempotency } from "../../http/idempotency.ts";
-import {
-  IdempotencyHeaders,
-  bodyErrors,
-  commonErrors,
-  idempotencyErrors,
-  jsonBody,
-  versionedResponse,
-} from "../../http/openapi.ts";
+import { creationRoute } from "../../http/openapi.ts";
 import { etagOf } from "../../http/preconditions.ts";
 import { type EligibilityOutcome, checkEligibility } from "../../insurance/eligibility.ts";
 import { availabilityKeys, invalidateDoctor } from "../../resilience/coalescer/client.ts";
@@ -23,12 +16,8 @@ import {
   toBookedAppointment,
 } from "./schemas.ts";
 
-const tags = ["appointments"];
-
-export const route = createRoute({
-  method: "post",
-  path: "/",
-  tags,
+export const route = creationRoute({
+  tag: "appointments",
   summary: "Book an appointment",
   description:
     "The slot must be in the future (at most two years ahead), the doctor active and the patient known. " +
@@ -40,13 +29,9 @@ export const route = createRoute({
     "When the doctor has a weekly schedule, the slot must lie inside one of its working intervals (422). " +
     "Send an Idempotency-Key to make retries safe: the booking, its history entry and the stored answer " +
     "commit together, so a retry after a timeout or a lost connection books at most once.",
-  request: { headers: IdempotencyHeaders, body: jsonBody(BookAppointmentSchema) },
-  responses: {
-    201: versionedResponse(BookedAppointmentSchema, "The booked appointment"),
-    ...commonErrors,
-    ...idempotencyErrors,
-    ...bodyErrors,
-  },
+  body: BookAppointmentSchema,
+  created: BookedAppointmentSchema,
+  answer: "The booked appointment",
 });
 
 export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {

@@ -1,32 +1,17 @@
-import { type RouteHandler, createRoute } from "@hono/zod-openapi";
+import type { RouteHandler } from "@hono/zod-openapi";
 import { insertDoctor } from "../../../db/queries/doctors.ts";
 import type { AppEnv } from "../../env.ts";
 import { Idempotency } from "../../http/idempotency.ts";
-import {
-  IdempotencyHeaders,
-  bodyErrors,
-  commonErrors,
-  idempotencyErrors,
-  jsonBody,
-  versionedResponse,
-} from "../../http/openapi.ts";
+import { creationRoute } from "../../http/openapi.ts";
 import { etagOf } from "../../http/preconditions.ts";
 import { CreateDoctorSchema, type Doctor, DoctorSchema, toDoctor } from "./schemas.ts";
 
-const tags = ["doctors"];
-
-export const route = createRoute({
-  method: "post",
-  path: "/",
-  tags,
+export const route = creationRoute({
+  tag: "doctors",
   summary: "Register a doctor",
-  request: { headers: IdempotencyHeaders, body: jsonBody(CreateDoctorSchema) },
-  responses: {
-    201: versionedResponse(DoctorSchema, "The new doctor"),
-    ...commonErrors,
-    ...idempotencyErrors,
-    ...bodyErrors,
-  },
+  body: CreateDoctorSchema,
+  created: DoctorSchema,
+  answer: "The new doctor",
 });
 
 export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {

@@ -1,32 +1,17 @@
-import { type RouteHandler, createRoute } from "@hono/zod-openapi";
+import type { RouteHandler } from "@hono/zod-openapi";
 import { insertPatient } from "../../../db/queries/patients.ts";
 import type { AppEnv } from "../../env.ts";
 import { Idempotency } from "../../http/idempotency.ts";
-import {
-  IdempotencyHeaders,
-  bodyErrors,
-  commonErrors,
-  idempotencyErrors,
-  jsonBody,
-  versionedResponse,
-} from "../../http/openapi.ts";
+import { creationRoute } from "../../http/openapi.ts";
 import { etagOf } from "../../http/preconditions.ts";
 import { CreatePatientSchema, type Patient, PatientSchema, toPatient } from "./schemas.ts";
 
-const tags = ["patients"];
-
-export const route = createRoute({
-  method: "post",
-  path: "/",
-  tags,
+export const route = creationRoute({
+  tag: "patients",
   summary: "Register a patient",
-  request: { headers: IdempotencyHeaders, body: jsonBody(CreatePatientSchema) },
-  responses: {
-    201: versionedResponse(PatientSchema, "The new patient"),
-    ...commonErrors,
-    ...idempotencyErrors,
-    ...bodyErrors,
-  },
+  body: CreatePatientSchema,
+  created: PatientSchema,
+  answer: "The new patient",
 });
 
 export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
