@@ -173,9 +173,12 @@ export function distribution(values: readonly number[]): Distribution {
   };
 }
 
+/** A figure to one decimal, "-" for NaN (no values). */
+export const fixed1 = (n: number): string => (Number.isNaN(n) ? "-" : n.toFixed(1));
+
 /** "p50 / p90 / p99 / max", or "-" when there were none. */
 export function formatDistribution(d: Distribution): string {
-  const f = (n: number): string => (Number.isNaN(n) ? "-" : n.toFixed(1));
+  const f = fixed1;
   return d.n === 0 ? "-" : `${f(d.p50)} / ${f(d.p90)} / ${f(d.p99)} / ${f(d.max)}`;
 }
 
