@@ -81,6 +81,28 @@ export function parseFlags<S extends Record<string, Flag>>(spec: S, argv: string
 }
 
 /**
+ * A bench's options from its command line (`parse`, e.g. over parseFlags()), or the exit code when
+ * the run ends here: 0 after -h printed `usageText`, 2 after a bad flag printed why (`tag`: the
+ * bench's log prefix, "[bench]") and the usage.
+ */
+export function parseCommandLine<T extends object>(
+  parse: (argv: string[]) => T | undefined,
+  usageText: string,
+  tag: string,
+): T | number {
+  let opts: T | undefined;
+  try {
+    opts = parse(process.argv.slice(2));
+  } catch (err) {
+    console.error(`${tag} ${err instanceof Error ? err.message : String(err)}\n\n${usageText}`);
+    return 2;
+  }
+  if (opts) return opts;
+  console.log(usageText);
+  return 0;
+}
+
+/**
  * An AbortSignal that aborts on SIGINT, SIGTERM or after `maxSeconds`; once aborted, the process
  * exits (3) if its teardown has not ended it within `graceS`. `dispose()` when the run is over.
  */
