@@ -31,12 +31,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bundleAsDeployed, bundleWorker, codeIdentity } from "./lib/bundle.ts";
-import { stopSignal } from "./lib/cli.ts";
+import { parseCommandLine, stopSignal } from "./lib/cli.ts";
 import { StatementStops } from "./lib/pg-activity.ts";
 import { LogTally } from "./lib/runtime-log.ts";
 import { wireCounters } from "./lib/stack.ts";
 import { type WorkerStack, withWorkerStack } from "./lib/worker.ts";
-import { type Options, USAGE, parseOptions } from "./deadlines/options.ts";
+import { USAGE, parseOptions } from "./deadlines/options.ts";
 import { printReport } from "./deadlines/report.ts";
 import {
   type RoundContext,
@@ -124,17 +124,8 @@ async function measure(stack: WorkerStack, run: Run): Promise<void> {
 }
 
 async function main(): Promise<number> {
-  let opts: Options | undefined;
-  try {
-    opts = parseOptions(process.argv.slice(2));
-  } catch (err) {
-    console.error(`[bench:deadlines] ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
-    return 2;
-  }
-  if (!opts) {
-    console.log(USAGE);
-    return 0;
-  }
+  const opts = parseCommandLine(parseOptions, USAGE, "[bench:deadlines]");
+  if (typeof opts === "number") return opts;
 
   const stop = stopSignal(opts.maxSeconds);
   const buildDir = await mkdtemp(join(tmpdir(), "clinic-edge-bench-build-"));

@@ -24,7 +24,8 @@
 import { Agent } from "node:http";
 import { localAuthSecret } from "../dev/local.ts";
 import { adminHeaders } from "./lib/auth.ts";
-import { type Options, USAGE, parseOptions, resolveTarget } from "./load/options.ts";
+import { parseCommandLine } from "./lib/cli.ts";
+import { USAGE, parseOptions, resolveTarget } from "./load/options.ts";
 import { type Load, type PhaseResult, get, log, measure, round } from "./load/phase.ts";
 
 const MAX_ID_PAGES = 10;
@@ -82,17 +83,8 @@ function describe(r: PhaseResult): string {
 }
 
 async function main(): Promise<number> {
-  let opts: Options | undefined;
-  try {
-    opts = parseOptions(process.argv.slice(2));
-  } catch (err) {
-    console.error(`[bench] ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
-    return 2;
-  }
-  if (!opts) {
-    console.log(USAGE);
-    return 0;
-  }
+  const opts = parseCommandLine(parseOptions, USAGE, "[bench]");
+  if (typeof opts === "number") return opts;
 
   const stop = { stopped: false };
   process.once("SIGINT", () => {

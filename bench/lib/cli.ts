@@ -4,7 +4,14 @@
  * a bounded time.
  */
 import { parseArgs } from "node:util";
-import { wholeNumber } from "./ab.ts";
+
+/** `v` as a whole number from `min` to `max`, or an error naming `--name`. */
+export function wholeNumber(v: string, name: string, min: number, max: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new Error(`--${name} must be a whole number from ${min} to ${max}`);
+  return n;
+}
 
 interface FlagBase {
   short?: string;
