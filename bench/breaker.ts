@@ -22,7 +22,14 @@ import { startInsurance } from "../dev/insurance.ts";
 import { markdownTable } from "./lib/ab.ts";
 import { type Flag, parseCommandLine, parseFlags, usage } from "./lib/cli.ts";
 import { runtimeOutput } from "./lib/runtime-log.ts";
-import { BUILT_WORKER, adminHeaders, localServices, scratchDatabase, wranglerSettings } from "./lib/stack.ts";
+import {
+  BUILT_WORKER,
+  BUILT_WORKER_NOTE,
+  adminHeaders,
+  localServices,
+  scratchDatabase,
+  wranglerSettings,
+} from "./lib/stack.ts";
 import { BREAKER, type Mode, fleet } from "./breaker/fleet.ts";
 import { type Cast, type Options, type Result, runMode } from "./breaker/outage.ts";
 
@@ -30,21 +37,10 @@ const FLAGS = {
   isolates: { arg: "n", help: "isolates (Workers) per mode", default: 2, min: 2, max: 8 },
   concurrency: { arg: "n", help: "bookings in flight", default: 20, min: 1, max: 200 },
   seconds: { arg: "s", help: "each mode's load", default: 30, min: 5, max: 300 },
-  outage: {
-    arg: "s",
-    help: "the insurer down in the middle of it; shorter than --seconds",
-    default: 10,
-    min: 1,
-    max: 300,
-  },
+  outage: { arg: "s", help: "the insurer down in the middle; under --seconds", default: 10, min: 1, max: 300 },
 } satisfies Record<string, Flag>;
 
-const USAGE = usage(
-  "npm run bench:breaker --",
-  FLAGS,
-  "Needs `npm run build` first (dist/index.js). Postgres: embedded by default; with DATABASE_URL set,\n" +
-    "a scratch database on that server.",
-);
+const USAGE = usage("npm run bench:breaker --", FLAGS, BUILT_WORKER_NOTE);
 
 function options(argv: string[]): Options | undefined {
   const o = parseFlags(FLAGS, argv);

@@ -26,6 +26,7 @@
 import { parseCommandLine, parseFlags, usage, type Flag } from "./lib/cli.ts";
 import { observeOwnGc } from "./lib/gc.ts";
 import { type Counted, childrenOf, pin, postmasterOf } from "./lib/proc.ts";
+import { BUILT_WORKER_NOTE } from "./lib/stack.ts";
 import { withWorkerStack } from "./lib/worker.ts";
 import { table } from "./db-paths/report.ts";
 import { type Options, bareWorker, countGc, interleaved } from "./db-paths/slices.ts";
@@ -36,24 +37,12 @@ const FLAGS = {
   concurrency: { short: "c", arg: "n", help: "requests in flight", default: 20, min: 0, max: 500 },
   duration: { short: "d", arg: "s", help: "measured seconds per route", default: 10, min: 0, max: 600 },
   warmup: { short: "w", arg: "s", help: "unmeasured seconds per route first", default: 2, min: 0, max: 60 },
-  slices: {
-    short: "s",
-    arg: "n",
-    help: "slices the trivial route and the HTTP path alternate in",
-    default: 5,
-    min: 0,
-    max: 100,
-  },
+  slices: { short: "s", arg: "n", help: "alternating slices per route", default: 5, min: 0, max: 100 },
   pin: { switch: true, help: "workerd on CPU 0, the rest of the bench on CPU 1 (Linux, taskset)" },
   gc: { switch: true, help: "what V8's collections took from each route (Linux, coreutils' libstdbuf)" },
 } satisfies Record<string, Flag>;
 
-const USAGE = usage(
-  "npm run bench:db-paths --",
-  FLAGS,
-  "Needs `npm run build` first (dist/index.js). Postgres: embedded by default; with DATABASE_URL set,\n" +
-    "a scratch database on that server.",
-);
+const USAGE = usage("npm run bench:db-paths --", FLAGS, BUILT_WORKER_NOTE);
 
 function options(argv: string[]): Options | undefined {
   const f = parseFlags(FLAGS, argv);

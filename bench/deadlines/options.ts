@@ -1,5 +1,6 @@
 /** bench:deadlines' command line: its flags, their usage text, and the options the rounds use. */
 import { type Flag, parseFlags, usage } from "../lib/cli.ts";
+import { DATABASE_NOTE } from "../lib/stack.ts";
 
 const FLAGS = {
   requests: { short: "n", arg: "n", help: "requests per Worker", default: 50, min: 1, max: 500 },
@@ -47,11 +48,7 @@ const FLAGS = {
   json: { switch: true, help: "print the results as JSON (progress still goes to stderr)" },
 } satisfies Record<string, Flag>;
 
-export const USAGE = usage(
-  "npm run bench:deadlines --",
-  FLAGS,
-  "Postgres: embedded by default; with DATABASE_URL set, a scratch database on that server.",
-);
+export const USAGE = usage("npm run bench:deadlines --", FLAGS, DATABASE_NOTE);
 
 type Path = "http" | "ws";
 const isPath = (p: string): p is Path => p === "http" || p === "ws";

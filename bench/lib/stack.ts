@@ -30,6 +30,11 @@ export interface Database {
   drop(): Promise<void>;
 }
 
+/** Where scratchDatabase() makes a bench's database, for its usage text. */
+export const DATABASE_NOTE = "Postgres: embedded by default; with DATABASE_URL set, a scratch database on that server.";
+/** The same, for a bench of the built Worker (BUILT_WORKER). */
+export const BUILT_WORKER_NOTE = `Needs \`npm run build\` first (dist/index.js).\n${DATABASE_NOTE}`;
+
 export interface ScratchDatabaseOptions {
   /** The embedded server's log as it comes; a DATABASE_URL server's log is not ours to read. */
   log?: (text: string) => void;
