@@ -16,94 +16,40 @@
  * by the stand-in; latencies are those of bookings started during the outage.
  */
 import { existsSync } from "node:fs";
-import { dirname } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
-import { parseArgs } from "node:util";
-import { Log, LogLevel, Miniflare, convertV4MiniflareOptions, type V4WorkerOptions } from "miniflare";
+import { Log, LogLevel, Miniflare, convertV4MiniflareOptions } from "miniflare";
 import pg from "pg";
-import { startInsurance, type InsuranceStandIn } from "../dev/insurance.ts";
+import { startInsurance } from "../dev/insurance.ts";
+import { markdownTable } from "./lib/ab.ts";
+import { type Flag, parseCommandLine, parseFlags, usage } from "./lib/cli.ts";
+import { runtimeOutput } from "./lib/runtime-log.ts";
 import {
   BUILT_WORKER,
+  BUILT_WORKER_NOTE,
   adminHeaders,
   localServices,
-  percentile,
   scratchDatabase,
   wranglerSettings,
 } from "./lib/stack.ts";
-import { runtimeOutput } from "./lib/runtime-log.ts";
+import { BREAKER, type Mode, fleet } from "./breaker/fleet.ts";
+import { type Cast, type Options, type Result, runMode } from "./breaker/outage.ts";
 
-type Mode = "shared" | "isolate" | "none" | "baseline";
+const FLAGS = {
+  isolates: { arg: "n", help: "isolates (Workers) per mode", default: 2, min: 2, max: 8 },
+  concurrency: { arg: "n", help: "bookings in flight", default: 20, min: 1, max: 200 },
+  seconds: { arg: "s", help: "each mode's load", default: 30, min: 5, max: 300 },
+  outage: { arg: "s", help: "the insurer down in the middle; under --seconds", default: 10, min: 1, max: 300 },
+} satisfies Record<string, Flag>;
 
-const BREAKER = { BREAKER_FAILURE_THRESHOLD: "5", BREAKER_OPEN_MS: "2000", BREAKER_HALF_OPEN_PROBES: "1" };
-const MODE_VARS: Record<Mode, Record<string, string>> = {
-  shared: { ...BREAKER, BREAKER_SCOPE: "shared" },
-  isolate: { ...BREAKER, BREAKER_SCOPE: "isolate" },
-  none: { ...BREAKER, BREAKER_SCOPE: "isolate", BREAKER_FAILURE_THRESHOLD: "1000" },
-  baseline: { ...BREAKER, BREAKER_SCOPE: "shared" },
-};
+const USAGE = usage("npm run bench:breaker --", FLAGS, BUILT_WORKER_NOTE);
 
-interface Options {
-  isolates: number;
-  concurrency: number;
-  seconds: number;
-  outage: number;
-}
-
-interface Sample {
-  startedAt: number;
-  ms: number;
-  status: number;
-  eligibility: string | null;
-  /** The eligibility check's own time inside the Worker (Server-Timing `insurance;dur=`). */
-  checkMs: number | undefined;
-}
-
-interface Result {
-  mode: Mode;
-  bookings: number;
-  errors: number;
-  /** Calls that reached the insurer while it was down, and over the whole run. */
-  callsDuringOutage: number;
-  callsTotal: number;
-  unknownDuringOutage: number;
-  outageP50: number;
-  outageP99: number;
-  healthyP50: number;
-  healthyP99: number;
-  /** The eligibility check's own time (breaker included) for bookings started while the insurer was down. */
-  checkP50: number;
-  checkP99: number;
-}
-
-function options(): Options {
-  const { values } = parseArgs({
-    options: {
-      isolates: { type: "string", default: "2" },
-      concurrency: { type: "string", default: "20" },
-      seconds: { type: "string", default: "30" },
-      outage: { type: "string", default: "10" },
-    },
-  });
-  const int = (v: string, name: string, min: number, max: number): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name}: a whole number from ${min} to ${max}`);
-    return n;
-  };
-  const o = {
-    isolates: int(values.isolates, "isolates", 2, 8),
-    concurrency: int(values.concurrency, "concurrency", 1, 200),
-    seconds: int(values.seconds, "seconds", 5, 300),
-    outage: int(values.outage, "outage", 1, 300),
-  };
-  if (o.outage >= o.seconds) throw new Error("--outage must be shorter than --seconds");
+function options(argv: string[]): Options | undefined {
+  const o = parseFlags(FLAGS, argv);
+  if (o && o.outage >= o.seconds) throw new Error("--outage must be shorter than --seconds");
   return o;
 }
 
 /** Doctors (one per load worker, so slots never collide) and insured and uninsured patients. */
-async function people(
-  db: pg.Client,
-  concurrency: number,
-): Promise<{ doctors: string[]; insured: string[]; uninsured: string[] }> {
+async function people(db: pg.Client, concurrency: number): Promise<Cast> {
   const ids = async (sql: string): Promise<string[]> => (await db.query<{ id: string }>(sql)).rows.map((r) => r.id);
   const doctors = await ids(
     `INSERT INTO doctors (name, specialty) SELECT 'Dr. Bench ' || g, 'cardiology' FROM generate_series(1, ${concurrency}) g RETURNING id`,
@@ -116,93 +62,6 @@ async function people(
        FROM generate_series(1, 200) g RETURNING id`,
     );
   return { doctors, insured: await patients(true), uninsured: await patients(false) };
-}
-
-async function run(
-  mf: Miniflare,
-  mode: Mode,
-  opts: Options,
-  insurance: InsuranceStandIn,
-  cast: { doctors: string[]; insured: string[]; uninsured: string[] },
-  dayOffset: number,
-  auth: Record<string, string>,
-): Promise<Result> {
-  const workers = Array.from({ length: opts.isolates }, (_, i) => `${mode}-${i}`);
-  const patients = mode === "baseline" ? cast.uninsured : cast.insured;
-  const samples: Sample[] = [];
-  const started = performance.now();
-  const outageFrom = ((opts.seconds - opts.outage) / 2) * 1_000;
-  const outageTo = outageFrom + opts.outage * 1_000;
-  const endAt = opts.seconds * 1_000;
-  const firstSlot = Date.UTC(new Date().getUTCFullYear() + 1, 0, 1) + dayOffset * 86_400_000;
-  let next = 0;
-
-  const loop = async (k: number): Promise<void> => {
-    for (let n = 0; performance.now() - started < endAt; n++) {
-      const startsAt = firstSlot + n * 30 * 60_000;
-      const body = JSON.stringify({
-        doctorId: cast.doctors[k],
-        patientId: patients[(k * 7 + n) % patients.length],
-        startsAt: new Date(startsAt).toISOString(),
-        endsAt: new Date(startsAt + 30 * 60_000).toISOString(),
-      });
-      const t0 = performance.now();
-      let status = 0;
-      let eligibility: string | null = null;
-      let checkMs: number | undefined;
-      try {
-        const res = await mf.dispatchFetch("http://bench/appointments", {
-          method: "POST",
-          headers: {
-            ...auth,
-            "content-type": "application/json",
-            "MF-Route-Override": workers[next++ % workers.length]!,
-          },
-          body,
-        });
-        status = res.status;
-        const timing = /insurance;dur=([\d.]+)/.exec(res.headers.get("server-timing") ?? "");
-        checkMs = timing ? Number(timing[1]) : undefined;
-        const answer = (await res.json()) as { eligibility?: string | null };
-        eligibility = answer.eligibility ?? null;
-      } catch {
-        // status stays 0: no answer at all
-      }
-      samples.push({ startedAt: t0 - started, ms: performance.now() - t0, status, eligibility, checkMs });
-    }
-  };
-
-  const controller = (async () => {
-    await sleep(outageFrom);
-    const before = insurance.stats().requests;
-    insurance.controls({ down: true });
-    await sleep(opts.outage * 1_000);
-    insurance.controls({ down: false });
-    return insurance.stats().requests - before;
-  })();
-  const totalBefore = insurance.stats().requests;
-  await Promise.all(Array.from({ length: opts.concurrency }, (_, k) => loop(k)));
-  const callsDuringOutage = await controller;
-
-  const during = samples.filter((s) => s.startedAt >= outageFrom && s.startedAt < outageTo);
-  const healthy = samples.filter((s) => s.startedAt < outageFrom);
-  const sorted = (xs: Sample[]) => xs.map((s) => s.ms).sort((a, b) => a - b);
-  // No check at all (the baseline's uninsured patients) costs 0 ms.
-  const checks = during.map((s) => s.checkMs ?? 0).sort((a, b) => a - b);
-  return {
-    mode,
-    bookings: samples.filter((s) => s.status === 201).length,
-    errors: samples.filter((s) => s.status !== 201).length,
-    callsDuringOutage: mode === "baseline" ? 0 : callsDuringOutage,
-    callsTotal: insurance.stats().requests - totalBefore,
-    unknownDuringOutage: during.filter((s) => s.eligibility === "unknown").length,
-    outageP50: percentile(sorted(during), 50),
-    outageP99: percentile(sorted(during), 99),
-    healthyP50: percentile(sorted(healthy), 50),
-    healthyP99: percentile(sorted(healthy), 99),
-    checkP50: percentile(checks, 50),
-    checkP99: percentile(checks, 99),
-  };
 }
 
 function table(results: Result[], opts: Options): string {
@@ -240,17 +99,10 @@ function table(results: Result[], opts: Options): string {
     `${opts.concurrency} bookings in flight over ${opts.isolates} isolates for ${opts.seconds} s; the insurer resets every ` +
     `connection for ${opts.outage} s in the middle (threshold ${BREAKER.BREAKER_FAILURE_THRESHOLD}, open ` +
     `${BREAKER.BREAKER_OPEN_MS} ms, ${BREAKER.BREAKER_HALF_OPEN_PROBES} probe)`;
-  return [
-    title,
-    "",
-    `| ${head.join(" | ")} |`,
-    `|${head.map(() => " --- ").join("|")}|`,
-    ...rows.map((r) => `| ${r.join(" | ")} |`),
-  ].join("\n");
+  return `${title}\n\n${markdownTable(head, rows)}`;
 }
 
-async function main(): Promise<void> {
-  const opts = options();
+async function main(opts: Options): Promise<void> {
   if (!existsSync(BUILT_WORKER)) throw new Error("run `npm run build` first: dist/index.js is missing");
   const settings = wranglerSettings();
   const db = await scratchDatabase("breaker");
@@ -263,37 +115,12 @@ async function main(): Promise<void> {
   try {
     const cast = await people(monitor, opts.concurrency);
     const modes: Mode[] = ["baseline", "shared", "isolate", "none"];
-    const workers: V4WorkerOptions[] = modes.flatMap((mode) =>
-      Array.from({ length: opts.isolates }, (_, i): V4WorkerOptions => {
-        const host = `${mode}-0`;
-        return {
-          name: `${mode}-${i}`,
-          modules: true,
-          scriptPath: BUILT_WORKER,
-          modulesRoot: dirname(BUILT_WORKER),
-          compatibilityDate: settings.compatibilityDate,
-          compatibilityFlags: settings.compatibilityFlags,
-          bindings: {
-            ...settings.bindings,
-            ...services.bindings,
-            INSURANCE_API_URL: insurance.url,
-            INSURANCE_API_KEY: apiKey,
-            ...MODE_VARS[mode],
-          },
-          // The mode's first Worker hosts the objects; its other isolates bind the same namespaces.
-          durableObjects: {
-            COALESCER:
-              i === 0
-                ? { className: "Coalescer", useSQLite: true }
-                : { className: "Coalescer", scriptName: host, useSQLite: true },
-            BREAKER:
-              i === 0
-                ? { className: "Breaker", useSQLite: true }
-                : { className: "Breaker", scriptName: host, useSQLite: true },
-          },
-        };
-      }),
-    );
+    const workers = fleet(modes, opts.isolates, settings, {
+      ...settings.bindings,
+      ...services.bindings,
+      INSURANCE_API_URL: insurance.url,
+      INSURANCE_API_KEY: apiKey,
+    });
     mf = new Miniflare(
       convertV4MiniflareOptions({
         workers,
@@ -308,7 +135,7 @@ async function main(): Promise<void> {
     const results: Result[] = [];
     for (const [i, mode] of modes.entries()) {
       console.error(`[bench] ${mode}: ${opts.seconds} s at c=${opts.concurrency} over ${opts.isolates} isolates`);
-      results.push(await run(mf, mode, opts, insurance, cast, i * 60, auth));
+      results.push(await runMode(mf, mode, opts, insurance, cast, i * 60, auth));
     }
     console.log(table(results, opts));
   } finally {
@@ -320,4 +147,6 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+const opts = parseCommandLine(options, USAGE, "[bench]");
+if (typeof opts === "number") process.exitCode = opts;
+else await main(opts);

@@ -15,7 +15,8 @@
  *   GET /doctors/:id/availability?date=…   a Coalescer hop (mostly cache hits): server + hop + object span
  */
 import { startCollector } from "../dev/otlp-collector.ts";
-import { abOptions, abTable, runAb, wholeNumber, type AbPlan } from "./lib/ab.ts";
+import { abOptions, abTable, runAb, type AbPlan } from "./lib/ab.ts";
+import { wholeNumber } from "./lib/cli.ts";
 import { withWorkerStack } from "./lib/worker.ts";
 
 const opts = abOptions({ "metrics-interval-ms": "10000" });

@@ -6,6 +6,7 @@
  * prints its own table with markdownTable(), bench/deadlines.ts its own with alignedTable().
  */
 import { parseArgs } from "node:util";
+import { wholeNumber } from "./cli.ts";
 import { closedLoop } from "./closed-loop.ts";
 import { percentile } from "./stack.ts";
 import type { WorkerStack } from "./worker.ts";
@@ -15,14 +16,6 @@ export interface AbOptions {
   durationS: number;
   warmupS: number;
   rounds: number;
-}
-
-/** `v` as a whole number from `min` to `max`, or an error naming `--name`. */
-export function wholeNumber(v: string, name: string, min: number, max: number): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new Error(`--${name} must be a whole number from ${min} to ${max}`);
-  return n;
 }
 
 /**

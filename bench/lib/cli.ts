@@ -4,7 +4,14 @@
  * a bounded time.
  */
 import { parseArgs } from "node:util";
-import { wholeNumber } from "./ab.ts";
+
+/** `v` as a whole number from `min` to `max`, or an error naming `--name`. */
+export function wholeNumber(v: string, name: string, min: number, max: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new Error(`--${name} must be a whole number from ${min} to ${max}`);
+  return n;
+}
 
 interface FlagBase {
   short?: string;
@@ -78,6 +85,28 @@ export function parseFlags<S extends Record<string, Flag>>(spec: S, argv: string
   );
   // Built from `spec` key by key, with each value of the type FlagValues gives its flag.
   return parsed as FlagValues<S>;
+}
+
+/**
+ * A bench's options from its command line (`parse`, e.g. over parseFlags()), or the exit code when
+ * the run ends here: 0 after -h printed `usageText`, 2 after a bad flag printed why (`tag`: the
+ * bench's log prefix, "[bench]") and the usage.
+ */
+export function parseCommandLine<T extends object>(
+  parse: (argv: string[]) => T | undefined,
+  usageText: string,
+  tag: string,
+): T | number {
+  let opts: T | undefined;
+  try {
+    opts = parse(process.argv.slice(2));
+  } catch (err) {
+    console.error(`${tag} ${err instanceof Error ? err.message : String(err)}\n\n${usageText}`);
+    return 2;
+  }
+  if (opts) return opts;
+  console.log(usageText);
+  return 0;
 }
 
 /**

@@ -1,8 +1,8 @@
 /**
  * What Postgres itself says about a bench's backends: whether each one is still there
  * (pg_stat_activity, polled by application_name: the Workers name their connections after the
- * request), and why the server stopped statements (its log, for the embedded server). A Worker's
- * own account is what is being tested, so neither relies on it.
+ * request), how many backends a database started, and why the server stopped statements (its log,
+ * for the embedded server). A Worker's own account is what is being tested, so none relies on it.
  */
 import { setTimeout as delay } from "node:timers/promises";
 import pg from "pg";
@@ -161,6 +161,17 @@ export class ActivityPoller {
       if (wait > 0) await delay(wait);
     }
   }
+}
+
+/** Postgres backends started so far in the monitor's database (PostgreSQL 14+). */
+export async function sessionsStarted(monitor: pg.Client): Promise<number> {
+  // Backends report their counters when they exit or go idle, at most once a second.
+  await delay(1_500);
+  await monitor.query("SELECT pg_stat_clear_snapshot()");
+  const { rows } = await monitor.query<{ n: string }>(
+    "SELECT sessions::text AS n FROM pg_stat_database WHERE datname = current_database()",
+  );
+  return Number(rows[0]!.n);
 }
 
 /** Polls `done` every 5 ms until it holds, `timeoutMs` passes or `signal` aborts; whether it held. */

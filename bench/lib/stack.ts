@@ -30,6 +30,11 @@ export interface Database {
   drop(): Promise<void>;
 }
 
+/** Where scratchDatabase() makes a bench's database, for its usage text. */
+export const DATABASE_NOTE = "Postgres: embedded by default; with DATABASE_URL set, a scratch database on that server.";
+/** The same, for a bench of the built Worker (BUILT_WORKER). */
+export const BUILT_WORKER_NOTE = `Needs \`npm run build\` first (dist/index.js).\n${DATABASE_NOTE}`;
+
 export interface ScratchDatabaseOptions {
   /** The embedded server's log as it comes; a DATABASE_URL server's log is not ours to read. */
   log?: (text: string) => void;
@@ -173,9 +178,12 @@ export function distribution(values: readonly number[]): Distribution {
   };
 }
 
+/** A figure to one decimal, "-" for NaN (no values). */
+export const fixed1 = (n: number): string => (Number.isNaN(n) ? "-" : n.toFixed(1));
+
 /** "p50 / p90 / p99 / max", or "-" when there were none. */
 export function formatDistribution(d: Distribution): string {
-  const f = (n: number): string => (Number.isNaN(n) ? "-" : n.toFixed(1));
+  const f = fixed1;
   return d.n === 0 ? "-" : `${f(d.p50)} / ${f(d.p90)} / ${f(d.p99)} / ${f(d.max)}`;
 }
 
