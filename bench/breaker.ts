@@ -124,6 +124,8 @@ async function main(opts: Options): Promise<void> {
     mf = new Miniflare(
       convertV4MiniflareOptions({
         workers,
+        // No Request.cf download: a bench contacts 127.0.0.1 only.
+        cf: false,
         log: new Log(LogLevel.WARN),
         // The Workers' per-request info lines would bury the table; warnings and errors still show.
         ...runtimeOutput(),
