@@ -8,6 +8,7 @@
 import { parseArgs } from "node:util";
 import { wholeNumber } from "./cli.ts";
 import { closedLoop } from "./closed-loop.ts";
+import { childrenOf, cpuMs } from "./proc.ts";
 import { percentile } from "./stack.ts";
 import type { WorkerStack } from "./worker.ts";
 
@@ -65,6 +66,8 @@ export interface Variant {
   cell?: string;
   /** Bindings over the stack's for this variant. */
   bindings: Record<string, string>;
+  /** The Worker bundle this variant runs (default: the stack's, dist/index.js). */
+  scriptPath?: string;
   /** Runs after each of this variant's turns, before the Worker is reconfigured. */
   after?: () => Promise<void>;
 }
@@ -84,10 +87,15 @@ export interface Totals {
   seconds: number;
   /** Latencies of the successful answers, ms. */
   latencies: number[];
+  /** CPU time workerd spent during the measured loops, ms (Linux /proc). */
+  workerCpuMs: number;
 }
 
 /** Totals per route label, then per variant name. */
 export type AbResults = Map<string, Map<string, Totals>>;
+
+/** CPU ms of this process' workerd children so far (Miniflare restarts workerd on reconfiguration). */
+const workerCpu = (): number => childrenOf(process.pid, "workerd").reduce((sum, pid) => sum + cpuMs(pid), 0);
 
 /**
  * `opts.rounds` rounds; each round runs every variant (the Worker reconfigured only when the
@@ -101,15 +109,18 @@ export async function runAb(stack: WorkerStack, opts: AbOptions, plan: AbPlan): 
     const order = plan.variants.map((_, i) => plan.variants[(i + round) % plan.variants.length]!);
     for (const variant of order) {
       if (variant !== current) {
-        await stack.configure(variant.bindings);
+        await stack.configure(variant.bindings, variant.scriptPath);
         current = variant;
       }
       for (const route of plan.routes) {
         console.error(`[bench] round ${round + 1}: ${route.label}, ${plan.feature} ${variant.name}`);
         if (opts.warmupS > 0) await closedLoop(route.urls, opts.concurrency, opts.warmupS, stack.auth);
+        const cpuBefore = workerCpu();
         const s = await closedLoop(route.urls, opts.concurrency, opts.durationS, stack.auth);
+        const cpu = workerCpu() - cpuBefore;
         const byVariant = results.get(route.label)!;
-        const t = byVariant.get(variant.name) ?? { ok: 0, errors: 0, seconds: 0, latencies: [] };
+        const t = byVariant.get(variant.name) ?? { ok: 0, errors: 0, seconds: 0, latencies: [], workerCpuMs: 0 };
+        t.workerCpuMs += cpu;
         t.ok += s.latencies.length;
         t.errors += s.errors;
         t.seconds += s.elapsedS;
@@ -138,7 +149,7 @@ export function alignedTable(header: string[], body: string[][]): string {
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...body.map(line)].join("\n");
 }
 
-/** route | <column> | req/s | vs <baseline> | p50 ms | p99 ms | errors, a row per route and variant. */
+/** route | <column> | req/s | vs <baseline> | p50 ms | p99 ms | workerd CPU ms/req | errors, a row per route and variant. */
 export function abTable(plan: AbPlan, results: AbResults): string {
   const baseline = plan.variants[0]!;
   const rows: string[][] = [];
@@ -156,9 +167,13 @@ export function abTable(plan: AbPlan, results: AbResults): string {
         `${((rps / (base.ok / base.seconds)) * 100).toFixed(1)}%`,
         percentile(t.latencies, 50).toFixed(1),
         percentile(t.latencies, 99).toFixed(1),
+        t.ok > 0 ? (t.workerCpuMs / t.ok).toFixed(3) : "-",
         String(t.errors),
       ]);
     }
   }
-  return markdownTable(["route", plan.column, "req/s", `vs ${baseline.name}`, "p50 ms", "p99 ms", "errors"], rows);
+  return markdownTable(
+    ["route", plan.column, "req/s", `vs ${baseline.name}`, "p50 ms", "p99 ms", "workerd CPU ms/req", "errors"],
+    rows,
+  );
 }
