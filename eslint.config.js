@@ -23,7 +23,7 @@ export default tseslint.config(
   {
     files: ["core/**/*.ts"],
     rules: {
-      "@typescript-eslint/no-restricted-imports": [
+      "no-restricted-imports": [
         "error",
         {
           patterns: [
@@ -39,7 +39,7 @@ export default tseslint.config(
   {
     files: ["db/**/*.ts"],
     rules: {
-      "@typescript-eslint/no-restricted-imports": [
+      "no-restricted-imports": [
         "error",
         {
           patterns: [
