@@ -77,15 +77,20 @@ function samples(data: MetricData): string[] {
   ]);
 }
 
-export class Counter extends Metric {
-  readonly type = "counter";
+/** A metric whose series each hold one number: what counters and gauges share. */
+abstract class ValueMetric extends Metric {
+  abstract override readonly type: "counter" | "gauge";
   readonly #values = new Map<string, { labels: Labels; value: number }>();
 
-  inc(labels: Labels = {}, by = 1): void {
+  protected addTo(labels: Labels, by: number): void {
     const key = keyOf(labels);
     const current = this.#values.get(key);
     if (current) current.value += by;
     else this.#values.set(key, { labels, value: by });
+  }
+
+  protected setTo(labels: Labels, value: number): void {
+    this.#values.set(keyOf(labels), { labels, value });
   }
 
   get(labels: Labels = {}): number {
@@ -102,28 +107,23 @@ export class Counter extends Metric {
   }
 }
 
-export class Gauge extends Metric {
+export class Counter extends ValueMetric {
+  readonly type = "counter";
+
+  inc(labels: Labels = {}, by = 1): void {
+    this.addTo(labels, by);
+  }
+}
+
+export class Gauge extends ValueMetric {
   readonly type = "gauge";
-  readonly #values = new Map<string, { labels: Labels; value: number }>();
 
   add(labels: Labels, by: number): void {
-    const key = keyOf(labels);
-    const current = this.#values.get(key);
-    if (current) current.value += by;
-    else this.#values.set(key, { labels, value: by });
+    this.addTo(labels, by);
   }
 
   set(labels: Labels, value: number): void {
-    this.#values.set(keyOf(labels), { labels, value });
-  }
-
-  collect(): MetricData {
-    return {
-      name: this.name,
-      help: this.help,
-      type: this.type,
-      points: [...this.#values.values()].map(({ labels, value }) => ({ labels, value })),
-    };
+    this.setTo(labels, value);
   }
 }
 
