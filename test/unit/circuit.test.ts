@@ -151,10 +151,10 @@ describe("an open circuit", () => {
 });
 
 describe("what counts as the dependency's failure", () => {
-  it("is anything but the client going away", () => {
+  it("is anything but a call its caller ended (departure or the caller's own deadline)", () => {
     expect(countsAsFailure(new Error("ECONNRESET"))).toBe(true);
-    expect(countsAsFailure(new DeadlineExceededError("upstream"))).toBe(true);
     expect(countsAsFailure(new ClientClosedError())).toBe(false);
+    expect(countsAsFailure(new DeadlineExceededError("upstream"))).toBe(false);
   });
 
   it("does not open the circuit however many clients go away", async () => {
@@ -164,9 +164,28 @@ describe("what counts as the dependency's failure", () => {
     expect(breakerCounters(name).failures).toBe(0);
   });
 
-  it("opens the circuit on deadlines exceeded waiting for the dependency", async () => {
-    const { breaker: b } = breaker(2, 60_000);
-    await failTimes(b, 2, new DeadlineExceededError("upstream"));
+  it("does not open the circuit however many callers' own deadlines cut their calls", async () => {
+    const { name, breaker: b } = breaker(2, 60_000);
+    await failTimes(b, 5, new DeadlineExceededError("upstream"));
+    expect(b.view().state).toBe("closed");
+    expect(breakerCounters(name).failures).toBe(0);
+  });
+});
+
+describe("the half-open probe", () => {
+  it("is not given to a caller whose budget cannot wait a whole attempt: refused, the circuit left open", async () => {
+    const name = `unit-${crypto.randomUUID()}`;
+    const b = new LocalBreaker(name, { failureThreshold: 1, openMs: 30, halfOpenProbes: 1 }, 1_000);
+    await failTimes(b, 1, new Error("ECONNRESET"));
+    await sleep(40);
+    const dep = dependency();
+    const short: BreakerCall = { deadline: Deadline.start(200), background: () => {} };
+    expect(await rejection(b.execute(short, dep.call))).toBeInstanceOf(CircuitOpenError);
+    expect(dep.calls).toBe(0);
     expect(b.view().state).toBe("open");
+    // A caller with the budget for a whole attempt probes, and its success closes the circuit.
+    await expect(b.execute(call(), dep.call)).resolves.toBe("ok");
+    expect(dep.calls).toBe(1);
+    expect(b.view().state).toBe("closed");
   });
 });

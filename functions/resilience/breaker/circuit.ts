@@ -2,7 +2,7 @@
  * What every circuit breaker of clinic-edge shares: the state names, the error a refused call gets,
  * what counts as a failure, and the counters kept per breaker (in isolate memory) for /metrics.
  */
-import { ClientClosedError } from "../../../core/deadline.ts";
+import { ClientClosedError, DeadlineExceededError } from "../../../core/deadline.ts";
 import type { Deadline } from "../../../core/deadline.ts";
 import type { Span } from "../../../core/telemetry/tracing.ts";
 import { log } from "../../../core/log.ts";
@@ -23,11 +23,13 @@ export class CircuitOpenError extends Error {
 }
 
 /**
- * Whatever an attempt throws is the dependency's failure, except the client going away: that says
- * nothing about the dependency's health.
+ * Whatever an attempt throws is the dependency's failure (connection errors, 5xx, malformed
+ * answers, its own per-call timeout), except a call its caller ended: the caller's own deadline or
+ * departure says nothing about the dependency's health, and counting it would let any caller open
+ * the circuit for everyone by asking for a tiny budget.
  */
 export function countsAsFailure(err: unknown): boolean {
-  return !(err instanceof ClientClosedError);
+  return !(err instanceof ClientClosedError || err instanceof DeadlineExceededError);
 }
 
 /** What one request hands a breaker for one call. */

@@ -23,6 +23,11 @@ export interface SharedBreakerOptions {
   viewTtlMs: number;
   /** A probe permit's lease: the longest attempt plus the report's trip. */
   probeLeaseMs: number;
+  /**
+   * The budget a caller needs left to be given a half-open probe (the longest attempt): a probe its
+   * caller's deadline would cut could only reopen the circuit, never close it.
+   */
+  probeBudgetMs?: number;
   namespace: DurableObjectNamespace<Breaker>;
 }
 
@@ -71,7 +76,7 @@ export class SharedBreaker implements CircuitBreaker {
     this.#options = options;
     this.#args = { name: options.name, settings: options.settings };
     this.#counters = breakerCounters(options.name);
-    this.#local = new LocalBreaker(options.name, options.settings);
+    this.#local = new LocalBreaker(options.name, options.settings, options.probeBudgetMs);
   }
 
   async execute<T>(call: BreakerCall, attempt: () => Promise<T>): Promise<T> {
@@ -119,6 +124,7 @@ export class SharedBreaker implements CircuitBreaker {
     if (view.state === "closed") return {};
     const now = Date.now();
     if (now < view.until) return this.#refuse(view.until - now);
+    if (call.deadline.remaining() < (this.#options.probeBudgetMs ?? 0)) return this.#refuse(0);
 
     const grant = await this.#ask(call, "acquireProbe", (o, a) => o.acquireProbe(a, this.#options.probeLeaseMs));
     this.#learn(grant.snapshot);

@@ -40,11 +40,14 @@ export class LocalBreaker implements CircuitBreaker {
   readonly #name: string;
   readonly #openMs: number;
   readonly #policy: CircuitBreakerPolicy;
+  readonly #probeBudgetMs: number;
   #openedAt = 0;
 
-  constructor(name: string, settings: BreakerSettings) {
+  /** `probeBudgetMs`: what a caller needs left to be the half-open probe (see SharedBreakerOptions). */
+  constructor(name: string, settings: BreakerSettings, probeBudgetMs = 0) {
     this.#name = name;
     this.#openMs = settings.openMs;
+    this.#probeBudgetMs = probeBudgetMs;
     this.#policy = circuitBreaker(handleWhen(countsAsFailure), {
       breaker: new ConsecutiveBreaker(settings.failureThreshold),
       halfOpenAfter: settings.openMs,
@@ -60,11 +63,16 @@ export class LocalBreaker implements CircuitBreaker {
     });
   }
 
-  async execute<T>(_call: BreakerCall, attempt: () => Promise<T>): Promise<T> {
+  async execute<T>(call: BreakerCall, attempt: () => Promise<T>): Promise<T> {
     const counters = breakerCounters(this.#name);
     // cockatiel queues calls behind a half-open probe until it is decided: that would tie one
-    // request's wait to another request's I/O, so they are refused instead.
-    if (this.#policy.state === CircuitState.HalfOpen) {
+    // request's wait to another request's I/O, so they are refused instead. A call that would be
+    // the probe (open, its time over) is refused too when its caller cannot wait a whole attempt.
+    const wouldProbe = this.#policy.state === CircuitState.Open && this.view().retryAfterMs === 0;
+    if (
+      this.#policy.state === CircuitState.HalfOpen ||
+      (wouldProbe && call.deadline.remaining() < this.#probeBudgetMs)
+    ) {
       counters.shortCircuited++;
       throw new CircuitOpenError(this.#name, 0);
     }

@@ -26,9 +26,10 @@ export function breakerFor(env: Env, config: Config, name: string, longestAttemp
             settings,
             viewTtlMs,
             probeLeaseMs: longestAttemptMs + REPORT_GRACE_MS,
+            probeBudgetMs: longestAttemptMs,
             namespace: env.BREAKER,
           })
-        : new LocalBreaker(name, settings);
+        : new LocalBreaker(name, settings, longestAttemptMs);
     breakers.set(key, breaker);
   }
   return breaker;

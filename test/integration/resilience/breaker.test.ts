@@ -14,7 +14,7 @@ import { CircuitOpenError, breakerCounters, type BreakerCall } from "../../../fu
 import { LocalBreaker } from "../../../functions/resilience/breaker/local.ts";
 import { SharedBreaker } from "../../../functions/resilience/breaker/client.ts";
 import { ORIGIN, expectProblem, json } from "../../helpers/api.ts";
-import { authHeader } from "../../helpers/auth.ts";
+import { asPatient, authHeader } from "../../helpers/auth.ts";
 import { withSql } from "../../helpers/db.ts";
 import { createDoctor, createPatient, slot, type BookedAppointment, type Patient } from "../../helpers/factories.ts";
 import {
@@ -225,7 +225,7 @@ describe("the insurer's circuit breaker", () => {
     expect(stored).toEqual([{ eligibility: "unknown" }]);
   });
 
-  it("cuts a slow call at the request's deadline: 504 naming the upstream, counted as a failure", async () => {
+  it("cuts a slow call at the request's deadline: 504 naming the upstream, not counted against the insurer", async () => {
     const worker = withOwnBreaker(FAST);
     const patient = await createPatient({ insuranceMemberId: memberId("SLOW3000") });
     const started = Date.now();
@@ -236,10 +236,46 @@ describe("the insurer's circuit breaker", () => {
     const problem = await expectProblem(res, 504);
     expect(problem.detail).toContain("upstream");
     expect(elapsed).toBeGreaterThanOrEqual(290);
-    expect(elapsed).toBeLessThan(300 + 1_000);
+    expect((await standInStats(patient.insuranceMemberId!)).requests).toBe(1);
     const stats = await worker.objectStats();
-    expect(stats.failuresReported).toBe(1);
-    expect(stats.snapshot.consecutiveFailures).toBe(1);
+    expect(stats.failuresReported).toBe(0);
+    expect(stats.snapshot.consecutiveFailures).toBe(0);
+  });
+
+  it("stays closed for everyone when one patient's checks are all cut by their own short budget", async () => {
+    const worker = withOwnBreaker({ BREAKER_FAILURE_THRESHOLD: "5", BREAKER_OPEN_MS: "30000" });
+    const attacker = await createPatient({ insuranceMemberId: memberId("SLOW3000") });
+    const headers = { ...(await authHeader(asPatient(attacker.id))), "x-request-timeout-ms": "150" };
+    for (let i = 0; i < 10; i++) {
+      await expectProblem(await worker.fetch(`/patients/${attacker.id}/eligibility`, { headers }), 504);
+    }
+    // The calls did reach the insurer: the budget left room for an attempt, and each was cut by it.
+    expect((await standInStats(attacker.insuranceMemberId!)).requests).toBeGreaterThanOrEqual(10);
+    expect((await worker.objectStats()).snapshot).toMatchObject({ state: "closed", consecutiveFailures: 0 });
+
+    const other = await createPatient({ insuranceMemberId: memberId("OK") });
+    const res = await worker.fetch(`/patients/${other.id}/eligibility`);
+    expect((await json<{ eligibility: string }>(res, 200)).eligibility).toBe("covered");
+  });
+
+  it("gives the half-open probe only to a caller whose budget can wait a whole insurer attempt", async () => {
+    const worker = withOwnBreaker(FAST);
+    await trip(worker, 3);
+    await sleep(OPEN_MS + 50);
+    const healthy = await createPatient({ insuranceMemberId: memberId("OK") });
+    // INSURANCE_TIMEOUT_MS is 2 s: a 300 ms budget could only ever abandon the probe.
+    const short = await worker.fetch(`/patients/${healthy.id}/eligibility`, {
+      headers: { "x-request-timeout-ms": "300" },
+    });
+    await expectProblem(short, 503);
+    expect(short.headers.get("server-timing")).toContain('desc="breaker-open"');
+    expect((await standInStats(healthy.insuranceMemberId!)).requests).toBe(0);
+    expect((await worker.objectStats()).probesGranted).toBe(0);
+
+    expect((await eligibilityOf(worker, healthy)).status).toBe(200);
+    const stats = await worker.objectStats();
+    expect(stats.probesGranted).toBe(1);
+    expect(stats.snapshot.state).toBe("closed");
   });
 
   it("does not start an attempt, nor count a failure, with less budget left than an attempt needs", async () => {
