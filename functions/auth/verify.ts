@@ -70,12 +70,13 @@ function roleOf(payload: JWTPayload, claim: string): TokenRole {
  * Messages never quote the token or a claim's value.
  */
 export async function verifyToken(token: string, auth: AuthConfig, deadline: Deadline): Promise<Principal> {
-  let alg: string | undefined;
+  let header: ReturnType<typeof decodeProtectedHeader>;
   try {
-    alg = decodeProtectedHeader(token).alg;
+    header = decodeProtectedHeader(token);
   } catch {
     throw new UnauthorizedError("The token is malformed", true);
   }
+  const alg = header.alg;
   const options: JWTVerifyOptions = {
     clockTolerance: CLOCK_TOLERANCE_S,
     requiredClaims: ["sub", "exp"],
@@ -103,6 +104,19 @@ export async function verifyToken(token: string, auth: AuthConfig, deadline: Dea
     if (fromKeySet)
       throw new UnavailableError("The identity provider's keys cannot be fetched", JWKS_RETRY_AFTER_MS, { cause: err });
     throw err;
+  }
+  // An ID token or a logout token of the same provider verifies with the same keys: only tokens
+  // typed as access tokens are accepted (RFC 8725 §3.11).
+  if (auth.tokenTypes.length > 0) {
+    const typ = header.typ?.toLowerCase().replace(/^application\//, "");
+    if (typ === undefined || !auth.tokenTypes.includes(typ)) {
+      throw new UnauthorizedError('The token\'s "typ" header is not accepted', true);
+    }
+  }
+  // A stolen long-lived token stays useful for its whole life: cap what any issuer may grant.
+  const lifetime = payload.exp! - (payload.iat ?? Math.floor(Date.now() / 1_000));
+  if (lifetime > auth.maxTokenLifetimeS) {
+    throw new UnauthorizedError(`The token is valid for longer than ${auth.maxTokenLifetimeS} s`, true);
   }
   // jwtVerify checked that sub is present; an empty one names nobody.
   if (!payload.sub) throw new UnauthorizedError('The token\'s "sub" claim is empty', true);

@@ -2,6 +2,7 @@ import type { QueryPath } from "../../db/client.ts";
 import type { MetricsExportConfig } from "../../core/telemetry/metrics-export.ts";
 import type { TracingConfig } from "../../core/telemetry/tracing.ts";
 import { ConfigSchema } from "./schema.ts";
+import { unsafeSettings } from "./safety.ts";
 
 /** How one dependency's circuit breaker behaves; the same settings drive the shared object and the isolates. */
 export interface BreakerSettings {
@@ -113,6 +114,10 @@ export interface AuthConfig {
   roleClaim: string;
   /** After a key set download, how long a token with an unknown `kid` waits before it may trigger another. */
   jwksCooldownMs: number;
+  /** Accepted `typ` header values, lower case without "application/"; empty: not checked. */
+  tokenTypes: string[];
+  /** The longest validity a token may have (exp − iat, or exp − now). */
+  maxTokenLifetimeS: number;
 }
 
 export class ConfigError extends Error {
@@ -131,6 +136,13 @@ export function loadConfig(env: Env): Config {
     throw new ConfigError(`Invalid Worker configuration: ${fields}`);
   }
   const v = parsed.data;
+  const unsafe = unsafeSettings(v);
+  if (unsafe.length > 0) {
+    const list = unsafe.map((u) => `${u.name} (${u.reason})`).join("; ");
+    throw new ConfigError(
+      `Unsafe Worker configuration: ${list}. Change it, or list the name in UNSAFE_SETTINGS_ALLOWED to accept the risk`,
+    );
+  }
   const config: Config = {
     databaseUrl: v.DATABASE_URL,
     db: {
@@ -200,6 +212,8 @@ export function loadConfig(env: Env): Config {
       audience: v.AUTH_AUDIENCE || undefined,
       roleClaim: v.AUTH_ROLE_CLAIM,
       jwksCooldownMs: v.AUTH_JWKS_COOLDOWN_MS,
+      tokenTypes: v.AUTH_TOKEN_TYPES.map((t) => t.replace(/^application\//, "")),
+      maxTokenLifetimeS: v.AUTH_MAX_TOKEN_LIFETIME_S,
     },
     metricsToken: v.METRICS_TOKEN || undefined,
     debugEndpoints: v.DEBUG_ENDPOINTS === "true",

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseOtlpHeaders } from "../../core/telemetry/otlp.ts";
+import { CHECKED_SETTINGS } from "./safety.ts";
 import { HTTP_URL, documentationOf, documented, int, oneOf, optionalUrl, ratio, section, text } from "./variables.ts";
 
 /**
@@ -153,11 +154,50 @@ const shape = {
       description:
         "After a key set download, how long a token with an unknown `kid` waits before it may trigger another.",
     }),
+    AUTH_TOKEN_TYPES: documented(
+      z
+        .string()
+        .default("JWT,at+jwt")
+        .transform((v) =>
+          v
+            .split(",")
+            .map((t) => t.trim().toLowerCase())
+            .filter((t) => t !== ""),
+        ),
+      { type: "string", default: "JWT,at+jwt", range: "comma-separated `typ` values" },
+      {
+        description:
+          "The JOSE `typ` header values a token may carry (case-insensitive; `application/` prefix ignored); a token without one is refused. Empty: no check (refused unless listed in UNSAFE_SETTINGS_ALLOWED).",
+      },
+    ),
+    AUTH_MAX_TOKEN_LIFETIME_S: int(60, 2_592_000, 86_400, {
+      description:
+        "The longest a token may be valid: `exp` − `iat` (or `exp` − now without `iat`); longer-lived tokens are refused.",
+    }),
     METRICS_TOKEN: text("", {
       secret: true,
       description:
         "A bearer token a Prometheus scraper may use for /metrics and nothing else (admin tokens always work there). Empty: admins only.",
     }),
+  }),
+  ...section("Safety checks", {
+    UNSAFE_SETTINGS_ALLOWED: documented(
+      z
+        .string()
+        .default("")
+        .transform((v) =>
+          v
+            .split(",")
+            .map((n) => n.trim())
+            .filter((n) => n !== ""),
+        )
+        .pipe(z.array(z.enum(CHECKED_SETTINGS as [string, ...string[]]))),
+      { type: "string", default: "", range: `comma-separated, of: ${CHECKED_SETTINGS.join(", ")}` },
+      {
+        description:
+          "Settings whose production safety check this deployment waives knowingly (see docs/security.md). Any other unsafe setting stops the Worker: every request answers 503 and one log line names the variable.",
+      },
+    ),
   }),
   ...section("Telemetry", {
     OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl({

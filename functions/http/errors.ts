@@ -4,6 +4,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ClientClosedError, DeadlineExceededError } from "../../core/deadline.ts";
+import { ConfigError } from "../config/index.ts";
 import type { AppEnv } from "../env.ts";
 import { metrics } from "../observability/metrics.ts";
 import { log } from "../../core/log.ts";
@@ -279,6 +280,7 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
     log.info("client closed request", { requestId: c.get("requestId") });
     return problemResponse(c, "client-closed-request", err.message);
   }
+  if (err instanceof ConfigError) return refusedConfiguration(c, err);
   const apiError = err instanceof ApiError ? err : fromDatabaseError(err);
   if (apiError?.kind === "service-unavailable" && !(err instanceof ApiError)) {
     // The database went away: not the client's doing, not a bug, worth an operator's eye.
@@ -306,4 +308,24 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
     detail: loggableMessage(err),
   });
   return problemResponse(c, "internal-error", "An unexpected error occurred; it has been logged");
+}
+
+/** Configuration refusals already logged by this isolate: one line each, not one per request. */
+const loggedRefusals = new Set<string>();
+
+/**
+ * A configuration the Worker refuses (invalid, or unsafe in production): every request, /readyz
+ * included, answers 503 so a deploy check or load balancer sees it at once. The variable names go
+ * to the log only, once per isolate; the public answer says nothing about the setup.
+ */
+function refusedConfiguration(c: Context<AppEnv>, err: ConfigError): Response {
+  if (!loggedRefusals.has(err.message)) {
+    loggedRefusals.add(err.message);
+    log.error("configuration refused", { detail: err.message });
+  }
+  return problemResponse(
+    c,
+    "service-unavailable",
+    "The service is not configured correctly; its operators have been told",
+  );
 }

@@ -209,12 +209,33 @@ describe("verifyToken", () => {
 
   it("refuses a token without an expiry", async () => {
     const token = await new SignJWT({ role: "admin" })
-      .setProtectedHeader({ alg: "HS256" })
+      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
       .setSubject("x")
       .setIssuer(env.AUTH_ISSUER)
       .setAudience(env.AUTH_AUDIENCE)
       .sign(new TextEncoder().encode(env.AUTH_JWT_SECRET));
     expect(await problemOf(token)).toMatch(/"exp"/);
+  });
+
+  it("refuses a token without a typ header, or typed as anything but an access token", async () => {
+    const signed = (header: { alg: string; typ?: string }) =>
+      new SignJWT({ role: "admin", sub: "x", iss: env.AUTH_ISSUER, aud: env.AUTH_AUDIENCE })
+        .setProtectedHeader(header)
+        .setExpirationTime("1h")
+        .sign(new TextEncoder().encode(env.AUTH_JWT_SECRET));
+    expect(await problemOf(await signed({ alg: "HS256" }))).toMatch(/"typ"/);
+    expect(await problemOf(await signed({ alg: "HS256", typ: "id_token+jwt" }))).toMatch(/"typ"/);
+    expect(await problemOf(await signed({ alg: "HS256", typ: "application/at+JWT" }))).toBe("accepted");
+    expect(await problemOf(await signed({ alg: "HS256" }), { ...auth, tokenTypes: [] })).toBe("accepted");
+  });
+
+  it("refuses a token valid for longer than AUTH_MAX_TOKEN_LIFETIME_S, with or without iat", async () => {
+    const day = 86_400;
+    expect(await problemOf(await tokenFor({ role: "admin", sub: "x" }, { expiresIn: day - 60 }))).toBe("accepted");
+    expect(await problemOf(await tokenFor({ role: "admin", sub: "x" }, { expiresIn: day + 60 }))).toMatch(/longer/);
+    const noIat = await tokenFor({ role: "admin", sub: "x" }, { expiresIn: 2 * day, claims: { iat: undefined } });
+    expect(await problemOf(noIat)).toMatch(/longer/);
+    expect(await problemOf(noIat, { ...auth, maxTokenLifetimeS: 3 * day })).toBe("accepted");
   });
 
   it("refuses garbage without throwing anything but a 401", async () => {

@@ -134,3 +134,70 @@ describe("loadConfig", () => {
     expect([first.breaker.openMs, changed.breaker.openMs]).toEqual([1_234, 4_321]);
   });
 });
+
+describe("settings that are unsafe in production", () => {
+  const withJwks = { AUTH_JWKS_URL: "https://idp.example.test/.well-known/jwks.json" } as Partial<Env>;
+  const issued = { ...withJwks, AUTH_ISSUER: "https://idp.example.test/", AUTH_AUDIENCE: "clinic-edge" };
+
+  it("refuses a JWKS URL without AUTH_ISSUER and AUTH_AUDIENCE, naming both", () => {
+    const message = refusal(withJwks, required());
+    expect(message).toContain("AUTH_ISSUER (");
+    expect(message).toContain("AUTH_AUDIENCE (");
+    expect(message).toContain("UNSAFE_SETTINGS_ALLOWED");
+  });
+
+  it("refuses a JWKS URL over plain http, except on loopback", () => {
+    expect(refusal({ ...issued, AUTH_JWKS_URL: "http://idp.example.test/jwks.json" }, required())).toContain(
+      "AUTH_JWKS_URL (",
+    );
+    expect(loadConfig({ ...required(), ...issued, AUTH_JWKS_URL: "http://127.0.0.1:9/jwks.json" }).auth.jwksUrl).toBe(
+      "http://127.0.0.1:9/jwks.json",
+    );
+  });
+
+  it("refuses a JWKS cooldown under a second", () => {
+    expect(refusal({ ...issued, AUTH_JWKS_COOLDOWN_MS: "0" }, required())).toContain("AUTH_JWKS_COOLDOWN_MS (");
+  });
+
+  it("refuses the placeholder secret of .dev.vars.example without repeating it", () => {
+    const placeholder = "change-me-to-32-or-more-random-characters";
+    const message = refusal({ AUTH_JWT_SECRET: placeholder }, required());
+    expect(message).toContain("AUTH_JWT_SECRET (");
+    expect(message).not.toContain(placeholder);
+  });
+
+  it("refuses a METRICS_TOKEN shorter than 32 characters without repeating it", () => {
+    const message = refusal({ METRICS_TOKEN: "scrape-me-123" }, required());
+    expect(message).toContain("METRICS_TOKEN (");
+    expect(message).not.toContain("scrape-me-123");
+    expect(loadConfig({ ...required(), METRICS_TOKEN: "s".repeat(32) }).metricsToken).toBe("s".repeat(32));
+  });
+
+  it("refuses turning the token type check off", () => {
+    expect(refusal({ AUTH_TOKEN_TYPES: "" }, required())).toContain("AUTH_TOKEN_TYPES (");
+  });
+
+  it("accepts each of them when UNSAFE_SETTINGS_ALLOWED lists its name, and only that one", () => {
+    const config = loadConfig({
+      ...required(),
+      ...issued,
+      AUTH_JWKS_COOLDOWN_MS: "0",
+      UNSAFE_SETTINGS_ALLOWED: "AUTH_JWKS_COOLDOWN_MS",
+    });
+    expect(config.auth.jwksCooldownMs).toBe(0);
+    const message = refusal(
+      { ...issued, AUTH_JWKS_COOLDOWN_MS: "0", AUTH_TOKEN_TYPES: "", UNSAFE_SETTINGS_ALLOWED: "AUTH_TOKEN_TYPES" },
+      required(),
+    );
+    expect(message).toContain("AUTH_JWKS_COOLDOWN_MS (");
+    expect(message).not.toContain("AUTH_TOKEN_TYPES (");
+  });
+
+  it("refuses a name in UNSAFE_SETTINGS_ALLOWED that is not a checked setting (a typo waives nothing)", () => {
+    expect(refusal({ UNSAFE_SETTINGS_ALLOWED: "AUTH_ISSUR" }, required())).toContain("UNSAFE_SETTINGS_ALLOWED");
+  });
+
+  it("accepts the defaults, as `npm run dev` starts the Worker", () => {
+    expect(() => loadConfig({ ...required(), AUTH_JWT_SECRET: "x".repeat(43) })).not.toThrow();
+  });
+});
