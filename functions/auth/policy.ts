@@ -72,9 +72,6 @@ export const POLICY: Policy = {
   "GET /appointments/{id}/history": { allow: ["admin", "patient", "doctor"], owner: { by: "row" } },
 };
 
-/** Roles whose access is limited to what they own. */
-const OWNING_ROLES: ReadonlySet<Role> = new Set(["patient", "doctor"]);
-
 /** Hono's route path (`/appointments/:id`) in OpenAPI's syntax (`/appointments/{id}`). */
 export function openApiPath(honoPath: string): string {
   return honoPath.replace(/:(\w+)/g, "{$1}");
@@ -129,7 +126,8 @@ export function enforce(rule: Rule, facts: RequestFacts): void {
   if (!principal) throw new UnauthorizedError("This operation needs a bearer token", false);
   if (!allows(allow, principal)) throw new ForbiddenError(`The ${principal.role} role may not do this`);
   const owner = rule.owner;
-  if (owner?.by === "path" && OWNING_ROLES.has(principal.role)) {
+  // Only admins are unrestricted: any other role (a new one, the scraper's) must own the path.
+  if (owner?.by === "path" && principal.role !== "admin") {
     const id = pathParams(facts.template, facts.pathname)[owner.param];
     // 404, not 403: whether someone else's record exists is not the caller's business.
     if (id !== principal.sub) throw new NotFoundError(resourceOf(facts.template), id ?? "");
@@ -167,18 +165,21 @@ export function ownedOrNotFound<T extends Owned>(
   return row;
 }
 
-/** Whether the caller's access depends on owning the row (a write must then load it first). */
+/** Whether the caller's access depends on owning the row (a write must then load it first): all but admins. */
 export function ownershipApplies(c: Context<AppEnv>): boolean {
-  const principal = c.var.principal;
-  return principal === undefined || OWNING_ROLES.has(principal.role);
+  return c.var.principal?.role !== "admin";
 }
 
-/** The filter a list must apply whatever the query says: a patient sees their own, a doctor theirs. */
+/**
+ * The filter a list must apply whatever the query says: a patient sees their own, a doctor theirs,
+ * an admin everything. Any other caller is refused rather than given an unscoped list.
+ */
 export function ownerScope(c: Context<AppEnv>): Partial<Owned> {
   const principal = c.var.principal;
   if (principal?.role === "patient") return { patientId: principal.sub };
   if (principal?.role === "doctor") return { doctorId: principal.sub };
-  return {};
+  if (principal?.role === "admin") return {};
+  throw new ForbiddenError("Only patients, doctors and admins may list these");
 }
 
 /**

@@ -118,6 +118,15 @@ describe("ownership after loading a row", () => {
     );
   });
 
+  it("leaves only admins unrestricted: any other role owns nothing and gets no unscoped list", () => {
+    const scraper: Principal = { role: "metrics", sub: "metrics" };
+    expect(() => ownedOrNotFound(contextOf(scraper), row, "Appointment", "x")).toThrow(NotFoundError);
+    expect(() => scoped(contextOf(scraper), { patientId: undefined, doctorId: undefined })).toThrow(ForbiddenError);
+    const profile: Rule = { allow: ["admin", "patient", "metrics"], owner: { by: "path", param: "id" } };
+    expect(decision(profile, facts(scraper, "/patients/{id}", `/patients/${A}`))).toBe(404);
+    expect(decision(profile, facts({ role: "admin", sub: "ops" }, "/patients/{id}", `/patients/${A}`))).toBe(200);
+  });
+
   it("forces a list's filter to the caller, and a contradicting filter means nothing", () => {
     expect(scoped(contextOf({ role: "patient", sub: A }), { patientId: undefined, doctorId: B })).toEqual({
       patientId: A,
