@@ -3,6 +3,7 @@ import { sql } from "drizzle-orm";
 import { ApiError } from "../../http/errors.ts";
 import { budget } from "../../middleware/deadline.ts";
 import { ProblemSchema, commonErrors, jsonResponse, resourceApp } from "../../http/openapi.ts";
+import { ClientClosedError, DeadlineExceededError } from "../../../core/deadline.ts";
 import { log } from "../../../core/log.ts";
 
 const tags = ["operations"];
@@ -30,13 +31,34 @@ const readyz = createRoute({
   },
 });
 
+/**
+ * /readyz is public, and exempt from shedding and rate limits (a probe must see the isolate's real
+ * state): its answer is kept per isolate (and configuration) for a second, so a flood of probes
+ * costs the database at most one query per isolate per second. Completed answers only: an
+ * in-flight query is never shared between requests (workerd ties I/O to the request that began it).
+ */
+const READINESS_TTL_MS = 1_000;
+const readiness = new WeakMap<object, { ready: boolean; at: number }>();
+
 export const healthApp = resourceApp()
   .openapi(healthz, (c) => c.json({ status: "ok" }, 200))
   .openapi(readyz, async (c) => {
+    const known = readiness.get(c.var.config);
+    if (known && performance.now() - known.at < READINESS_TTL_MS) {
+      c.header("Cache-Status", "clinic-edge; hit");
+      if (known.ready) return c.json({ status: "ready" }, 200);
+      throw new ApiError("service-unavailable", "The database is not reachable");
+    }
     try {
       await c.var.requestDb.query(c.var.deadline, (q) => q.execute(sql`select 1`));
+      readiness.set(c.var.config, { ready: true, at: performance.now() });
       return c.json({ status: "ready" }, 200);
     } catch (err) {
+      // The caller's own budget or departure says nothing about the database: not kept, or one
+      // client asking for a 1 ms budget would take this isolate out of rotation for a second.
+      if (!(err instanceof DeadlineExceededError || err instanceof ClientClosedError)) {
+        readiness.set(c.var.config, { ready: false, at: performance.now() });
+      }
       log.warn("readiness check failed", {
         requestId: c.var.requestId,
         error: err instanceof Error ? err.name : "unknown",

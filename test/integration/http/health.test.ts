@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { call, expectProblem } from "../../helpers/api.ts";
+import { dbTimingOf } from "../../helpers/server-timing.ts";
 
 describe("operations endpoints", () => {
   it("GET /healthz answers 200 without touching the database", async () => {
@@ -13,6 +14,19 @@ describe("operations endpoints", () => {
     const res = await call("/readyz");
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: "ready" });
+  });
+
+  it("GET /readyz keeps its answer for a second: a flood of probes costs at most one query per isolate", async () => {
+    const first = await call("/readyz");
+    expect(first.status).toBe(200);
+    const again = await call("/readyz");
+    expect(again.status).toBe(200);
+    expect(again.headers.get("cache-status")).toBe("clinic-edge; hit");
+    expect(dbTimingOf(again)?.queries ?? 0).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const later = await call("/readyz");
+    expect(later.headers.get("cache-status")).toBeNull();
+    expect(dbTimingOf(later)?.queries).toBe(1);
   });
 
   it("GET /openapi.json is an OpenAPI 3.1 document", async () => {
