@@ -19,6 +19,7 @@ import type { AddressInfo } from "node:net";
 import { createRequire } from "node:module";
 import type { WebSocket } from "ws";
 import { StatsByApp } from "./app-stats.ts";
+import { fromBrowser } from "./browser-guard.ts";
 
 // Loaded through Node's own resolver: under vitest's globalSetup the project's Workers resolve
 // conditions would otherwise pick ws's browser stub, which has no server.
@@ -117,7 +118,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   http.on("upgrade", (req: IncomingMessage, socket, head) => {
     const url = new URL(req.url ?? "/", "http://bridge");
     const target = url.searchParams.get("address") ?? "";
-    if (url.pathname !== "/v2" || !allowed.has(target)) {
+    if (url.pathname !== "/v2" || !allowed.has(target) || fromBrowser(req)) {
       socket.end("HTTP/1.1 403 Forbidden\r\n\r\n");
       return;
     }

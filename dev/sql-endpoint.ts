@@ -24,6 +24,7 @@
  * as JSON on GET /stats?application_name=..., for tests to see what crossed the wire.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { fromBrowser } from "./browser-guard.ts";
 import type { AddressInfo } from "node:net";
 import pg from "pg";
 import { StatsByApp } from "./app-stats.ts";
@@ -235,6 +236,10 @@ export async function startSqlEndpoint(options: SqlEndpointOptions): Promise<Sql
     if (req.method === "GET" && url.pathname === "/stats") {
       const name = url.searchParams.get("application_name") ?? "";
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(apps.snapshot(name)));
+      return;
+    }
+    if (fromBrowser(req)) {
+      res.writeHead(403, { "content-type": "application/json" }).end(JSON.stringify({ message: "not from a browser" }));
       return;
     }
     if (req.method !== "POST" || url.pathname !== "/sql") {
