@@ -119,7 +119,10 @@ export const metrics = {
     new Gauge("breaker_state", `1 for the state this isolate last saw each breaker in, 0 for the others ${SCOPE}`),
   ),
   coalescer: registry.register(
-    new Counter("coalescer_requests_total", `Coalesced reads by outcome: hit, coalesced, load, fallback ${SCOPE}`),
+    new Counter(
+      "coalescer_requests_total",
+      `Coalesced reads by outcome: hit, coalesced, load, fallback, impossible-id (refused before any work) ${SCOPE}`,
+    ),
   ),
   requestsShed: registry.register(
     new Counter("requests_shed_total", `Requests answered 503 because MAX_INFLIGHT_REQUESTS were in flight ${SCOPE}`),

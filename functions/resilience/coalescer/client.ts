@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import { couldBeRowId } from "../../../db/schema/columns.ts";
 import { ApiError } from "../../http/errors.ts";
 import { ClientClosedError, DeadlineExceededError } from "../../../core/deadline.ts";
 import type { AppEnv } from "../../env.ts";
@@ -13,7 +14,7 @@ function coalescerOf(c: Context<AppEnv>, doctorId: string) {
   return c.env.COALESCER.get(c.env.COALESCER.idFromName(`doctor:${doctorId}`));
 }
 
-function report(c: Context<AppEnv>, outcome: CoalescedOutcome | "fallback"): void {
+function report(c: Context<AppEnv>, outcome: CoalescedOutcome | "fallback" | "impossible-id"): void {
   c.header("Server-Timing", `coalescer;desc="${outcome}"`, { append: true });
   c.var.outcomes.coalescer = outcome;
   metrics.coalescer.inc({ outcome });
@@ -26,6 +27,11 @@ function report(c: Context<AppEnv>, outcome: CoalescedOutcome | "fallback"): voi
  * cannot be reached (error, overload), the read degrades to a direct load rather than failing.
  */
 export async function coalesced<R extends LoadRequest>(c: Context<AppEnv>, request: R): Promise<LoadResult<R> | null> {
+  // A public read of an id that cannot exist would cost an object and a load: answered here.
+  if (!couldBeRowId(request.doctorId)) {
+    report(c, "impossible-id");
+    return null;
+  }
   const deadline = c.var.deadline;
   // The hop's span; its traceparent goes into the object, which records its own part under it.
   const hop = c.var.span.child("Coalescer.load", SpanKind.client, {

@@ -60,6 +60,21 @@ describe("GET /doctors/:id", () => {
     expect(problem.detail).toContain(id);
   });
 
+  it("answers 404 for a UUID no row can have (not version 4) without a Coalescer hop or a query", async () => {
+    const v7 = "01939a3c-7e00-7abc-8def-0123456789ab";
+    for (const path of [
+      "/doctors/00000000-0000-0000-0000-000000000000",
+      `/doctors/${v7}`,
+      `/doctors/${v7}/availability?date=2027-01-04`,
+    ]) {
+      const res = await call(path);
+      await expectProblem(res, 404);
+      const timing = res.headers.get("server-timing") ?? "";
+      expect(timing).toContain('coalescer;desc="impossible-id"');
+      expect(timing).not.toMatch(/(^|, )db;/);
+    }
+  });
+
   it("answers 400 naming `id` for a malformed id", async () => {
     const problem = await expectProblem(await call("/doctors/not-a-uuid"), 400);
     expect(problem.errors).toEqual([expect.objectContaining({ field: "id", in: "path" })]);
