@@ -26,6 +26,11 @@ describe("configuration", () => {
     expect(Object.fromEntries(vars)).toEqual(Object.fromEntries(plain.map(([name, v]) => [name, v.default])));
   });
 
+  it("wrangler.toml turns Workers' invocation logs off, which would store query strings (emails)", async () => {
+    const logs = (await read("wrangler.toml")).split(/^\[/m).find((part) => part.startsWith("observability.logs]"));
+    expect(logs).toMatch(/^invocation_logs = false$/m);
+  });
+
   it(".dev.vars.example lists secrets only", async () => {
     const names = [...(await read(".dev.vars.example")).matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]!);
     expect(names.length).toBeGreaterThan(0);
