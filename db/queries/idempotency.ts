@@ -11,6 +11,14 @@ export interface KeyId {
   key: string;
 }
 
+/** A key to claim in the write's own transaction, by a SQL function (claim_idempotency_key, drizzle/0007). */
+export interface KeyClaim extends KeyId {
+  requestHash: string;
+  ttlSeconds: number;
+  /** How long to wait on a concurrent first request with the same key (lock_timeout). */
+  waitMs: number;
+}
+
 export interface StoredResponse {
   status: number;
   body: string;
@@ -59,7 +67,15 @@ export async function claimKey(
     .values({ ...id, requestHash, responseStatus: 0, responseBody: "", responseHeaders: {}, expiresAt })
     .onConflictDoUpdate({
       target: [idempotencyKeys.caller, idempotencyKeys.scope, idempotencyKeys.key],
-      set: { requestHash, responseStatus: 0, responseBody: "", responseHeaders: {}, createdAt: sql`now()`, expiresAt },
+      set: {
+        requestHash,
+        responseStatus: 0,
+        responseBody: "",
+        responseHeaders: {},
+        storedAs: "response",
+        createdAt: sql`now()`,
+        expiresAt,
+      },
       setWhere: sql`${idempotencyKeys.expiresAt} <= now()`,
     })
     .returning({ key: idempotencyKeys.key });
