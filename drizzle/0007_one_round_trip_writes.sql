@@ -157,3 +157,33 @@ BEGIN
   RETURN jsonb_build_object('moved', to_jsonb(v_moved), 'previous', to_jsonb(v_current));
 END
 $$;
+--> statement-breakpoint
+
+-- A create sent with an Idempotency-Key, whole: the key's claim, the insert of p_values (column
+-- name -> value, as jsonb_populate_record reads them; columns left out take their defaults) into
+-- p_table, the stored answer. Returns {"replay": <key row>} or {"created": {"row", "context"}}.
+-- The table comes from the Worker's own schema, never from a request; column names are quoted.
+CREATE FUNCTION create_idempotently(
+  p_table regclass, p_values jsonb, p_context jsonb,
+  p_caller text, p_scope text, p_key text, p_request_hash text, p_ttl_seconds integer, p_wait_ms integer
+) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+  v_replay jsonb;
+  v_columns text;
+  v_row jsonb;
+  v_answer jsonb;
+BEGIN
+  v_replay := claim_idempotency_key(p_caller, p_scope, p_key, p_request_hash, p_ttl_seconds, p_wait_ms);
+  IF v_replay IS NOT NULL THEN
+    RETURN jsonb_build_object('replay', v_replay);
+  END IF;
+  SELECT string_agg(format('%I', k), ', ') INTO v_columns FROM jsonb_object_keys(p_values) AS k;
+  EXECUTE format(
+    'INSERT INTO %s AS t (%s) SELECT %s FROM jsonb_populate_record(NULL::%s, $1) RETURNING to_jsonb(t)',
+    p_table, v_columns, v_columns, p_table
+  ) INTO v_row USING p_values;
+  v_answer := jsonb_build_object('row', v_row, 'context', p_context);
+  PERFORM store_idempotent_answer(p_caller, p_scope, p_key, 201, v_answer);
+  RETURN jsonb_build_object('created', v_answer);
+END
+$$;

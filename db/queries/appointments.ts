@@ -5,7 +5,7 @@ import type { Precondition } from "../../core/precondition.ts";
 import { satisfies } from "../../core/precondition.ts";
 import { prepared, type Bound, type Queries, type RequestDb } from "../client.ts";
 import { refusalOf } from "../errors.ts";
-import { rowFromJson } from "../json-rows.ts";
+import { outcomeOf, rowFromJson } from "../json-rows.ts";
 import {
   appointmentEvents,
   appointments,
@@ -134,13 +134,10 @@ export async function bookAppointment(
       return { kind: "refused", reason: refusal.reason as BookingRefusal };
     throw err;
   }
-  const outcome = BookingAnswer.parse(OutcomeRows.parse(result).rows[0]?.outcome);
+  const outcome = outcomeOf(result, BookingAnswer);
   if ("replay" in outcome) return { kind: "replay", stored: rowFromJson(idempotencyKeys, outcome.replay) };
   return { kind: "booked", answer: outcome.booked };
 }
-
-/** What a SQL function's single `outcome` column comes back as on either path. */
-const OutcomeRows = z.object({ rows: z.array(z.object({ outcome: z.unknown() })) });
 
 export type RescheduleRefusal = "not-found" | "stale" | "not-scheduled" | "doctor-inactive" | "outside-hours";
 
@@ -169,7 +166,7 @@ export async function rescheduleAppointment(
   id: string,
   slot: { startsAt: Date; endsAt: Date },
   precondition: Precondition,
-  owner: { patientId?: string | undefined; doctorId?: string | undefined } = {},
+  owner: Owner = {},
 ): Promise<RescheduleResult> {
   const versions = precondition.any ? null : precondition.versions;
   const result = await db.query(deadline, (q) =>
@@ -179,7 +176,7 @@ export async function rescheduleAppointment(
       ${owner.patientId ?? null}::uuid, ${owner.doctorId ?? null}::uuid
     ) AS outcome`),
   );
-  const outcome = RescheduleAnswer.parse(OutcomeRows.parse(result).rows[0]?.outcome);
+  const outcome = outcomeOf(result, RescheduleAnswer);
   if ("moved" in outcome) {
     return {
       ok: true,
@@ -190,6 +187,20 @@ export async function rescheduleAppointment(
   return outcome.current
     ? { ok: false, reason: outcome.refused, appointment: rowFromJson(appointments, outcome.current) }
     : { ok: false, reason: outcome.refused };
+}
+
+/** Whose appointments a write may touch: one patient's, one doctor's, or (empty) anyone's. */
+export interface Owner {
+  patientId?: string | undefined;
+  doctorId?: string | undefined;
+}
+
+/** The WHERE term limiting a statement to the owner's rows (someone else's then look missing). */
+function ownedBy(owner: Owner): SQL | undefined {
+  return and(
+    owner.patientId !== undefined ? eq(appointments.patientId, owner.patientId) : undefined,
+    owner.doctorId !== undefined ? eq(appointments.doctorId, owner.doctorId) : undefined,
+  );
 }
 
 export type TransitionResult =
@@ -207,8 +218,10 @@ async function transition(
   id: string,
   to: "cancelled" | "completed",
   precondition: Precondition | undefined,
+  owner: Owner,
   extra?: SQL,
 ): Promise<TransitionResult> {
+  const mine = and(eq(appointments.id, id), ownedBy(owner));
   const [[updated], [current]] = await db.batch(
     deadline,
     (q) =>
@@ -216,16 +229,9 @@ async function transition(
         q
           .update(appointments)
           .set({ status: to })
-          .where(
-            and(
-              eq(appointments.id, id),
-              eq(appointments.status, "scheduled"),
-              versionIs(appointments.version, precondition),
-              extra,
-            ),
-          )
+          .where(and(mine, eq(appointments.status, "scheduled"), versionIs(appointments.version, precondition), extra))
           .returning(),
-        q.select().from(appointments).where(eq(appointments.id, id)),
+        q.select().from(appointments).where(mine),
       ] as const,
   );
   if (updated) return { ok: true, appointment: updated, changed: true };
@@ -241,8 +247,9 @@ export async function cancelAppointment(
   deadline: Deadline,
   id: string,
   precondition?: Precondition,
+  owner: Owner = {},
 ): Promise<TransitionResult> {
-  return transition(db, deadline, id, "cancelled", precondition);
+  return transition(db, deadline, id, "cancelled", precondition, owner);
 }
 
 /** Marks a scheduled appointment that has begun as completed (conflict: cancelled, or not begun yet). */
@@ -251,8 +258,9 @@ export async function completeAppointment(
   deadline: Deadline,
   id: string,
   precondition?: Precondition,
+  owner: Owner = {},
 ): Promise<TransitionResult> {
-  return transition(db, deadline, id, "completed", precondition, sql`${appointments.startsAt} <= now()`);
+  return transition(db, deadline, id, "completed", precondition, owner, sql`${appointments.startsAt} <= now()`);
 }
 
 /** The appointment's parties and history, oldest first; undefined when the appointment does not exist. */

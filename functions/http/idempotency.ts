@@ -1,14 +1,13 @@
 import type { Context, TypedResponse } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { TransactionDb, type Queries } from "../../db/client.ts";
+import type { PgTable } from "drizzle-orm/pg-core";
 import { isLockTimeout } from "../../db/errors.ts";
 import {
-  claimKey,
+  createIdempotently,
   deleteExpiredKeys,
   findStoredOutcome,
-  storeOutcome,
   type KeyClaim,
-  type KeyId,
+  type KeyedCreate,
   type StoredResponse,
 } from "../../db/queries/idempotency.ts";
 import type { IdempotencyKeyRow, StoredAnswer } from "../../db/schema/index.ts";
@@ -97,65 +96,6 @@ function serialise<T, S extends 200 | 201>(created: Created<T, S>): StoredRespon
 }
 
 /**
- * One creating request, with or without an Idempotency-Key:
- *   const once = await Idempotency.begin<Appointment, 201>(c, "POST /appointments", body);
- *   if (once.replay) return once.replay;        // a stored answer: nothing else is done
- *   ...checks that need no transaction...
- *   return once.create((db) => insert(db, ...));  // db: the transaction that also stores the answer
- */
-export class Idempotency<T, S extends 200 | 201> {
-  readonly replay: Answer<T, S> | undefined;
-  readonly #c: Context<AppEnv>;
-  readonly #id: KeyId | undefined;
-  readonly #hash: string;
-
-  private constructor(c: Context<AppEnv>, id: KeyId | undefined, hash: string, replay: Answer<T, S> | undefined) {
-    this.#c = c;
-    this.#id = id;
-    this.#hash = hash;
-    this.replay = replay;
-  }
-
-  static async begin<T, S extends 200 | 201>(
-    c: Context<AppEnv>,
-    scope: string,
-    body: unknown,
-  ): Promise<Idempotency<T, S>> {
-    const header = c.req.header("idempotency-key");
-    if (header === undefined) return new Idempotency<T, S>(c, undefined, "", undefined);
-    const id: KeyId = { caller: callerOf(c), scope, key: parseKey(header) };
-    const hash = await sha256Hex(canonicalJson(body));
-    // Most retries find a finished outcome: answered from one read, before any check or upstream call.
-    const stored = await findStoredOutcome(c.var.requestDb, c.var.deadline, id);
-    return new Idempotency<T, S>(c, id, hash, stored ? replayOf<T, S>(c, stored, hash) : undefined);
-  }
-
-  /** Runs the write (and, with a key, stores its answer in the same transaction); answers it. */
-  async create(work: (db: Queries) => Promise<Created<T, S>>): Promise<Answer<T, S>> {
-    const c = this.#c;
-    const id = this.#id;
-    if (!id) return respond<T, S>(c, serialise(await work(c.var.requestDb)), false);
-    const { ttlSeconds, waitMs } = c.var.config.idempotency;
-    let outcome: { replay: IdempotencyKeyRow } | { stored: StoredResponse };
-    try {
-      outcome = await c.var.requestDb.run(c.var.deadline, async (tx) => {
-        const existing = await claimKey(tx, id, this.#hash, ttlSeconds, waitMs);
-        if (existing) return { replay: existing };
-        const stored = serialise(await work(new TransactionDb(tx)));
-        await storeOutcome(tx, id, stored);
-        return { stored };
-      });
-    } catch (err) {
-      if (isLockTimeout(err)) throw stillRunning(waitMs);
-      throw err;
-    }
-    if ("replay" in outcome) return replayOf<T, S>(c, outcome.replay, this.#hash);
-    sweepNowAndThen(c);
-    return respond<T, S>(c, outcome.stored, false);
-  }
-}
-
-/**
  * A creating request's key for a write done in one round trip: the SQL function claims it, waits
  * on a concurrent first request, writes and stores the answer (claim_idempotency_key and
  * store_idempotent_answer, drizzle/0007), so nothing is read before:
@@ -207,6 +147,24 @@ export class KeyedRequest {
   /** What the key's lock wait running out (55P03) means to the client: 409 + Retry-After. */
   stillRunning(): ConflictError {
     return stillRunning(this.claim.waitMs);
+  }
+
+  /** Inserts `values` into `table` under the key (create_idempotently), or replays the key's answer. */
+  async create<T, Table extends PgTable>(
+    table: Table,
+    values: Table["$inferInsert"],
+    present: Presenter<T, 201>,
+  ): Promise<Answer<T, 201>> {
+    const c = this.#c;
+    let outcome: KeyedCreate;
+    try {
+      outcome = await createIdempotently(c.var.requestDb, c.var.deadline, table, values, {}, this.claim);
+    } catch (err) {
+      if (isLockTimeout(err)) throw this.stillRunning();
+      throw err;
+    }
+    if (outcome.kind === "replay") return this.replay(outcome.stored, present);
+    return this.answer(present(outcome.answer));
   }
 }
 
