@@ -17,7 +17,7 @@ import {
   type IdempotencyKeyRow,
   type StoredAnswer,
 } from "../schema/index.ts";
-import type { KeyClaim } from "./idempotency.ts";
+import { Replay, StoredAnswerShape, type KeyClaim } from "./idempotency.ts";
 import { versionIs } from "./versions.ts";
 
 export interface AppointmentFilter {
@@ -92,12 +92,7 @@ export type BookingOutcome =
   /** Ask the insurer about this member id, then book again with its answer. */
   | { kind: "eligibility-needed"; insuranceMemberId: string };
 
-const BookingAnswer = z.union([
-  z.object({ replay: z.record(z.string(), z.unknown()) }),
-  z.object({
-    booked: z.object({ row: z.record(z.string(), z.unknown()), context: z.record(z.string(), z.unknown()) }),
-  }),
-]);
+const BookingAnswer = z.union([Replay, z.object({ booked: StoredAnswerShape })]);
 
 const BOOKING_REFUSALS = new Set<string>(["doctor-not-found", "doctor-inactive", "patient-not-found", "outside-hours"]);
 

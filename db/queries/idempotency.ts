@@ -50,12 +50,13 @@ export type KeyedCreate =
   /** The key's outcome, stored by an earlier request (waited for when it was still running). */
   | { kind: "replay"; stored: IdempotencyKeyRow };
 
-const KeyedAnswer = z.union([
-  z.object({ replay: z.record(z.string(), z.unknown()) }),
-  z.object({
-    created: z.object({ row: z.record(z.string(), z.unknown()), context: z.record(z.string(), z.unknown()) }),
-  }),
-]);
+const JsonRow = z.record(z.string(), z.unknown());
+/** What a SQL function returns for a key that already has an outcome: {"replay": <key row>}. */
+export const Replay = z.object({ replay: JsonRow });
+/** A StoredAnswer as a SQL function returns it. */
+export const StoredAnswerShape = z.object({ row: JsonRow, context: JsonRow });
+
+const KeyedAnswer = z.union([Replay, z.object({ created: StoredAnswerShape })]);
 
 /**
  * Inserts `values` into `table` under the key, in one statement (create_idempotently, drizzle/0007):
