@@ -45,6 +45,8 @@ class CountingLogger implements StatementLogger {
   }
   logQuery(query: string): void {
     this.#stats.statements(1);
+    // Each statement on the connection is sent and awaited on its own: one round trip.
+    this.#stats.wsRoundTrip();
     this.#stats.shape(query);
     if (!this.#span.recording) return;
     this.#open?.end();

@@ -15,6 +15,20 @@ export function isQueryCanceled(err: unknown): boolean {
   return sqlStateOf(err) === "57014";
 }
 
+/**
+ * A rule a SQL function refused the write on (SQLSTATE CE001, raised to roll back what it did):
+ * the reason is the message, and DETAIL carries what the caller needs next, if anything.
+ */
+export function refusalOf(err: unknown): { reason: string; detail: string | undefined } | undefined {
+  if (sqlStateOf(err) !== "CE001") return undefined;
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if ((e as { code?: unknown }).code !== "CE001") continue;
+    const detail = (e as { detail?: unknown }).detail;
+    return { reason: e.message, detail: typeof detail === "string" ? detail : undefined };
+  }
+  return undefined;
+}
+
 /** SQLSTATE 55P03: lock_timeout fired while waiting for a lock. */
 export function isLockTimeout(err: unknown): boolean {
   return sqlStateOf(err) === "55P03";

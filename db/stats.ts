@@ -15,6 +15,12 @@ export interface DbStats {
   waits: number;
   /** Milliseconds spent queued (Go's WaitDuration). */
   waitMs: number;
+  /**
+   * Round trips to the database on either path: each HTTP request, and each exchange on an open
+   * WebSocket connection (BEGIN, every statement, COMMIT). Opening a connection costs more (see
+   * connectionsOpened) and is not counted here.
+   */
+  roundTrips: number;
   /** Requests over the HTTP path: each one statement or one batch. */
   httpRoundTrips: number;
   /** Milliseconds spent in them, connection setup included. */
@@ -31,6 +37,7 @@ export class DbStatsRecorder {
     connectMs: 0,
     waits: 0,
     waitMs: 0,
+    roundTrips: 0,
     httpRoundTrips: 0,
     httpMs: 0,
     peakConnections: 0,
@@ -73,7 +80,13 @@ export class DbStatsRecorder {
     this.#stats.waitMs += ms;
   }
 
+  /** One exchange on an open WebSocket connection. */
+  wsRoundTrip(): void {
+    this.#stats.roundTrips++;
+  }
+
   httpRoundTrip(ms: number): void {
+    this.#stats.roundTrips++;
     this.#stats.httpRoundTrips++;
     this.#stats.httpMs += ms;
   }

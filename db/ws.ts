@@ -100,6 +100,7 @@ export class WsPath {
     let broken: unknown;
     try {
       const budget = Math.max(1, Math.floor(deadline.remaining()));
+      this.#stats.wsRoundTrip();
       await deadline.race(
         client.query(
           `BEGIN; SET LOCAL statement_timeout = ${budget}; SET LOCAL client_connection_check_interval = ${CLIENT_CHECK_INTERVAL_MS}`,
@@ -108,6 +109,7 @@ export class WsPath {
       );
       const tx = drizzle({ client, schema, logger: this.#logger });
       const result = await deadline.race(work(tx), "db");
+      this.#stats.wsRoundTrip();
       await deadline.race(client.query("COMMIT"), "db");
       return result;
     } catch (err) {

@@ -10,8 +10,11 @@
  *   connection lost" error event; db/client.ts listens for it so it is not an uncaught exception.)
  * - It is not an open proxy: only the configured Postgres address may be dialled.
  *
- * It also keeps per-application_name counters (connections, statements, terminations), served as
- * JSON on GET /stats, so tests can see what really crossed the wire for one request.
+ * It also keeps per-application_name counters (connections, statements, terminations, round trips),
+ * served as JSON on GET /stats, so tests can see what really crossed the wire for one request.
+ *
+ * With `rttMs` (DEV_DB_RTT_MS) it models a database that far away: the upgrade waits one round
+ * trip, and every message waits half of one on its way in and half on its way out (dev/latency.ts).
  */
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { connect, type Socket } from "node:net";
@@ -20,6 +23,7 @@ import { createRequire } from "node:module";
 import type { WebSocket } from "ws";
 import { StatsByApp } from "./app-stats.ts";
 import { fromBrowser } from "./browser-guard.ts";
+import { DelayLine, delay } from "./latency.ts";
 
 // Loaded through Node's own resolver: under vitest's globalSetup the project's Workers resolve
 // conditions would otherwise pick ws's browser stub, which has no server.
@@ -32,6 +36,8 @@ export interface BridgeOptions {
   port?: number;
   /** How many application names to keep counters for (oldest dropped first). */
   maxTrackedApps?: number;
+  /** Simulated round-trip time to the database, in ms (default 0). */
+  rttMs?: number;
 }
 
 export interface AppStats {
@@ -44,9 +50,22 @@ export interface AppStats {
   simpleQueries: number;
   /** Extended-protocol Execute messages: one per parameterised statement (what Drizzle sends). */
   executes: number;
+  /**
+   * Exchanges after startup: each Query or Sync is one message the client waits on (a statement,
+   * or a pipeline of them ending in Sync), so each is one round trip to the database.
+   */
+  roundTrips: number;
 }
 
-const EMPTY: AppStats = { connections: 0, open: 0, peakOpen: 0, terminated: 0, simpleQueries: 0, executes: 0 };
+const EMPTY: AppStats = {
+  connections: 0,
+  open: 0,
+  peakOpen: 0,
+  terminated: 0,
+  simpleQueries: 0,
+  executes: 0,
+  roundTrips: 0,
+};
 
 export interface Bridge {
   /** host:port, the value for DB_WS_PROXY. */
@@ -100,6 +119,7 @@ function startupParameter(params: Buffer, name: string): string {
 
 export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const allowed = new Set(options.allowedTargets);
+  const rttMs = options.rttMs ?? 0;
   const apps = new StatsByApp<AppStats>(EMPTY, options.maxTrackedApps);
   const sockets = new Set<Socket>();
 
@@ -122,7 +142,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       socket.end("HTTP/1.1 403 Forbidden\r\n\r\n");
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => pipe(ws, target));
+    // The handshake is an exchange of its own (TCP and TLS add more in production).
+    void delay(rttMs).then(() => wss.handleUpgrade(req, socket, head, (ws) => pipe(ws, target)));
   });
 
   function pipe(ws: WebSocket, target: string): void {
@@ -144,6 +165,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
         }
         if (app && type === "Q") app.simpleQueries++;
         if (app && type === "E") app.executes++;
+        if (app && (type === "Q" || type === "S")) app.roundTrips++;
         if (type === "X") terminated = true;
       });
       // net.Socket buffers writes (and the end) until the connection is up.
@@ -155,10 +177,18 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       }
     };
 
-    tcp.on("data", (data) => {
-      if (ws.readyState === ws.OPEN) ws.send(data);
+    // Each direction is a wire half a round trip long; a close travels behind the bytes before it.
+    const toClient = new DelayLine<Buffer | "close">(rttMs / 2, (item) => {
+      if (item === "close") closeBoth();
+      else if (ws.readyState === ws.OPEN) ws.send(item);
     });
+    const toServer = new DelayLine<Buffer | "end">(rttMs / 2, (item) => {
+      if (item !== "end") onClientBytes(item);
+      else if (!tcp.destroyed) tcp.end();
+    });
+    tcp.on("data", (data) => toClient.push(data));
     const closeBoth = (): void => {
+      toServer.clear();
       if (!tcp.destroyed) tcp.destroy();
       if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(1000);
     };
@@ -168,18 +198,21 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
         app.open--;
         app = undefined;
       }
-      closeBoth();
+      toClient.push("close");
     });
-    tcp.on("error", () => closeBoth());
+    tcp.on("error", () => toClient.push("close"));
     ws.on("message", (data, isBinary) => {
       if (!isBinary && typeof data === "string") return;
-      onClientBytes(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
+      toServer.push(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
     });
     ws.on("close", () => {
       // A WebSocket that went away without Terminate still ends its backend.
-      if (!tcp.destroyed) tcp.end();
+      toServer.push("end");
     });
-    ws.on("error", () => closeBoth());
+    ws.on("error", () => {
+      toClient.clear();
+      closeBoth();
+    });
   }
 
   await new Promise<void>((resolve, reject) => {

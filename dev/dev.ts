@@ -17,6 +17,7 @@ import {
   DEV_BRIDGE_PORT,
   DEV_DATA_DIR,
   DEV_DATABASE,
+  DEV_DB_RTT_MS,
   DEV_INSURANCE_KEY,
   DEV_INSURANCE_PORT,
   DEV_OTLP_PORT,
@@ -137,10 +138,12 @@ async function main(): Promise<void> {
     const seeded = await seedIfEmpty(url);
     if (seeded.seeded) say(`seeded ${JSON.stringify(seeded.counts)}`);
 
-    bridge = await startBridge({ allowedTargets: [targetOf(url)], port: DEV_BRIDGE_PORT });
+    const rttMs = DEV_DB_RTT_MS;
+    bridge = await startBridge({ allowedTargets: [targetOf(url)], port: DEV_BRIDGE_PORT, rttMs });
     say(`WebSocket bridge on ${bridge.address}`);
-    sqlEndpoint = await startSqlEndpoint({ databaseUrl: url, port: DEV_SQL_PORT });
+    sqlEndpoint = await startSqlEndpoint({ databaseUrl: url, port: DEV_SQL_PORT, rttMs });
     say(`HTTP /sql endpoint (stands in for Neon's) on ${sqlEndpoint.url}`);
+    if (rttMs > 0) say(`database ${rttMs} ms away (DEV_DB_RTT_MS): each round trip to it costs that much`);
     insurance = await startInsurance({ apiKey: DEV_INSURANCE_KEY, port: DEV_INSURANCE_PORT });
     say(`insurer's stand-in on ${insurance.url} (switches: POST ${insurance.url}/__control, counts: GET /__stats)`);
 

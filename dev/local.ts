@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parseEnv } from "node:util";
 import { fileURLToPath } from "node:url";
+import { rttFromEnv } from "./latency.ts";
 import { EMBEDDED_PASSWORD, EMBEDDED_USER } from "./postgres.ts";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -20,6 +21,8 @@ export const DEV_INSURANCE_PORT = Number(process.env.DEV_INSURANCE_PORT ?? 54332
 export const DEV_OTLP_PORT = Number(process.env.DEV_OTLP_PORT ?? 54333);
 /** The stand-in's API key; the same value as .dev.vars.example's INSURANCE_API_KEY. */
 export const DEV_INSURANCE_KEY = "dev-insurance-key";
+/** A simulated distance to the database: the bridge and /sql endpoint add this round trip per exchange. */
+export const DEV_DB_RTT_MS = rttFromEnv();
 export const DEV_WORKER_PORT = Number(process.env.PORT ?? 8787);
 export const DEV_DATABASE = "clinic";
 export const EMBEDDED_URL = `postgres://${EMBEDDED_USER}:${EMBEDDED_PASSWORD}@127.0.0.1:${DEV_PG_PORT}/${DEV_DATABASE}`;

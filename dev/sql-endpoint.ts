@@ -22,12 +22,16 @@
  *
  * Counters per application_name (requests, statements, cancellations, peak in flight) are served
  * as JSON on GET /stats?application_name=..., for tests to see what crossed the wire.
+ *
+ * With `rttMs` (DEV_DB_RTT_MS) it models a database that far away: a request waits half the round
+ * trip before it runs and its answer half on the way back (dev/latency.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { fromBrowser } from "./browser-guard.ts";
 import type { AddressInfo } from "node:net";
 import pg from "pg";
 import { StatsByApp } from "./app-stats.ts";
+import { delay } from "./latency.ts";
 import {
   ISOLATION,
   RAW_TEXT,
@@ -55,6 +59,8 @@ export interface SqlEndpointOptions {
   cancelOnDisconnect?: boolean;
   /** How many application names to keep counters for (oldest dropped first). */
   maxTrackedApps?: number;
+  /** Simulated round-trip time to the database, in ms (default 0). */
+  rttMs?: number;
 }
 
 export interface SqlAppStats {
@@ -95,6 +101,7 @@ export interface SqlEndpoint {
 export async function startSqlEndpoint(options: SqlEndpointOptions): Promise<SqlEndpoint> {
   const served = new URL(options.databaseUrl);
   const cancelOnDisconnect = options.cancelOnDisconnect ?? true;
+  const halfRtt = (options.rttMs ?? 0) / 2;
   const apps = new StatsByApp<SqlAppStats>(EMPTY, options.maxTrackedApps);
   const pool = new pg.Pool({
     connectionString: options.databaseUrl,
@@ -216,12 +223,15 @@ export async function startSqlEndpoint(options: SqlEndpointOptions): Promise<Sql
     app.inFlight++;
     app.peakInFlight = Math.max(app.peakInFlight, app.inFlight);
     try {
+      await delay(halfRtt);
       const body = await execute(req, res, payload, applicationName, app);
+      await delay(halfRtt);
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
     } catch (err) {
       app.errors++;
       if (err instanceof pg.DatabaseError) {
         if (err.code === "57014" && err.message.includes("statement timeout")) app.statementTimeouts++;
+        await delay(halfRtt);
         res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify(errorJson(err)));
         return;
       }

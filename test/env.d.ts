@@ -8,6 +8,8 @@ declare module "vitest" {
     sqlEndpoint: string;
     /** The same, but it does not cancel a statement whose client went away. */
     sqlEndpointWithoutCancel: string;
+    /** A bridge and /sql endpoint in front of the same database, `rttMs` away (DEV_DB_RTT_MS). */
+    distant: { rttMs: number; wsProxy: string; sqlEndpoint: string };
     /** URL of the insurer's stand-in (dev/insurance.ts); its /__stats counts requests per member id. */
     insuranceUrl: string;
     /** The API key it expects. */

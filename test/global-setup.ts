@@ -18,8 +18,11 @@ import { startOutageSwitch } from "../dev/outage-switch.ts";
 import { startEmbeddedPostgres, type RunningPostgres } from "../dev/postgres.ts";
 import { createScratchDatabase } from "../dev/scratch.ts";
 import { freePort } from "../dev/ports.ts";
+import { rttFromEnv } from "../dev/latency.ts";
 
 const SCRATCH_PREFIX = "clinic_edge_test_";
+/** The distance of the "distant" stand-ins, which prove that DEV_DB_RTT_MS costs what it says. */
+const DISTANT_RTT_MS = 40;
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const cleanups: Array<() => Promise<void>> = [];
@@ -47,13 +50,25 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await migrateDatabase(url);
 
   const { hostname, port } = new URL(url);
-  const bridge = await startBridge({ allowedTargets: [`${hostname}:${port || "5432"}`] });
+  const target = `${hostname}:${port || "5432"}`;
+  // DEV_DB_RTT_MS=20 npm test runs the whole suite with the database that far away.
+  const rttMs = rttFromEnv();
+  const bridge = await startBridge({ allowedTargets: [target], rttMs });
   cleanups.unshift(() => bridge.close());
 
   // Short-lived warm connections: a backend reports its table statistics when it exits, and tests
   // that count reads in Postgres itself (pg_stat_user_tables) must not wait for the 10 s idle flush.
-  const sqlEndpoint = await startSqlEndpoint({ databaseUrl: url, idleTimeoutMs: 200 });
+  const sqlEndpoint = await startSqlEndpoint({ databaseUrl: url, idleTimeoutMs: 200, rttMs });
   cleanups.unshift(() => sqlEndpoint.close());
+  const distantBridge = await startBridge({ allowedTargets: [target], rttMs: DISTANT_RTT_MS });
+  cleanups.unshift(() => distantBridge.close());
+  const distantSqlEndpoint = await startSqlEndpoint({ databaseUrl: url, rttMs: DISTANT_RTT_MS });
+  cleanups.unshift(() => distantSqlEndpoint.close());
+  project.provide("distant", {
+    rttMs: DISTANT_RTT_MS,
+    wsProxy: distantBridge.address,
+    sqlEndpoint: distantSqlEndpoint.url,
+  });
   // Proves the Worker's own server-side limit: this one lets a statement run on after its client left.
   const endpointWithoutCancel = await startSqlEndpoint({ databaseUrl: url, cancelOnDisconnect: false });
   cleanups.unshift(() => endpointWithoutCancel.close());

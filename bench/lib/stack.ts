@@ -78,11 +78,18 @@ export interface LocalServices {
   close(): Promise<void>;
 }
 
-/** The bridge and the /sql endpoint in front of `url`, as `npm run dev` runs them. */
-export async function localServices(url: string, options: { sqlIdleTimeoutMs?: number } = {}): Promise<LocalServices> {
+/**
+ * The bridge and the /sql endpoint in front of `url`, as `npm run dev` runs them; `rttMs` puts the
+ * database that far away (DEV_DB_RTT_MS).
+ */
+export async function localServices(
+  url: string,
+  options: { sqlIdleTimeoutMs?: number; rttMs?: number } = {},
+): Promise<LocalServices> {
   const { hostname, port } = new URL(url);
-  const bridge = await startBridge({ allowedTargets: [`${hostname}:${port || "5432"}`] });
-  const sqlEndpoint = await startSqlEndpoint({ databaseUrl: url, idleTimeoutMs: options.sqlIdleTimeoutMs });
+  const rttMs = options.rttMs ?? 0;
+  const bridge = await startBridge({ allowedTargets: [`${hostname}:${port || "5432"}`], rttMs });
+  const sqlEndpoint = await startSqlEndpoint({ databaseUrl: url, idleTimeoutMs: options.sqlIdleTimeoutMs, rttMs });
   return {
     bridge,
     sqlEndpoint,

@@ -57,6 +57,8 @@ export interface WorkerStackOptions extends RuntimeOutputOptions {
   seed?: boolean;
   /** The embedded Postgres' log as it comes (ScratchDatabaseOptions.log). */
   postgresLog?: (text: string) => void;
+  /** The database this far away (DEV_DB_RTT_MS): the local services add the round trip per exchange. */
+  rttMs?: number;
 }
 
 /**
@@ -84,7 +86,7 @@ export async function withWorkerStack<T>(
     const db = await scratchDatabase(label, { log: options.postgresLog });
     defer(() => db.drop());
     if (options.seed ?? true) await seedIfEmpty(db.url);
-    const services = await localServices(db.url);
+    const services = await localServices(db.url, { rttMs: options.rttMs });
     defer(() => services.close());
     const monitor = new pg.Client({ connectionString: db.url, application_name: "clinic-edge-bench" });
     await monitor.connect();

@@ -223,11 +223,14 @@ export function sqlAttributes(sql: string): Attributes {
   const tables = new Set<string>();
   for (const m of sql.matchAll(/\b(?:from|join|into|update)\s+"?([a-z_][\w.]*)"?/gi)) tables.add(m[1]!);
   const [table] = tables;
+  // A write done by a SQL function in one round trip is `SELECT fn(...)`, from no table: name it.
+  const procedure = tables.size === 0 ? /^\s*select\s+([a-z_]\w*)\s*\(/i.exec(sql)?.[1] : undefined;
   return {
     "db.system": "postgresql",
     "db.operation": operation,
     "db.sql.table": table,
     "db.sql.tables": tables.size > 1 ? [...tables].join(",") : undefined,
+    "db.stored_procedure.name": procedure,
   };
 }
 

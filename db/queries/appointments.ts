@@ -1,18 +1,23 @@
 import { and, asc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
+import { z } from "zod";
 import type { Deadline } from "../../core/deadline.ts";
 import type { Precondition } from "../../core/precondition.ts";
 import { satisfies } from "../../core/precondition.ts";
-import { prepared, type Bound, type Database, type Queries, type RequestDb } from "../client.ts";
+import { prepared, type Bound, type Queries, type RequestDb } from "../client.ts";
+import { refusalOf } from "../errors.ts";
+import { outcomeOf, rowFromJson } from "../json-rows.ts";
 import {
   appointmentEvents,
   appointments,
-  doctors,
-  patients,
+  idempotencyKeys,
   type AppointmentEventRow,
   type AppointmentRow,
   type AppointmentStatus,
   type Eligibility,
+  type IdempotencyKeyRow,
+  type StoredAnswer,
 } from "../schema/index.ts";
+import { Replay, StoredAnswerShape, type KeyClaim } from "./idempotency.ts";
 import { versionIs } from "./versions.ts";
 
 export interface AppointmentFilter {
@@ -69,94 +74,64 @@ export interface NewAppointment {
   patientId: string;
   startsAt: Date;
   endsAt: Date;
-  /** Null: the patient has no insurance member id, nothing was asked. */
-  eligibility: Eligibility | null;
+  /**
+   * What the insurer said, once asked; undefined before that. Booking a patient who has an
+   * insurance member id without it is refused with "eligibility-needed" (and the member id).
+   */
+  eligibility?: Eligibility | undefined;
 }
 
 export type BookingRefusal = "doctor-not-found" | "doctor-inactive" | "patient-not-found" | "outside-hours";
 
-export type BookingResult = { ok: true; appointment: AppointmentRow } | { ok: false; reason: BookingRefusal };
+export type BookingOutcome =
+  /** The row as stored with the key (to_jsonb) and the context: rowFromJson(appointments, answer.row). */
+  | { kind: "booked"; answer: StoredAnswer }
+  /** The key's outcome, stored by an earlier request (waited for when it was still running). */
+  | { kind: "replay"; stored: IdempotencyKeyRow }
+  | { kind: "refused"; reason: BookingRefusal }
+  /** Ask the insurer about this member id, then book again with its answer. */
+  | { kind: "eligibility-needed"; insuranceMemberId: string };
 
-export type BookingParties = { ok: true; insuranceMemberId: string | null } | { ok: false; reason: BookingRefusal };
+const BookingAnswer = z.union([Replay, z.object({ booked: StoredAnswerShape })]);
+
+const BOOKING_REFUSALS = new Set<string>(["doctor-not-found", "doctor-inactive", "patient-not-found", "outside-hours"]);
 
 /**
- * What a booking needs to know before its transaction: whether it would be refused, and the
- * patient's insurance member id (the eligibility question is asked outside the transaction, so no
- * transaction stays open across a call to the insurer). One batch: one round trip on the HTTP path.
- * The transaction checks the doctor and patient again under its locks.
+ * Books in one statement, book_appointment() (drizzle/0007): with a key, its claim (waiting on a
+ * concurrent first request), the doctor locked, the rules, the insert and the stored answer, in
+ * one transaction: one round trip on the HTTP path. Overlaps are refused by the exclusion
+ * constraint (23P01, mapped by the error layer); the history row is written by a trigger.
+ * `context` is stored with the row for a replay to format the same answer.
  */
-export async function findBookingParties(
-  db: RequestDb,
+export async function bookAppointment(
+  db: Queries,
   deadline: Deadline,
-  doctorId: string,
-  patientId: string,
-): Promise<BookingParties> {
-  const [[doctor], [patient]] = await db.batch(
-    deadline,
-    (q) =>
-      [
-        q.select({ active: doctors.active }).from(doctors).where(eq(doctors.id, doctorId)),
-        q.select({ insuranceMemberId: patients.insuranceMemberId }).from(patients).where(eq(patients.id, patientId)),
-      ] as const,
-  );
-  if (!doctor) return { ok: false, reason: "doctor-not-found" };
-  if (!doctor.active) return { ok: false, reason: "doctor-inactive" };
-  if (!patient) return { ok: false, reason: "patient-not-found" };
-  return { ok: true, insuranceMemberId: patient.insuranceMemberId };
-}
-
-/**
- * True when [startsAt, endsAt) lies inside one of the doctor's working intervals for that (UTC)
- * weekday, or when the doctor has no schedule at all (then any time is bookable).
- */
-function withinWorkingHours(doctorId: string, startsAt: Date, endsAt: Date): SQL<boolean> {
-  const start = sql`(${startsAt.toISOString()}::timestamptz AT TIME ZONE 'UTC')`;
-  const end = sql`(${endsAt.toISOString()}::timestamptz AT TIME ZONE 'UTC')`;
-  return sql<boolean>`(
-    NOT EXISTS (SELECT 1 FROM doctor_schedules WHERE doctor_id = ${doctorId}::uuid)
-    OR EXISTS (
-      SELECT 1 FROM doctor_schedules s
-      WHERE s.doctor_id = ${doctorId}::uuid
-        AND s.weekday = extract(dow FROM ${start})
-        AND ${start}::date + s.starts_at <= ${start}
-        AND ${start}::date + s.ends_at >= ${end}
-    )
-  )`;
-}
-
-/**
- * The doctor, locked for the rest of the transaction, and whether the slot is inside their working
- * hours. FOR NO KEY UPDATE serialises the bookings and reschedules of one doctor: two overlapping
- * inserts that ran at once would each wait on the other's exclusion-constraint entry (a deadlock
- * Postgres breaks by aborting one, 40P01); one after the other, the second gets a clean 23P01
- * (409). It also makes a concurrent deactivation wait for the booking, or the booking for it. The
- * lock does not conflict with the FOR KEY SHARE of foreign-key checks, so nothing else waits.
- */
-async function lockDoctorFor(tx: Database, doctorId: string, startsAt: Date, endsAt: Date) {
-  const [doctor] = await tx
-    .select({ active: doctors.active, inHours: withinWorkingHours(doctorId, startsAt, endsAt) })
-    .from(doctors)
-    .where(eq(doctors.id, doctorId))
-    .for("no key update");
-  return doctor;
-}
-
-/**
- * Books in one transaction (run's; joins the caller's when it has one). Overlaps are refused by
- * the database's exclusion constraint, which surfaces as SQLSTATE 23P01 and is mapped by the error
- * layer; the history row is written by a trigger in the same transaction.
- */
-export async function bookAppointment(db: Queries, deadline: Deadline, input: NewAppointment): Promise<BookingResult> {
-  return db.run(deadline, async (tx) => {
-    const doctor = await lockDoctorFor(tx, input.doctorId, input.startsAt, input.endsAt);
-    if (!doctor) return { ok: false, reason: "doctor-not-found" } as const;
-    if (!doctor.active) return { ok: false, reason: "doctor-inactive" } as const;
-    if (!doctor.inHours) return { ok: false, reason: "outside-hours" } as const;
-    const [patient] = await tx.select({ id: patients.id }).from(patients).where(eq(patients.id, input.patientId));
-    if (!patient) return { ok: false, reason: "patient-not-found" } as const;
-    const [appointment] = await tx.insert(appointments).values(input).returning();
-    return { ok: true, appointment: appointment! } as const;
-  });
+  input: NewAppointment,
+  context: Record<string, unknown>,
+  claim?: KeyClaim,
+): Promise<BookingOutcome> {
+  let result: unknown;
+  try {
+    result = await db.query(deadline, (q) =>
+      q.execute(sql`SELECT book_appointment(
+        ${input.doctorId}::uuid, ${input.patientId}::uuid,
+        ${input.startsAt.toISOString()}::timestamptz, ${input.endsAt.toISOString()}::timestamptz,
+        ${input.eligibility !== undefined}, ${input.eligibility ?? null}::eligibility, ${JSON.stringify(context)}::jsonb,
+        ${claim?.caller ?? null}, ${claim?.scope ?? null}, ${claim?.key ?? null}, ${claim?.requestHash ?? null},
+        ${claim?.ttlSeconds ?? null}::integer, ${claim?.waitMs ?? null}::integer
+      ) AS outcome`),
+    );
+  } catch (err) {
+    const refusal = refusalOf(err);
+    if (refusal?.reason === "eligibility-needed" && refusal.detail !== undefined)
+      return { kind: "eligibility-needed", insuranceMemberId: refusal.detail };
+    if (refusal && BOOKING_REFUSALS.has(refusal.reason))
+      return { kind: "refused", reason: refusal.reason as BookingRefusal };
+    throw err;
+  }
+  const outcome = outcomeOf(result, BookingAnswer);
+  if ("replay" in outcome) return { kind: "replay", stored: rowFromJson(idempotencyKeys, outcome.replay) };
+  return { kind: "booked", answer: outcome.booked };
 }
 
 export type RescheduleRefusal = "not-found" | "stale" | "not-scheduled" | "doctor-inactive" | "outside-hours";
@@ -165,10 +140,20 @@ export type RescheduleResult =
   | { ok: true; appointment: AppointmentRow; previous: AppointmentRow }
   | { ok: false; reason: RescheduleRefusal; appointment?: AppointmentRow };
 
+const RescheduleAnswer = z.union([
+  z.object({ moved: z.record(z.string(), z.unknown()), previous: z.record(z.string(), z.unknown()) }),
+  z.object({
+    refused: z.enum(["not-found", "stale", "not-scheduled", "doctor-inactive", "outside-hours"]),
+    current: z.record(z.string(), z.unknown()).nullable(),
+  }),
+]);
+
 /**
- * Moves a scheduled appointment, in one transaction: the row is locked FOR UPDATE, its version
- * checked against If-Match, the doctor's hours checked; the exclusion constraint refuses an overlap
- * with the doctor's other appointments (23P01). The old slot is free again once this commits.
+ * Moves a scheduled appointment in one statement, reschedule_appointment() (drizzle/0007): the row
+ * locked FOR UPDATE, its owner and its version against If-Match checked, the doctor locked and
+ * their hours checked, the update; the exclusion constraint refuses an overlap with the doctor's
+ * other appointments (23P01). One round trip on the HTTP path. `owner` limits it to one patient's
+ * or doctor's appointments (someone else's is not found).
  */
 export async function rescheduleAppointment(
   db: RequestDb,
@@ -176,18 +161,41 @@ export async function rescheduleAppointment(
   id: string,
   slot: { startsAt: Date; endsAt: Date },
   precondition: Precondition,
+  owner: Owner = {},
 ): Promise<RescheduleResult> {
-  return db.run(deadline, async (tx) => {
-    const [current] = await tx.select().from(appointments).where(eq(appointments.id, id)).for("update");
-    if (!current) return { ok: false, reason: "not-found" } as const;
-    if (!satisfies(precondition, current.version)) return { ok: false, reason: "stale", appointment: current } as const;
-    if (current.status !== "scheduled") return { ok: false, reason: "not-scheduled", appointment: current } as const;
-    const doctor = await lockDoctorFor(tx, current.doctorId, slot.startsAt, slot.endsAt);
-    if (!doctor?.active) return { ok: false, reason: "doctor-inactive", appointment: current } as const;
-    if (!doctor.inHours) return { ok: false, reason: "outside-hours", appointment: current } as const;
-    const [moved] = await tx.update(appointments).set(slot).where(eq(appointments.id, id)).returning();
-    return { ok: true, appointment: moved!, previous: current } as const;
-  });
+  const versions = precondition.any ? null : precondition.versions;
+  const result = await db.query(deadline, (q) =>
+    q.execute(sql`SELECT reschedule_appointment(
+      ${id}::uuid, ${slot.startsAt.toISOString()}::timestamptz, ${slot.endsAt.toISOString()}::timestamptz,
+      ${versions === null ? null : `{${versions.join(",")}}`}::integer[],
+      ${owner.patientId ?? null}::uuid, ${owner.doctorId ?? null}::uuid
+    ) AS outcome`),
+  );
+  const outcome = outcomeOf(result, RescheduleAnswer);
+  if ("moved" in outcome) {
+    return {
+      ok: true,
+      appointment: rowFromJson(appointments, outcome.moved),
+      previous: rowFromJson(appointments, outcome.previous),
+    };
+  }
+  return outcome.current
+    ? { ok: false, reason: outcome.refused, appointment: rowFromJson(appointments, outcome.current) }
+    : { ok: false, reason: outcome.refused };
+}
+
+/** Whose appointments a write may touch: one patient's, one doctor's, or (empty) anyone's. */
+export interface Owner {
+  patientId?: string | undefined;
+  doctorId?: string | undefined;
+}
+
+/** The WHERE term limiting a statement to the owner's rows (someone else's then look missing). */
+function ownedBy(owner: Owner): SQL | undefined {
+  return and(
+    owner.patientId !== undefined ? eq(appointments.patientId, owner.patientId) : undefined,
+    owner.doctorId !== undefined ? eq(appointments.doctorId, owner.doctorId) : undefined,
+  );
 }
 
 export type TransitionResult =
@@ -205,8 +213,10 @@ async function transition(
   id: string,
   to: "cancelled" | "completed",
   precondition: Precondition | undefined,
+  owner: Owner,
   extra?: SQL,
 ): Promise<TransitionResult> {
+  const mine = and(eq(appointments.id, id), ownedBy(owner));
   const [[updated], [current]] = await db.batch(
     deadline,
     (q) =>
@@ -214,16 +224,9 @@ async function transition(
         q
           .update(appointments)
           .set({ status: to })
-          .where(
-            and(
-              eq(appointments.id, id),
-              eq(appointments.status, "scheduled"),
-              versionIs(appointments.version, precondition),
-              extra,
-            ),
-          )
+          .where(and(mine, eq(appointments.status, "scheduled"), versionIs(appointments.version, precondition), extra))
           .returning(),
-        q.select().from(appointments).where(eq(appointments.id, id)),
+        q.select().from(appointments).where(mine),
       ] as const,
   );
   if (updated) return { ok: true, appointment: updated, changed: true };
@@ -239,8 +242,9 @@ export async function cancelAppointment(
   deadline: Deadline,
   id: string,
   precondition?: Precondition,
+  owner: Owner = {},
 ): Promise<TransitionResult> {
-  return transition(db, deadline, id, "cancelled", precondition);
+  return transition(db, deadline, id, "cancelled", precondition, owner);
 }
 
 /** Marks a scheduled appointment that has begun as completed (conflict: cancelled, or not begun yet). */
@@ -249,8 +253,9 @@ export async function completeAppointment(
   deadline: Deadline,
   id: string,
   precondition?: Precondition,
+  owner: Owner = {},
 ): Promise<TransitionResult> {
-  return transition(db, deadline, id, "completed", precondition, sql`${appointments.startsAt} <= now()`);
+  return transition(db, deadline, id, "completed", precondition, owner, sql`${appointments.startsAt} <= now()`);
 }
 
 /** The appointment's parties and history, oldest first; undefined when the appointment does not exist. */

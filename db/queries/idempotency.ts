@@ -1,14 +1,24 @@
-import { and, eq, gt, sql } from "drizzle-orm";
+import { and, eq, getTableName, gt, sql } from "drizzle-orm";
+import type { PgTable } from "drizzle-orm/pg-core";
 import { z } from "zod";
 import type { Deadline } from "../../core/deadline.ts";
-import type { Database, RequestDb } from "../client.ts";
-import { idempotencyKeys, type IdempotencyKeyRow } from "../schema/index.ts";
+import type { Queries, RequestDb } from "../client.ts";
+import { outcomeOf, rowFromJson, rowToJson } from "../json-rows.ts";
+import { idempotencyKeys, type IdempotencyKeyRow, type StoredAnswer } from "../schema/index.ts";
 
 /** Which stored outcome a request is about: its caller, operation and key. */
 export interface KeyId {
   caller: string;
   scope: string;
   key: string;
+}
+
+/** A key to claim in the write's own transaction, by a SQL function (claim_idempotency_key, drizzle/0007). */
+export interface KeyClaim extends KeyId {
+  requestHash: string;
+  ttlSeconds: number;
+  /** How long to wait on a concurrent first request with the same key (lock_timeout). */
+  waitMs: number;
 }
 
 export interface StoredResponse {
@@ -35,46 +45,43 @@ export async function findStoredOutcome(
   return row;
 }
 
-/**
- * Claims the key inside the caller's transaction, before its write. The row is only visible to
- * others once the transaction commits (with the outcome filled in by storeOutcome), so:
- * - no row: the INSERT succeeds; this request runs the write;
- * - a row whose transaction is still open: Postgres makes this INSERT wait for it (a lock wait,
- *   bounded by `waitMs` through lock_timeout: 55P03 when it runs out), then sees the outcome;
- * - a committed, unexpired row: nothing is inserted and the stored row is returned instead;
- * - an expired row: taken over, as if there were none.
- */
-export async function claimKey(
-  tx: Database,
-  id: KeyId,
-  requestHash: string,
-  ttlSeconds: number,
-  waitMs: number,
-): Promise<IdempotencyKeyRow | undefined> {
-  // lock_timeout 0 means no limit: keep at least 1 ms so "do not wait" stays bounded.
-  await tx.execute(sql`SELECT set_config('lock_timeout', ${String(Math.max(1, waitMs))}, true)`);
-  const expiresAt = sql`now() + make_interval(secs => ${ttlSeconds})`;
-  const claimed = await tx
-    .insert(idempotencyKeys)
-    .values({ ...id, requestHash, responseStatus: 0, responseBody: "", responseHeaders: {}, expiresAt })
-    .onConflictDoUpdate({
-      target: [idempotencyKeys.caller, idempotencyKeys.scope, idempotencyKeys.key],
-      set: { requestHash, responseStatus: 0, responseBody: "", responseHeaders: {}, createdAt: sql`now()`, expiresAt },
-      setWhere: sql`${idempotencyKeys.expiresAt} <= now()`,
-    })
-    .returning({ key: idempotencyKeys.key });
-  await tx.execute(sql`SELECT set_config('lock_timeout', '0', true)`);
-  if (claimed.length > 0) return undefined;
-  const [existing] = await tx.select().from(idempotencyKeys).where(matches(id));
-  return existing;
-}
+export type KeyedCreate =
+  | { kind: "created"; answer: StoredAnswer }
+  /** The key's outcome, stored by an earlier request (waited for when it was still running). */
+  | { kind: "replay"; stored: IdempotencyKeyRow };
 
-/** Fills in the claimed key's outcome, in the transaction that made the write. */
-export async function storeOutcome(tx: Database, id: KeyId, response: StoredResponse): Promise<void> {
-  await tx
-    .update(idempotencyKeys)
-    .set({ responseStatus: response.status, responseBody: response.body, responseHeaders: response.headers })
-    .where(matches(id));
+const JsonRow = z.record(z.string(), z.unknown());
+/** What a SQL function returns for a key that already has an outcome: {"replay": <key row>}. */
+export const Replay = z.object({ replay: JsonRow });
+/** A StoredAnswer as a SQL function returns it. */
+export const StoredAnswerShape = z.object({ row: JsonRow, context: JsonRow });
+
+const KeyedAnswer = z.union([Replay, z.object({ created: StoredAnswerShape })]);
+
+/**
+ * Inserts `values` into `table` under the key, in one statement (create_idempotently, drizzle/0007):
+ * the key's claim (waiting on a concurrent first request with it, up to claim.waitMs: 55P03), the
+ * insert and the stored answer in one transaction, one round trip on the HTTP path. `context` is
+ * stored with the row for a replay to format the same answer.
+ */
+export async function createIdempotently<T extends PgTable>(
+  db: Queries,
+  deadline: Deadline,
+  table: T,
+  values: T["$inferInsert"],
+  context: Record<string, unknown>,
+  claim: KeyClaim,
+): Promise<KeyedCreate> {
+  const result = await db.query(deadline, (q) =>
+    q.execute(sql`SELECT create_idempotently(
+      ${getTableName(table)}::regclass, ${JSON.stringify(rowToJson(table, values))}::jsonb,
+      ${JSON.stringify(context)}::jsonb, ${claim.caller}, ${claim.scope}, ${claim.key}, ${claim.requestHash},
+      ${claim.ttlSeconds}::integer, ${claim.waitMs}::integer
+    ) AS outcome`),
+  );
+  const outcome = outcomeOf(result, KeyedAnswer);
+  if ("replay" in outcome) return { kind: "replay", stored: rowFromJson(idempotencyKeys, outcome.replay) };
+  return { kind: "created", answer: outcome.created };
 }
 
 const DeletedRows = z.object({ rows: z.array(z.unknown()) });

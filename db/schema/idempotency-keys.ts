@@ -19,9 +19,15 @@ export const idempotencyKeys = pgTable(
     /** SHA-256 of the request's canonical JSON body: the same key with another body is refused. */
     requestHash: text("request_hash").notNull(),
     responseStatus: smallint("response_status").notNull(),
-    /** Kept as text, not jsonb: a replay must be byte-for-byte the first answer. */
+    /** Kept as text, not jsonb: a replay must be byte-for-byte the first answer (see storedAs). */
     responseBody: text("response_body").notNull(),
     responseHeaders: jsonb("response_headers").$type<Record<string, string>>().notNull(),
+    /**
+     * How response_body reads: "response", the answer as sent; "row", a StoredAnswer (JSON) that a
+     * write done in one round trip stored (a SQL function cannot run the route's formatter), which
+     * the route formats for a replay exactly as it formatted the first answer.
+     */
+    storedAs: text("stored_as").$type<"response" | "row">().notNull().default("response"),
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
     expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }).notNull(),
   },
@@ -30,5 +36,11 @@ export const idempotencyKeys = pgTable(
     index("idempotency_keys_expires_at_idx").on(t.expiresAt),
   ],
 );
+
+/** response_body when stored_as = 'row': `row` is to_jsonb() of the created row, `context` the route's extras. */
+export interface StoredAnswer {
+  row: Record<string, unknown>;
+  context: Record<string, unknown>;
+}
 
 export type IdempotencyKeyRow = typeof idempotencyKeys.$inferSelect;

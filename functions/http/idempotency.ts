@@ -1,16 +1,16 @@
 import type { Context, TypedResponse } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { TransactionDb, type Queries } from "../../db/client.ts";
+import type { PgTable } from "drizzle-orm/pg-core";
 import { isLockTimeout } from "../../db/errors.ts";
 import {
-  claimKey,
+  createIdempotently,
   deleteExpiredKeys,
   findStoredOutcome,
-  storeOutcome,
-  type KeyId,
+  type KeyClaim,
+  type KeyedCreate,
   type StoredResponse,
 } from "../../db/queries/idempotency.ts";
-import type { IdempotencyKeyRow } from "../../db/schema/index.ts";
+import type { IdempotencyKeyRow, StoredAnswer } from "../../db/schema/index.ts";
 import { inBackground } from "./background.ts";
 import type { AppEnv } from "../env.ts";
 import { ConflictError, UnprocessableError, ValidationError } from "./errors.ts";
@@ -42,6 +42,13 @@ export interface Created<T, S extends 200 | 201> {
 
 /** What the route declares it answers; a replay is the same route's earlier answer, stored as text. */
 type Answer<T, S extends 200 | 201> = Response & TypedResponse<T, S, "json">;
+
+/**
+ * How a route formats the answer a one-round-trip write stored (the created row, as to_jsonb, plus
+ * the route's context): the same function formats the first answer, so a replay is byte for byte
+ * the first one.
+ */
+export type Presenter<T, S extends 200 | 201> = (answer: StoredAnswer) => Created<T, S>;
 
 const SWEEP_INTERVAL_MS = 60_000;
 const SWEEP_BATCH = 1_000;
@@ -89,62 +96,81 @@ function serialise<T, S extends 200 | 201>(created: Created<T, S>): StoredRespon
 }
 
 /**
- * One creating request, with or without an Idempotency-Key:
- *   const once = await Idempotency.begin<Appointment, 201>(c, "POST /appointments", body);
- *   if (once.replay) return once.replay;        // a stored answer: nothing else is done
- *   ...checks that need no transaction...
- *   return once.create((db) => insert(db, ...));  // db: the transaction that also stores the answer
+ * A creating request's key for a write done in one round trip: the SQL function claims it, waits
+ * on a concurrent first request, writes and stores the answer (claim_idempotency_key and
+ * store_idempotent_answer, drizzle/0007), so nothing is read before:
+ *   const keyed = await KeyedRequest.of(c, "POST /appointments", body);  // undefined: no header
+ *   const outcome = await book(db, ..., keyed?.claim);
+ *   if (outcome.kind === "replay") return keyed!.replay(outcome.stored, present);
+ *   return keyed ? keyed.answer(created) : answer(c, created);
  */
-export class Idempotency<T, S extends 200 | 201> {
-  readonly replay: Answer<T, S> | undefined;
+export class KeyedRequest {
+  readonly claim: KeyClaim;
   readonly #c: Context<AppEnv>;
-  readonly #id: KeyId | undefined;
-  readonly #hash: string;
 
-  private constructor(c: Context<AppEnv>, id: KeyId | undefined, hash: string, replay: Answer<T, S> | undefined) {
+  private constructor(c: Context<AppEnv>, claim: KeyClaim) {
     this.#c = c;
-    this.#id = id;
-    this.#hash = hash;
-    this.replay = replay;
+    this.claim = claim;
   }
 
-  static async begin<T, S extends 200 | 201>(
-    c: Context<AppEnv>,
-    scope: string,
-    body: unknown,
-  ): Promise<Idempotency<T, S>> {
+  static async of(c: Context<AppEnv>, scope: string, body: unknown): Promise<KeyedRequest | undefined> {
     const header = c.req.header("idempotency-key");
-    if (header === undefined) return new Idempotency<T, S>(c, undefined, "", undefined);
-    const id: KeyId = { caller: callerOf(c), scope, key: parseKey(header) };
-    const hash = await sha256Hex(canonicalJson(body));
-    // Most retries find a finished outcome: answered from one read, before any check or upstream call.
-    const stored = await findStoredOutcome(c.var.requestDb, c.var.deadline, id);
-    return new Idempotency<T, S>(c, id, hash, stored ? replayOf<T, S>(c, stored, hash) : undefined);
+    if (header === undefined) return undefined;
+    const { ttlSeconds, waitMs } = c.var.config.idempotency;
+    const claim: KeyClaim = {
+      caller: callerOf(c),
+      scope,
+      key: parseKey(header),
+      requestHash: await sha256Hex(canonicalJson(body)),
+      ttlSeconds,
+      waitMs,
+    };
+    return new KeyedRequest(c, claim);
   }
 
-  /** Runs the write (and, with a key, stores its answer in the same transaction); answers it. */
-  async create(work: (db: Queries) => Promise<Created<T, S>>): Promise<Answer<T, S>> {
+  /** The stored answer, when one exists: for a request refused before its write could replay it. */
+  async stored<T, S extends 200 | 201>(present: Presenter<T, S>): Promise<Answer<T, S> | undefined> {
+    const row = await findStoredOutcome(this.#c.var.requestDb, this.#c.var.deadline, this.claim);
+    return row ? replayOf(this.#c, row, this.claim.requestHash, present) : undefined;
+  }
+
+  replay<T, S extends 200 | 201>(row: IdempotencyKeyRow, present: Presenter<T, S>): Answer<T, S> {
+    return replayOf(this.#c, row, this.claim.requestHash, present);
+  }
+
+  /** The first answer, stored with the write; expired keys are swept now and then. */
+  answer<T, S extends 200 | 201>(created: Created<T, S>): Answer<T, S> {
+    sweepNowAndThen(this.#c);
+    return respond<T, S>(this.#c, serialise(created), false);
+  }
+
+  /** What the key's lock wait running out (55P03) means to the client: 409 + Retry-After. */
+  stillRunning(): ConflictError {
+    return stillRunning(this.claim.waitMs);
+  }
+
+  /** Inserts `values` into `table` under the key (create_idempotently), or replays the key's answer. */
+  async create<T, Table extends PgTable>(
+    table: Table,
+    values: Table["$inferInsert"],
+    present: Presenter<T, 201>,
+  ): Promise<Answer<T, 201>> {
     const c = this.#c;
-    const id = this.#id;
-    if (!id) return respond<T, S>(c, serialise(await work(c.var.requestDb)), false);
-    const { ttlSeconds, waitMs } = c.var.config.idempotency;
-    let outcome: { replay: IdempotencyKeyRow } | { stored: StoredResponse };
+    let outcome: KeyedCreate;
     try {
-      outcome = await c.var.requestDb.run(c.var.deadline, async (tx) => {
-        const existing = await claimKey(tx, id, this.#hash, ttlSeconds, waitMs);
-        if (existing) return { replay: existing };
-        const stored = serialise(await work(new TransactionDb(tx)));
-        await storeOutcome(tx, id, stored);
-        return { stored };
-      });
+      outcome = await createIdempotently(c.var.requestDb, c.var.deadline, table, values, {}, this.claim);
     } catch (err) {
-      if (isLockTimeout(err)) throw stillRunning(waitMs);
+      if (isLockTimeout(err)) throw this.stillRunning();
       throw err;
     }
-    if ("replay" in outcome) return replayOf<T, S>(c, outcome.replay, this.#hash);
-    sweepNowAndThen(c);
-    return respond<T, S>(c, outcome.stored, false);
+    if (outcome.kind === "replay") return this.replay(outcome.stored, present);
+    return this.answer(present(outcome.answer));
   }
+}
+
+/** A created resource's answer, without a key. */
+export function answer<T, S extends 200 | 201>(c: Context<AppEnv>, created: Created<T, S>): Answer<T, S> {
+  return respond<T, S>(c, serialise(created), false);
 }
 
 /** Whose keys these are: one caller's key never replays another's answer (nor reveals it exists). */
@@ -153,7 +179,12 @@ function callerOf(c: Context<AppEnv>): string {
   return principal ? `${principal.role}:${principal.sub}` : "";
 }
 
-function replayOf<T, S extends 200 | 201>(c: Context<AppEnv>, row: IdempotencyKeyRow, hash: string): Answer<T, S> {
+function replayOf<T, S extends 200 | 201>(
+  c: Context<AppEnv>,
+  row: IdempotencyKeyRow,
+  hash: string,
+  present?: Presenter<T, S>,
+): Answer<T, S> {
   if (row.requestHash !== hash) {
     throw new UnprocessableError("This Idempotency-Key was already used with a different request body", [
       {
@@ -162,6 +193,10 @@ function replayOf<T, S extends 200 | 201>(c: Context<AppEnv>, row: IdempotencyKe
         message: "was used with another body; use a new key for a new request",
       },
     ]);
+  }
+  if (row.storedAs === "row") {
+    if (!present) throw new Error("an answer stored as a row needs the route's presenter to be replayed");
+    return respond<T, S>(c, serialise(present(JSON.parse(row.responseBody) as StoredAnswer)), true);
   }
   return respond<T, S>(c, { status: row.responseStatus, body: row.responseBody, headers: row.responseHeaders }, true);
 }

@@ -8,6 +8,7 @@ const ms = (value: number): string => value.toFixed(1);
 /**
  * The request's database cost as Server-Timing metrics (browsers' dev tools show them):
  *   db       statements sent (read by tests and the N+1 guard)
+ *   db-rt    round trips to the database, both paths (HTTP requests, exchanges on open WebSockets)
  *   db-conn  WebSocket connections opened, time spent opening them, most connections held at once
  *   db-wait  times a statement queued for one of the DB_POOL_MAX connections, time queued
  *   db-http  round trips over the HTTP path, time spent in them
@@ -15,6 +16,7 @@ const ms = (value: number): string => value.toFixed(1);
 export function serverTiming(s: DbStats): string {
   return [
     `db;desc="queries=${s.queries}"`,
+    `db-rt;desc="round-trips=${s.roundTrips}"`,
     `db-conn;dur=${ms(s.connectMs)};desc="opened=${s.connectionsOpened} peak=${s.peakConnections}"`,
     `db-wait;dur=${ms(s.waitMs)};desc="waits=${s.waits}"`,
     `db-http;dur=${ms(s.httpMs)};desc="round-trips=${s.httpRoundTrips}"`,

@@ -78,6 +78,7 @@ export function observe(): MiddlewareHandler<AppEnv> {
         metrics.dbWaits.inc({}, stats.waits);
         metrics.dbWaitSeconds.inc({}, stats.waitMs / 1_000);
         metrics.dbHttpRoundTrips.inc({}, stats.httpRoundTrips);
+        metrics.dbRoundTrips.observe({ method: c.req.method, route }, stats.roundTrips);
         metrics.dbPeakConnections.observe({}, stats.peakConnections);
       }
       // Fleet-wide numbers: this isolate's totals, this request included, pushed over OTLP when due.

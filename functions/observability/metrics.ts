@@ -57,6 +57,13 @@ export const metrics = {
   dbHttpRoundTrips: registry.register(
     new Counter("db_http_round_trips_total", `Requests over the HTTP query path ${SCOPE}`),
   ),
+  dbRoundTrips: registry.register(
+    new Histogram(
+      "db_round_trips_per_request",
+      `Round trips to the database one request made (HTTP requests and WebSocket exchanges), by route and method ${SCOPE}`,
+      [0, 1, 2, 3, 4, 6, 10],
+    ),
+  ),
   dbPeakConnections: registry.register(
     new Histogram(
       "db_peak_connections_per_request",

@@ -1,11 +1,14 @@
 /** The database figures a response reports in Server-Timing (functions/middleware/database.ts). */
 export interface DbTiming {
   queries: number;
+  /** Round trips to the database on both paths (HTTP requests, exchanges on WebSocket connections). */
+  totalRoundTrips: number;
   opened: number;
   peak: number;
   connectMs: number;
   waits: number;
   waitMs: number;
+  /** Of which over the HTTP path. */
   roundTrips: number;
   httpMs: number;
 }
@@ -28,9 +31,11 @@ export function dbTimingOf(res: Response): DbTiming | undefined {
   const conn = metric(header, "db-conn");
   const wait = metric(header, "db-wait");
   const http = metric(header, "db-http");
-  if (!db || !conn || !wait || !http) return undefined;
+  const rt = metric(header, "db-rt");
+  if (!db || !conn || !wait || !http || !rt) return undefined;
   return {
     queries: db.desc.queries ?? Number.NaN,
+    totalRoundTrips: rt.desc["round-trips"] ?? Number.NaN,
     opened: conn.desc.opened ?? Number.NaN,
     peak: conn.desc.peak ?? Number.NaN,
     connectMs: conn.dur,

@@ -49,6 +49,14 @@ describe("sqlAttributes", () => {
       sqlAttributes("WITH x AS (DELETE FROM appointments WHERE id = $1 RETURNING id) SELECT * FROM x")["db.operation"],
     ).toBe("DELETE");
   });
+
+  it("names the SQL function a one-statement write calls, and only then", () => {
+    expect(sqlAttributes("SELECT book_appointment($1::uuid, $2::uuid) AS outcome")["db.stored_procedure.name"]).toBe(
+      "book_appointment",
+    );
+    expect(sqlAttributes('select "id" from "doctors" where "id" = $1')["db.stored_procedure.name"]).toBeUndefined();
+    expect(sqlAttributes("select count(*) from appointments")["db.stored_procedure.name"]).toBeUndefined();
+  });
 });
 
 describe("Trace.begin", () => {

@@ -1,12 +1,15 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import { Deadline } from "../../../core/deadline.ts";
-import { bookAppointment, findBookingParties } from "../../../db/queries/appointments.ts";
+import { isLockTimeout } from "../../../db/errors.ts";
+import { rowFromJson } from "../../../db/json-rows.ts";
+import { bookAppointment, type BookingOutcome, type NewAppointment } from "../../../db/queries/appointments.ts";
+import { appointments, type StoredAnswer } from "../../../db/schema/index.ts";
 import { assertActsAsSelf } from "../../auth/policy.ts";
 import type { AppEnv } from "../../env.ts";
-import { Idempotency } from "../../http/idempotency.ts";
+import { KeyedRequest, answer, type Created } from "../../http/idempotency.ts";
 import { creationRoute } from "../../http/openapi.ts";
 import { etagOf } from "../../http/preconditions.ts";
-import { type EligibilityOutcome, checkEligibility } from "../../insurance/eligibility.ts";
+import { type UnknownReason, checkEligibility } from "../../insurance/eligibility.ts";
 import { availabilityKeys, invalidateDoctor } from "../../resilience/coalescer/client.ts";
 import { BOOKING_REFUSALS, checkLead } from "./rules.ts";
 import {
@@ -34,38 +37,63 @@ export const route = creationRoute({
   answer: "The booked appointment",
 });
 
+/** The answer to a booking, from the row and what else it says; a replay is formatted the same way. */
+function present(answer: StoredAnswer): Created<BookedAppointment, 201> {
+  const appointment = rowFromJson(appointments, answer.row);
+  const reason = (answer.context.eligibilityReason ?? null) as UnknownReason | null;
+  return {
+    status: 201,
+    body: toBookedAppointment(appointment, reason),
+    headers: { Location: `/appointments/${appointment.id}`, ETag: etagOf(appointment.version) },
+  };
+}
+
+/**
+ * One round trip to the database for most bookings: book_appointment() claims the key, checks the
+ * rules and writes. A patient with an insurance member id is refused with "eligibility-needed"
+ * first (nothing written); the insurer is asked, and the booking sent again with its answer.
+ */
 export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
   const body = c.req.valid("json");
   assertActsAsSelf(c, body.patientId, "patientId");
-  const once = await Idempotency.begin<BookedAppointment, 201>(c, "POST /appointments", body);
-  if (once.replay) return once.replay;
+  const keyed = await KeyedRequest.of(c, "POST /appointments", body);
   const startsAt = new Date(body.startsAt);
-  checkLead(startsAt);
-  const parties = await findBookingParties(c.var.requestDb, c.var.deadline, body.doctorId, body.patientId);
-  if (!parties.ok) throw BOOKING_REFUSALS[parties.reason]();
-  let eligibility: EligibilityOutcome | undefined;
-  if (parties.insuranceMemberId !== null) {
-    // Half of what is left: a slow insurer must not leave the booking's transaction without time.
-    const check = Deadline.start(Math.floor(c.var.deadline.remaining() / 2), c.var.deadline.signal);
-    eligibility = await checkEligibility(c, parties.insuranceMemberId, startsAt.toISOString().slice(0, 10), check);
+  const endsAt = new Date(body.endsAt);
+  try {
+    checkLead(startsAt);
+  } catch (err) {
+    // A retry of a booking made when the slot was still ahead gets the first answer.
+    const stored = await keyed?.stored(present);
+    if (stored) return stored;
+    throw err;
   }
-  const reason = eligibility?.eligibility === "unknown" ? eligibility.reason : null;
-  const answer = await once.create(async (db) => {
-    const result = await bookAppointment(db, c.var.deadline, {
-      doctorId: body.doctorId,
-      patientId: body.patientId,
-      startsAt,
-      endsAt: new Date(body.endsAt),
-      eligibility: eligibility?.eligibility ?? null,
-    });
-    if (!result.ok) throw BOOKING_REFUSALS[result.reason]();
-    const { appointment } = result;
-    return {
-      status: 201,
-      body: toBookedAppointment(appointment, reason),
-      headers: { Location: `/appointments/${appointment.id}`, ETag: etagOf(appointment.version) },
-    };
-  });
-  await invalidateDoctor(c, body.doctorId, availabilityKeys(startsAt, new Date(body.endsAt)));
-  return answer;
+  const input: NewAppointment = { doctorId: body.doctorId, patientId: body.patientId, startsAt, endsAt };
+  let context: { eligibilityReason: UnknownReason | null } = { eligibilityReason: null };
+  for (;;) {
+    let outcome: BookingOutcome;
+    try {
+      outcome = await bookAppointment(c.var.requestDb, c.var.deadline, input, context, keyed?.claim);
+    } catch (err) {
+      if (keyed && isLockTimeout(err)) throw keyed.stillRunning();
+      throw err;
+    }
+    if (outcome.kind === "replay") return keyed!.replay(outcome.stored, present);
+    if (outcome.kind === "refused") throw BOOKING_REFUSALS[outcome.reason]();
+    if (outcome.kind === "booked") {
+      await invalidateDoctor(c, body.doctorId, availabilityKeys(startsAt, endsAt));
+      const created = present(outcome.answer);
+      return keyed ? keyed.answer(created) : answer(c, created);
+    }
+    if (input.eligibility !== undefined) throw new Error("book_appointment asked for eligibility twice");
+    // Half of what is left: a slow insurer must not leave the booking's write without time.
+    const check = Deadline.start(Math.floor(c.var.deadline.remaining() / 2), c.var.deadline.signal);
+    const eligibility = await checkEligibility(
+      c,
+      outcome.insuranceMemberId,
+      startsAt.toISOString().slice(0, 10),
+      check,
+    );
+    input.eligibility = eligibility.eligibility;
+    context = { eligibilityReason: eligibility.eligibility === "unknown" ? eligibility.reason : null };
+  }
 };

@@ -3,7 +3,7 @@ import { completeAppointment } from "../../../db/queries/appointments.ts";
 import type { AppEnv } from "../../env.ts";
 import { ConflictError } from "../../http/errors.ts";
 import { ifMatchOf } from "../../http/preconditions.ts";
-import { answerChanged, assertOwnedBeforeWrite, transitioned } from "./rules.ts";
+import { answerChanged, transitioned, writeOwner } from "./rules.ts";
 import { transitionRoute } from "./schemas.ts";
 
 export const route = transitionRoute(
@@ -16,8 +16,8 @@ export const route = transitionRoute(
 
 export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
   const { id } = c.req.valid("param");
-  await assertOwnedBeforeWrite(c, id);
-  const result = await completeAppointment(c.var.requestDb, c.var.deadline, id, ifMatchOf(c));
+  const owner = await writeOwner(c, id);
+  const result = await completeAppointment(c.var.requestDb, c.var.deadline, id, ifMatchOf(c), owner);
   const appointment = transitioned(id, result, (a) =>
     a.status === "cancelled"
       ? new ConflictError("A cancelled appointment cannot be completed", [

@@ -14,8 +14,8 @@ import {
   unprocessable,
   versionedResponse,
 } from "../../http/openapi.ts";
-import { requireIfMatch } from "../../http/preconditions.ts";
-import { RESCHEDULE_REFUSALS, answerChanged, assertOwnedBeforeWrite, checkLead } from "./rules.ts";
+import { ifMatchOf, requireIfMatch } from "../../http/preconditions.ts";
+import { RESCHEDULE_REFUSALS, answerChanged, assertOwnedBeforeWrite, checkLead, writeOwner } from "./rules.ts";
 import { AppointmentSchema, RescheduleAppointmentSchema } from "./schemas.ts";
 
 const tags = ["appointments"];
@@ -43,13 +43,15 @@ export const route = createRoute({
 
 export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
   const { id } = c.req.valid("param");
-  // Whose it is first: another patient learns nothing, not even that If-Match is missing.
-  await assertOwnedBeforeWrite(c, id);
+  // Whose it is first: another patient learns nothing, not even that If-Match is missing. With
+  // If-Match, reschedule_appointment() checks the owner in the same statement (one round trip).
+  if (!ifMatchOf(c)) await assertOwnedBeforeWrite(c, id);
   const precondition = requireIfMatch(c, "appointment");
+  const owner = await writeOwner(c, id);
   const body = c.req.valid("json");
   const slot = { startsAt: new Date(body.startsAt), endsAt: new Date(body.endsAt) };
   checkLead(slot.startsAt);
-  const result = await rescheduleAppointment(c.var.requestDb, c.var.deadline, id, slot, precondition);
+  const result = await rescheduleAppointment(c.var.requestDb, c.var.deadline, id, slot, precondition, owner);
   if (result.ok) return answerChanged(c, result.appointment, [result.previous, result.appointment]);
   if (result.reason === "not-found") throw new NotFoundError("Appointment", id);
   if (result.reason === "stale") throw new PreconditionFailedError("Appointment", id);

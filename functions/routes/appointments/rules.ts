@@ -1,8 +1,8 @@
 import type { Context } from "hono";
-import type { BookingRefusal, RescheduleRefusal, TransitionResult } from "../../../db/queries/appointments.ts";
+import type { BookingRefusal, Owner, RescheduleRefusal, TransitionResult } from "../../../db/queries/appointments.ts";
 import { findAppointment } from "../../../db/queries/appointments.ts";
 import type { AppointmentRow } from "../../../db/schema/index.ts";
-import { ownedOrNotFound, ownershipApplies } from "../../auth/policy.ts";
+import { ownedOrNotFound, ownerScope, ownershipApplies } from "../../auth/policy.ts";
 import type { AppEnv } from "../../env.ts";
 import {
   ConflictError,
@@ -56,6 +56,16 @@ export const RESCHEDULE_REFUSALS: Record<Exclude<RescheduleRefusal, "not-found" 
 export async function assertOwnedBeforeWrite(c: Context<AppEnv>, id: string): Promise<void> {
   if (ownershipApplies(c))
     ownedOrNotFound(c, await findAppointment(c.var.requestDb, c.var.deadline, id), "Appointment", id);
+}
+
+/**
+ * Whose appointments this write may touch, for a statement that checks it in the same round trip
+ * (someone else's is then "not found", the same 404). Without a principal there is no owner to
+ * pass: the row is read first, and the answer is the 404.
+ */
+export async function writeOwner(c: Context<AppEnv>, id: string): Promise<Owner> {
+  if (!c.var.principal) await assertOwnedBeforeWrite(c, id);
+  return ownerScope(c);
 }
 
 /** A new slot must be in the future and at most two years ahead (booking and rescheduling alike). */

@@ -1,7 +1,9 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import { insertDoctor } from "../../../db/queries/doctors.ts";
 import type { AppEnv } from "../../env.ts";
-import { Idempotency } from "../../http/idempotency.ts";
+import { rowFromJson } from "../../../db/json-rows.ts";
+import { doctors, type DoctorRow } from "../../../db/schema/index.ts";
+import { KeyedRequest, answer, type Created } from "../../http/idempotency.ts";
 import { creationRoute } from "../../http/openapi.ts";
 import { etagOf } from "../../http/preconditions.ts";
 import { CreateDoctorSchema, type Doctor, DoctorSchema, toDoctor } from "./schemas.ts";
@@ -14,12 +16,14 @@ export const route = creationRoute({
   answer: "The new doctor",
 });
 
+function created(row: DoctorRow): Created<Doctor, 201> {
+  return { status: 201, body: toDoctor(row), headers: { Location: `/doctors/${row.id}`, ETag: etagOf(row.version) } };
+}
+
+/** One round trip either way: a plain insert, or create_idempotently() with a key. */
 export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
   const input = c.req.valid("json");
-  const once = await Idempotency.begin<Doctor, 201>(c, "POST /doctors", input);
-  if (once.replay) return once.replay;
-  return once.create(async (db) => {
-    const row = await insertDoctor(db, c.var.deadline, input);
-    return { status: 201, body: toDoctor(row), headers: { Location: `/doctors/${row.id}`, ETag: etagOf(row.version) } };
-  });
+  const keyed = await KeyedRequest.of(c, "POST /doctors", input);
+  if (keyed) return keyed.create(doctors, input, (stored) => created(rowFromJson(doctors, stored.row)));
+  return answer(c, created(await insertDoctor(c.var.requestDb, c.var.deadline, input)));
 };

@@ -1,7 +1,9 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import { insertPatient } from "../../../db/queries/patients.ts";
 import type { AppEnv } from "../../env.ts";
-import { Idempotency } from "../../http/idempotency.ts";
+import { rowFromJson } from "../../../db/json-rows.ts";
+import { patients, type PatientRow } from "../../../db/schema/index.ts";
+import { KeyedRequest, answer, type Created } from "../../http/idempotency.ts";
 import { creationRoute } from "../../http/openapi.ts";
 import { etagOf } from "../../http/preconditions.ts";
 import { CreatePatientSchema, type Patient, PatientSchema, toPatient } from "./schemas.ts";
@@ -14,16 +16,14 @@ export const route = creationRoute({
   answer: "The new patient",
 });
 
+function created(row: PatientRow): Created<Patient, 201> {
+  return { status: 201, body: toPatient(row), headers: { Location: `/patients/${row.id}`, ETag: etagOf(row.version) } };
+}
+
+/** One round trip either way: a plain insert, or create_idempotently() with a key. */
 export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
   const input = c.req.valid("json");
-  const once = await Idempotency.begin<Patient, 201>(c, "POST /patients", input);
-  if (once.replay) return once.replay;
-  return once.create(async (db) => {
-    const row = await insertPatient(db, c.var.deadline, input);
-    return {
-      status: 201,
-      body: toPatient(row),
-      headers: { Location: `/patients/${row.id}`, ETag: etagOf(row.version) },
-    };
-  });
+  const keyed = await KeyedRequest.of(c, "POST /patients", input);
+  if (keyed) return keyed.create(patients, input, (stored) => created(rowFromJson(patients, stored.row)));
+  return answer(c, created(await insertPatient(c.var.requestDb, c.var.deadline, input)));
 };

@@ -1,0 +1,1 @@
+ALTER TABLE "idempotency_keys" ADD COLUMN "stored_as" text DEFAULT 'response' NOT NULL;
