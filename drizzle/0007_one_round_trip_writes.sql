@@ -73,9 +73,12 @@ $$;--> statement-breakpoint
 -- Returns {"replay": <key row>} or {"booked": {"row": <appointment>, "context": p_context}}.
 -- 'eligibility-needed' (the patient has an insurance member id, DETAIL, and p_eligibility_checked
 -- is false) sends the Worker to the insurer; it then calls again with the answer.
+-- The patient is locked too (after the doctor: every writer takes them in that order), so one
+-- patient's concurrent bookings with different doctors count their upcoming appointments one after
+-- another: 'too-many-upcoming' (DETAIL: the limit) once p_max_upcoming are scheduled ahead.
 CREATE FUNCTION book_appointment(
   p_doctor_id uuid, p_patient_id uuid, p_starts_at timestamptz, p_ends_at timestamptz,
-  p_eligibility_checked boolean, p_eligibility eligibility, p_context jsonb,
+  p_eligibility_checked boolean, p_eligibility eligibility, p_context jsonb, p_max_upcoming integer,
   p_caller text, p_scope text, p_key text, p_request_hash text, p_ttl_seconds integer, p_wait_ms integer
 ) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -84,6 +87,7 @@ DECLARE
   v_in_hours boolean;
   v_patient_found boolean;
   v_member text;
+  v_upcoming integer;
   v_refusal text;
   v_booked appointments;
   v_answer jsonb;
@@ -96,14 +100,21 @@ BEGIN
   END IF;
   SELECT d.active, within_working_hours(d.id, p_starts_at, p_ends_at) INTO v_active, v_in_hours
   FROM doctors d WHERE d.id = p_doctor_id FOR NO KEY UPDATE;
-  SELECT true, p.insurance_member_id INTO v_patient_found, v_member FROM patients p WHERE p.id = p_patient_id;
+  SELECT true, p.insurance_member_id INTO v_patient_found, v_member
+  FROM patients p WHERE p.id = p_patient_id FOR NO KEY UPDATE;
+  SELECT count(*) INTO v_upcoming FROM appointments a
+  WHERE a.patient_id = p_patient_id AND a.status = 'scheduled' AND a.ends_at > now();
   v_refusal := CASE
     WHEN v_active IS NULL THEN 'doctor-not-found'
     WHEN NOT v_active THEN 'doctor-inactive'
     WHEN v_patient_found IS NULL THEN 'patient-not-found'
     WHEN NOT v_in_hours THEN 'outside-hours'
+    WHEN v_upcoming >= p_max_upcoming THEN 'too-many-upcoming'
     WHEN v_member IS NOT NULL AND NOT p_eligibility_checked THEN 'eligibility-needed'
   END;
+  IF v_refusal = 'too-many-upcoming' THEN
+    RAISE EXCEPTION USING ERRCODE = 'CE001', MESSAGE = v_refusal, DETAIL = p_max_upcoming::text;
+  END IF;
   IF v_refusal IS NOT NULL THEN
     RAISE EXCEPTION USING ERRCODE = 'CE001', MESSAGE = v_refusal, DETAIL = coalesce(v_member, '');
   END IF;

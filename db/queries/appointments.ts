@@ -79,9 +79,16 @@ export interface NewAppointment {
    * insurance member id without it is refused with "eligibility-needed" (and the member id).
    */
   eligibility?: Eligibility | undefined;
+  /** Scheduled appointments ahead the patient may hold; this booking is refused at that many. */
+  maxUpcoming: number;
 }
 
-export type BookingRefusal = "doctor-not-found" | "doctor-inactive" | "patient-not-found" | "outside-hours";
+export type BookingRefusal =
+  | "doctor-not-found"
+  | "doctor-inactive"
+  | "patient-not-found"
+  | "outside-hours"
+  | "too-many-upcoming";
 
 export type BookingOutcome =
   /** The row as stored with the key (to_jsonb) and the context: rowFromJson(appointments, answer.row). */
@@ -94,7 +101,13 @@ export type BookingOutcome =
 
 const BookingAnswer = z.union([Replay, z.object({ booked: StoredAnswerShape })]);
 
-const BOOKING_REFUSALS = new Set<string>(["doctor-not-found", "doctor-inactive", "patient-not-found", "outside-hours"]);
+const BOOKING_REFUSALS = new Set<string>([
+  "doctor-not-found",
+  "doctor-inactive",
+  "patient-not-found",
+  "outside-hours",
+  "too-many-upcoming",
+]);
 
 /**
  * Books in one statement, book_appointment() (drizzle/0007): with a key, its claim (waiting on a
@@ -117,6 +130,7 @@ export async function bookAppointment(
         ${input.doctorId}::uuid, ${input.patientId}::uuid,
         ${input.startsAt.toISOString()}::timestamptz, ${input.endsAt.toISOString()}::timestamptz,
         ${input.eligibility !== undefined}, ${input.eligibility ?? null}::eligibility, ${JSON.stringify(context)}::jsonb,
+        ${input.maxUpcoming}::integer,
         ${claim?.caller ?? null}, ${claim?.scope ?? null}, ${claim?.key ?? null}, ${claim?.requestHash ?? null},
         ${claim?.ttlSeconds ?? null}::integer, ${claim?.waitMs ?? null}::integer
       ) AS outcome`),

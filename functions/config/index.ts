@@ -87,6 +87,8 @@ export interface Config {
   };
   /** Requests this isolate handles at once before it sheds new ones with 503; 0: no limit. */
   maxInflightRequests: number;
+  /** Scheduled appointments ahead one patient may hold. */
+  maxUpcomingAppointments: number;
   cors: {
     /** Origins allowed to call from a browser (exact match), or ["*"]; empty: no CORS headers at all. */
     allowedOrigins: string[];
@@ -200,6 +202,7 @@ export function loadConfig(env: Env): Config {
       timeoutMs: v.RATE_LIMIT_TIMEOUT_MS,
     },
     maxInflightRequests: v.MAX_INFLIGHT_REQUESTS,
+    maxUpcomingAppointments: v.MAX_UPCOMING_APPOINTMENTS,
     cors: {
       allowedOrigins: v.CORS_ALLOWED_ORIGINS,
       credentials: v.CORS_ALLOW_CREDENTIALS === "true",

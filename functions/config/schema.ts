@@ -251,6 +251,10 @@ const shape = {
       description:
         "How long a request waits for the limiter's answer before going on without it (fail open, logged and counted).",
     }),
+    MAX_UPCOMING_APPOINTMENTS: int(1, 10_000, 20, {
+      description:
+        "Scheduled appointments ahead one patient may hold; a booking beyond it gets 409 naming `patientId`, so one token cannot fill the doctors' calendars.",
+    }),
     MAX_INFLIGHT_REQUESTS: int(0, 100_000, 500, {
       description:
         "Requests one isolate handles at once; more get 503 + Retry-After at once (health checks exempt). 0: no limit.",

@@ -67,7 +67,13 @@ export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
     if (stored) return stored;
     throw err;
   }
-  const input: NewAppointment = { doctorId: body.doctorId, patientId: body.patientId, startsAt, endsAt };
+  const input: NewAppointment = {
+    doctorId: body.doctorId,
+    patientId: body.patientId,
+    startsAt,
+    endsAt,
+    maxUpcoming: c.var.config.maxUpcomingAppointments,
+  };
   let context: { eligibilityReason: UnknownReason | null } = { eligibilityReason: null };
   for (;;) {
     let outcome: BookingOutcome;
@@ -78,7 +84,7 @@ export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
       throw err;
     }
     if (outcome.kind === "replay") return keyed!.replay(outcome.stored, present);
-    if (outcome.kind === "refused") throw BOOKING_REFUSALS[outcome.reason]();
+    if (outcome.kind === "refused") throw BOOKING_REFUSALS[outcome.reason](c);
     if (outcome.kind === "booked") {
       await invalidateDoctor(c, body.doctorId, availabilityKeys(startsAt, endsAt));
       const created = present(outcome.answer);

@@ -17,7 +17,7 @@ import { MAX_LEAD_MS, toAppointment } from "./schemas.ts";
 
 /** The booking rules and answers the appointment operations share. */
 
-export const BOOKING_REFUSALS: Record<BookingRefusal, () => ApiError> = {
+export const BOOKING_REFUSALS: Record<BookingRefusal, (c: Context<AppEnv>) => ApiError> = {
   "doctor-not-found": () =>
     new UnprocessableError("The doctor does not exist", [{ field: "doctorId", in: "body", message: "no such doctor" }]),
   "doctor-inactive": () =>
@@ -29,6 +29,12 @@ export const BOOKING_REFUSALS: Record<BookingRefusal, () => ApiError> = {
       { field: "patientId", in: "body", message: "no such patient" },
     ]),
   "outside-hours": outsideHours,
+  "too-many-upcoming": (c) => {
+    const most = c.var.config.maxUpcomingAppointments;
+    return new ConflictError(`The patient already holds ${most} upcoming appointments, the most allowed`, [
+      { field: "patientId", in: "body", message: `has ${most} upcoming appointments (MAX_UPCOMING_APPOINTMENTS)` },
+    ]);
+  },
 };
 
 function outsideHours(): ApiError {
