@@ -103,6 +103,8 @@ export async function localServices(
       RATE_LIMIT_REQUESTS: "0",
       RATE_LIMIT_WRITE_REQUESTS: "0",
       MAX_INFLIGHT_REQUESTS: "0",
+      // The booking benches book thousands of slots for one bench patient.
+      MAX_UPCOMING_APPOINTMENTS: "10000",
     },
     close: async () => {
       await sqlEndpoint.close();
