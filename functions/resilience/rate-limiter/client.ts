@@ -1,3 +1,4 @@
+import { addressKey } from "./address.ts";
 import type { Context } from "hono";
 import { ClientClosedError, DeadlineExceededError } from "../../../core/deadline.ts";
 import { track } from "../../../core/inflight.ts";
@@ -15,7 +16,7 @@ export function callerKey(c: Pick<Context<AppEnv>, "var" | "req">): string {
   const principal = c.var.principal;
   if (principal) return `${principal.role}:${principal.sub}`;
   const ip = c.req.header("cf-connecting-ip")?.trim();
-  return ip ? `ip:${ip}` : "anonymous";
+  return ip ? addressKey(ip) : "anonymous";
 }
 
 /** Resolves undefined after `ms`; the timer is cleared when `work` settles first. */
