@@ -2,6 +2,7 @@ import { neon, neonConfig, SqlTemplate, type NeonQueryFunction, type NeonQueryPr
 import type { BatchItem, BatchResponse } from "drizzle-orm/batch";
 import { drizzle, type NeonHttpDatabase } from "drizzle-orm/neon-http";
 import type { Deadline } from "../core/deadline.ts";
+import { AUDIT_SETTINGS, auditValues, type Audit } from "../core/audit.ts";
 import { SpanKind, sqlAttributes, type Span } from "../core/telemetry/tracing.ts";
 import { isQueryCanceled } from "./errors.ts";
 import { placeholders, type PreparedQuery, type PreparedStatement } from "./prepared.ts";
@@ -24,6 +25,8 @@ export interface HttpOptions {
   /** A Neon-compatible /sql endpoint (the local stand-in); undefined: Neon's own, derived from the host. */
   httpEndpoint?: string | undefined;
   applicationName: string;
+  /** Who makes this request's changes, for the history trigger. */
+  audit?: Audit | undefined;
 }
 
 /** What differs between calls on the shared client: which request, and its deadline. */
@@ -33,6 +36,8 @@ interface CallOptions {
   fetchOptions: { signal: AbortSignal };
   /** The request's remaining budget: the round trip's statement_timeout. */
   budgetMs: number;
+  /** The values of AUDIT_SETTINGS (core/audit.ts) for this request. */
+  audit: string[];
   /**
    * Receives the SQL text of every statement as Drizzle built it for the driver. Read there rather
    * than with toSQL(): building a statement's SQL again cost ~8 % of the Worker's CPU on a
@@ -47,8 +52,13 @@ function textOf(query: NeonQueryPromise<false, false>): string {
   return data instanceof SqlTemplate ? data.toParameterizedQuery().query : data.query;
 }
 
-/** Local to the round trip's transaction (Neon runs every batch in one): gone with it. */
-const STATEMENT_TIMEOUT = "select set_config('statement_timeout', $1, true)";
+/**
+ * Local to the round trip's transaction (Neon runs every batch in one): gone with it. The audit
+ * settings ride along for the history trigger, in the same statement.
+ */
+const PRELUDE = `select set_config('statement_timeout', $1, true), ${AUDIT_SETTINGS.map(
+  (name, i) => `set_config('${name}', $${i + 2}, true)`,
+).join(", ")}`;
 
 /**
  * One Drizzle instance per isolate. Building one walks the whole schema for the relational API:
@@ -76,24 +86,24 @@ class SharedHttpClient {
         // a prepared query's execute() calls query() alone and only awaits what it returns.
         query: ((text: string, params?: unknown[], opts?: Parameters<typeof driver.query>[2]) => {
           if (!this.#pending?.single) return driver.query(text, params, opts);
-          const { budgetMs, sending, ...call } = this.#take();
+          const { budgetMs, audit, sending, ...call } = this.#take();
           sending([text]);
           // Cast: transaction() honours each query's own arrayMode/fullResults (Drizzle's), but its
           // types pin every query to the client's (false, false).
           const query = driver.query(text, params, opts) as NeonQueryPromise<false, false>;
           return driver
-            .transaction([driver.query(STATEMENT_TIMEOUT, [String(budgetMs)]), query], call)
+            .transaction([driver.query(PRELUDE, [String(budgetMs), ...audit]), query], call)
             .then(([, result]) => result);
         }) as typeof driver.query,
         unsafe: driver.unsafe.bind(driver),
         // Cast: a generic signature cannot be written as an arrow; the call is the driver's own.
         transaction: (async (queries, opts) => {
-          const { budgetMs, sending, ...call } = this.#take();
+          const { budgetMs, audit, sending, ...call } = this.#take();
           if (!Array.isArray(queries))
             throw new Error("drizzle-orm passed transaction() a function; only arrays are supported here");
           sending(queries.map(textOf));
           const [, ...results] = await driver.transaction(
-            [driver.query(STATEMENT_TIMEOUT, [String(budgetMs)]), ...queries],
+            [driver.query(PRELUDE, [String(budgetMs), ...audit]), ...queries],
             { ...opts, ...call },
           );
           return results;
@@ -158,6 +168,7 @@ export class HttpPath {
   readonly #slots: Slots;
   readonly #span: Span;
   #connectionString: string | undefined;
+  #audit: string[] | undefined;
 
   constructor(options: HttpOptions, stats: DbStatsRecorder, span: Span) {
     this.#options = options;
@@ -197,6 +208,7 @@ export class HttpPath {
         connectionString: this.#connection(),
         fetchOptions: { signal: deadline.signal },
         budgetMs: Math.max(1, Math.floor(deadline.remaining())),
+        audit: (this.#audit ??= auditValues(this.#options.audit)),
         sending: (texts) => {
           this.#stats.statements(texts.length);
           for (const text of texts) {

@@ -2,6 +2,7 @@ import { Pool, neonConfig, type PoolClient } from "@neondatabase/serverless";
 import type { Logger } from "drizzle-orm/logger";
 import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
 import type { Deadline } from "../core/deadline.ts";
+import { AUDIT_SETTINGS, auditValues, type Audit } from "../core/audit.ts";
 import { isQueryCanceled } from "./errors.ts";
 import * as schema from "./schema/index.ts";
 import type { DbStatsRecorder } from "./stats.ts";
@@ -25,6 +26,8 @@ export interface WsOptions {
   wsProxy?: string | undefined;
   /** Shows up in pg_stat_activity, so a backend can be traced to the request that opened it. */
   applicationName: string;
+  /** Who makes this request's changes, for the history trigger. */
+  audit?: Audit | undefined;
 }
 
 /**
@@ -94,6 +97,15 @@ export class WsPath {
    *   the connection is destroyed, never returned to the pool.
    * BEGIN and both settings travel in one simple-protocol message: one round trip.
    */
+  /**
+   * The audit settings as SET LOCALs in the BEGIN message (a simple-protocol message takes no
+   * parameters): auditValues() leaves no character but the quote itself to escape.
+   */
+  get #auditSql(): string {
+    const values = auditValues(this.#options.audit);
+    return AUDIT_SETTINGS.map((name, i) => `SET LOCAL ${name} = '${values[i]!.replaceAll("'", "''")}'`).join("; ");
+  }
+
   async transaction<T>(deadline: Deadline, work: (tx: Database) => Promise<T>): Promise<T> {
     deadline.check("db");
     const client = await this.#acquire(this.#openPool(), deadline);
@@ -103,7 +115,7 @@ export class WsPath {
       this.#stats.wsRoundTrip();
       await deadline.race(
         client.query(
-          `BEGIN; SET LOCAL statement_timeout = ${budget}; SET LOCAL client_connection_check_interval = ${CLIENT_CHECK_INTERVAL_MS}`,
+          `BEGIN; SET LOCAL statement_timeout = ${budget}; SET LOCAL client_connection_check_interval = ${CLIENT_CHECK_INTERVAL_MS}; ${this.#auditSql}`,
         ),
         "db",
       );

@@ -1,7 +1,6 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { Scalar } from "@scalar/hono-api-reference";
 import type { Context } from "hono";
-import { requestId } from "hono/request-id";
 import { documentSecurity } from "./auth/document-security.ts";
 import { POLICY, type Policy } from "./auth/policy.ts";
 import type { AppEnv } from "./env.ts";
@@ -15,6 +14,7 @@ import { limitBody } from "./middleware/limit-body.ts";
 import { observe } from "./middleware/observe.ts";
 import { rateLimit } from "./middleware/rate-limit.ts";
 import { requestConfig } from "./middleware/request-config.ts";
+import { requestIds } from "./middleware/request-id.ts";
 import { requireJson } from "./middleware/require-json.ts";
 import { securityHeaders } from "./middleware/security-headers.ts";
 import { shedLoad } from "./middleware/shed-load.ts";
@@ -51,7 +51,7 @@ export interface AppOptions {
 export function newApp({ policy = POLICY }: AppOptions = {}): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>();
 
-  app.use("*", requestId({ limitLength: 64 }));
+  app.use("*", requestIds());
   app.use("*", observe());
   // Outside everything that may answer early (429, 503, 415, errors), so every answer has them.
   app.use("*", securityHeaders());

@@ -8,7 +8,10 @@ import type { Span } from "../core/telemetry/tracing.ts";
 export interface AppEnv {
   Bindings: Env;
   Variables: {
+    /** The server's id of this request (X-Request-Id of the response). */
     requestId: string;
+    /** The X-Request-Id the client sent, when it looked like one: logged, never trusted. */
+    clientRequestId: string | undefined;
     config: Config;
     /** This request's database: a Pool opened on first use and ended after the response. */
     requestDb: RequestDb;

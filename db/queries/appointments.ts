@@ -84,11 +84,7 @@ export interface NewAppointment {
 }
 
 export type BookingRefusal =
-  | "doctor-not-found"
-  | "doctor-inactive"
-  | "patient-not-found"
-  | "outside-hours"
-  | "too-many-upcoming";
+  "doctor-not-found" | "doctor-inactive" | "patient-not-found" | "outside-hours" | "too-many-upcoming";
 
 export type BookingOutcome =
   /** The row as stored with the key (to_jsonb) and the context: rowFromJson(appointments, answer.row). */

@@ -22,8 +22,13 @@ export const appointmentEvents = pgTable(
     endsAt: timestamp("ends_at", { withTimezone: true, mode: "date" }).notNull(),
     /** The appointment's version after the change. */
     version: integer("version").notNull(),
-    /** The request that made the change (X-Request-Id), when it said. */
+    /** The server's id of the request that made the change; null for changes made outside the API. */
     requestId: text("request_id"),
+    /** The X-Request-Id its client sent, if any: the client's word, kept apart. */
+    clientRequestId: text("client_request_id"),
+    /** Who made it: the token's role and subject; null for anonymous or outside the API. */
+    actorRole: text("actor_role"),
+    actorSub: text("actor_sub"),
     at: timestamp("at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
   },
   (t) => [index("appointment_events_appointment_idx").on(t.appointmentId, t.id)],

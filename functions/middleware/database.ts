@@ -32,7 +32,8 @@ export function openRequestDb(c: Context<AppEnv>, purpose?: string): RequestDb {
   return new RequestDb({
     url: c.var.config.databaseUrl,
     ...db,
-    applicationName: `clinic-edge:${c.var.requestId}${purpose ? `:${purpose}` : ""}`,
+    applicationName: `clinic-edge:${c.var.clientRequestId ?? c.var.requestId}${purpose ? `:${purpose}` : ""}`,
+    audit: { requestId: c.var.requestId, clientRequestId: c.var.clientRequestId, actor: c.var.principal },
     span: c.var.span,
   });
 }

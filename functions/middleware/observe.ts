@@ -86,6 +86,7 @@ export function observe(): MiddlewareHandler<AppEnv> {
       if (push) inBackground(c, "export metrics", (deadline) => push(deadline.signal));
       log.info("request", {
         requestId: c.var.requestId,
+        clientRequestId: c.var.clientRequestId,
         traceId: c.var.traceId,
         method: c.req.method,
         route,

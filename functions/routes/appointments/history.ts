@@ -23,5 +23,5 @@ export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
   const { id } = c.req.valid("param");
   const history = await appointmentHistory(c.var.requestDb, c.var.deadline, id);
   ownedOrNotFound(c, history?.appointment, "Appointment", id);
-  return c.json(toHistory(id, history!.events), 200);
+  return c.json(toHistory(id, history!.events, c.var.principal?.role === "admin"), 200);
 };

@@ -127,7 +127,23 @@ export const AppointmentEventSchema = z
     startsAt: z.string().openapi({ format: "date-time" }),
     endsAt: z.string().openapi({ format: "date-time" }),
     version: z.number().int().openapi({ description: "The appointment's version after this change" }),
-    requestId: z.string().nullable().openapi({ description: "X-Request-Id of the request that made the change" }),
+    requestId: z
+      .string()
+      .nullable()
+      .openapi({ description: "The server's id of the request that made the change (its response's X-Request-Id)" }),
+    clientRequestId: z
+      .string()
+      .nullable()
+      .openapi({ description: "The X-Request-Id that request's client sent, if any (the client's word only)" }),
+    actor: z
+      .object({
+        role: z.enum(["admin", "doctor", "patient"]),
+        id: z.string().nullable().openapi({
+          description: "The caller's token subject (a doctor's or patient's id); an admin's is shown to admins only",
+        }),
+      })
+      .nullable()
+      .openapi({ description: "Who made the change; null for changes made outside the API" }),
     at: z.string().openapi({ format: "date-time" }),
   })
   .openapi("AppointmentEvent");
@@ -138,7 +154,22 @@ export const AppointmentHistorySchema = z
 
 export type AppointmentHistory = z.infer<typeof AppointmentHistorySchema>;
 
-export function toHistory(appointmentId: string, rows: AppointmentEventRow[]): AppointmentHistory {
+const ACTOR_ROLES = new Set(["admin", "doctor", "patient"]);
+
+type Actor = { role: "admin" | "doctor" | "patient"; id: string | null };
+
+function actorOf(r: AppointmentEventRow, viewerIsAdmin: boolean): Actor | null {
+  if (!r.actorRole || !r.actorSub || !ACTOR_ROLES.has(r.actorRole)) return null;
+  const role = r.actorRole as Actor["role"];
+  // A staff member's subject (often an email at the identity provider) is not the patient's business.
+  return { role, id: role === "admin" && !viewerIsAdmin ? null : r.actorSub };
+}
+
+export function toHistory(
+  appointmentId: string,
+  rows: AppointmentEventRow[],
+  viewerIsAdmin: boolean,
+): AppointmentHistory {
   return {
     appointmentId,
     events: rows.map((r) => ({
@@ -148,6 +179,8 @@ export function toHistory(appointmentId: string, rows: AppointmentEventRow[]): A
       endsAt: iso(r.endsAt),
       version: r.version,
       requestId: r.requestId,
+      clientRequestId: r.clientRequestId,
+      actor: actorOf(r, viewerIsAdmin),
       at: iso(r.at),
     })),
   };

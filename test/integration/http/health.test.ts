@@ -49,8 +49,11 @@ describe("operations endpoints", () => {
     expect(body.detail).toContain("/nope");
   });
 
-  it("echoes a client-supplied X-Request-Id", async () => {
+  it("answers a request id of its own, whatever X-Request-Id the client sent", async () => {
     const res = await call("/healthz", { headers: { "x-request-id": "abc-123" } });
-    expect(res.headers.get("x-request-id")).toBe("abc-123");
+    const id = res.headers.get("x-request-id");
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(id).not.toBe("abc-123");
+    expect((await call("/healthz")).headers.get("x-request-id")).not.toBe(id);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { call, expectProblem, fieldsOf, json, patchJson, postJson } from "../../helpers/api.ts";
+import { ADMIN, asDoctor, asPatient } from "../../helpers/auth.ts";
 import { count, withSql } from "../../helpers/db.ts";
 import {
   book,
@@ -20,6 +21,8 @@ interface History {
     endsAt: string;
     version: number;
     requestId: string | null;
+    clientRequestId: string | null;
+    actor: { role: string; id: string | null } | null;
   }>;
 }
 
@@ -149,25 +152,70 @@ describe("POST /appointments/:id/complete", () => {
 });
 
 describe("GET /appointments/:id/history", () => {
-  it("lists every change with the appointment's state after it and the request that made it", async () => {
+  it("lists every change with the appointment's state after it, the request that made it and who", async () => {
     const [doctor, patient] = [await createDoctor(), await createPatient()];
-    const booked = await json<BookedAppointment>(
-      await postJson(
-        "/appointments",
-        { doctorId: doctor.id, patientId: patient.id, ...slot(3) },
-        { headers: { "x-request-id": "history-book" } },
-      ),
-      201,
+    const bookedRes = await postJson(
+      "/appointments",
+      { doctorId: doctor.id, patientId: patient.id, ...slot(3) },
+      { headers: { "x-request-id": "history-book" }, as: asPatient(patient.id) },
     );
-    await call(`/appointments/${booked.id}/cancel`, { method: "POST", headers: { "x-request-id": "history-cancel" } });
+    const booked = await json<BookedAppointment>(bookedRes, 201);
+    const cancelRes = await call(`/appointments/${booked.id}/cancel`, {
+      method: "POST",
+      headers: { "x-request-id": "history-cancel" },
+      as: asDoctor(doctor.id),
+    });
+    expect(cancelRes.status).toBe(200);
 
     const history = await json<History>(await call(`/appointments/${booked.id}/history`), 200);
 
     expect(history.appointmentId).toBe(booked.id);
     expect(history.events).toMatchObject([
-      { event: "booked", status: "scheduled", ...slot(3), version: 1, requestId: "history-book" },
-      { event: "cancelled", status: "cancelled", ...slot(3), version: 2, requestId: "history-cancel" },
+      {
+        event: "booked",
+        status: "scheduled",
+        ...slot(3),
+        version: 1,
+        requestId: bookedRes.headers.get("x-request-id"),
+        clientRequestId: "history-book",
+        actor: { role: "patient", id: patient.id },
+      },
+      {
+        event: "cancelled",
+        status: "cancelled",
+        ...slot(3),
+        version: 2,
+        requestId: cancelRes.headers.get("x-request-id"),
+        clientRequestId: "history-cancel",
+        actor: { role: "doctor", id: doctor.id },
+      },
     ]);
+  });
+
+  it("never takes a client's X-Request-Id for the request's own id, and hides admins' subjects from patients", async () => {
+    const [doctor, patient] = [await createDoctor(), await createPatient()];
+    const earlier = await book(doctor.id, patient.id, slot(4));
+    const [first] = (await json<History>(await call(`/appointments/${earlier.id}/history`), 200)).events;
+    // A second client sends the first request's server id as its own X-Request-Id.
+    const spoofed = await json<BookedAppointment>(
+      await postJson(
+        "/appointments",
+        { doctorId: doctor.id, patientId: patient.id, ...slot(5) },
+        { headers: { "x-request-id": first!.requestId! } },
+      ),
+      201,
+    );
+    const seenByPatient = await json<History>(
+      await call(`/appointments/${spoofed.id}/history`, { as: asPatient(patient.id) }),
+      200,
+    );
+    expect(seenByPatient.events[0]).toMatchObject({
+      clientRequestId: first!.requestId,
+      actor: { role: "admin", id: null },
+    });
+    expect(seenByPatient.events[0]!.requestId).not.toBe(first!.requestId);
+    const seenByAdmin = await json<History>(await call(`/appointments/${spoofed.id}/history`), 200);
+    expect(seenByAdmin.events[0]!.actor).toEqual({ role: "admin", id: ADMIN.sub });
   });
 
   it("answers 404 for an unknown appointment", async () => {
