@@ -41,6 +41,22 @@ function keySet(url: string, cooldownMs: number): KeySet {
   return set;
 }
 
+/**
+ * The HS256 key, imported once per secret rather than by jose on every token (importKey was a
+ * measurable share of a request's CPU). The CryptoKey itself is kept, not a promise of it, so no
+ * request ever waits on another request's work; two first requests may both import it, harmlessly.
+ */
+const hmacKeys = new WeakMap<Uint8Array, CryptoKey>();
+
+async function hmacKey(secret: Uint8Array): Promise<CryptoKey> {
+  let key = hmacKeys.get(secret);
+  if (!key) {
+    key = await crypto.subtle.importKey("raw", secret, { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+    hmacKeys.set(secret, key);
+  }
+  return key;
+}
+
 /** jose's refusals that are the token's fault: 401. Anything else (the key set could not be had) is ours: 503. */
 function tokenProblem(err: unknown): string | undefined {
   if (err instanceof errors.JWTExpired) return "The token has expired";
@@ -86,7 +102,7 @@ export async function verifyToken(token: string, auth: AuthConfig, deadline: Dea
   const fromKeySet = alg !== undefined && ASYMMETRIC.includes(alg) && auth.jwksUrl !== undefined;
   try {
     if (alg === "HS256" && auth.secret) {
-      ({ payload } = await jwtVerify(token, auth.secret, { ...options, algorithms: ["HS256"] }));
+      ({ payload } = await jwtVerify(token, await hmacKey(auth.secret), { ...options, algorithms: ["HS256"] }));
     } else if (fromKeySet) {
       const keys = keySet(auth.jwksUrl!, auth.jwksCooldownMs);
       ({ payload } = await deadline.race(jwtVerify(token, keys, { ...options, algorithms: ASYMMETRIC }), "upstream"));

@@ -26,12 +26,12 @@ export function serverTiming(s: DbStats): string {
  * (application_name) when a background task needs its own.
  */
 export function openRequestDb(c: Context<AppEnv>, purpose?: string): RequestDb {
-  const { db } = c.var.config;
+  const { db } = c.get("config");
   return new RequestDb({
-    url: c.var.config.databaseUrl,
+    url: c.get("config").databaseUrl,
     ...db,
-    applicationName: `clinic-edge:${c.var.requestId}${purpose ? `:${purpose}` : ""}`,
-    span: c.var.span,
+    applicationName: `clinic-edge:${c.get("requestId")}${purpose ? `:${purpose}` : ""}`,
+    span: c.get("span"),
   });
 }
 

@@ -10,7 +10,7 @@ const READ_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /** The policies this request is held to: everything, and writes on their own when configured. */
 function policiesFor(c: Context<AppEnv>): RateLimitPolicy[] {
-  const { requests, writeRequests, windowMs } = c.var.config.rateLimit;
+  const { requests, writeRequests, windowMs } = c.get("config").rateLimit;
   const policies: RateLimitPolicy[] = [];
   if (requests > 0) policies.push({ name: "default", limit: requests, windowMs });
   if (writeRequests > 0 && !READ_METHODS.has(c.req.method))
@@ -45,12 +45,12 @@ export function rateLimit(): MiddlewareHandler<AppEnv> {
     const decision = await askLimiter(c, policies);
     if (!decision) {
       metrics.rateLimitDecisions.inc({ outcome: "failed-open" });
-      c.var.outcomes.ratelimit = "failed-open";
+      c.get("outcomes").ratelimit = "failed-open";
       return next();
     }
     if (!decision.allowed) {
       metrics.rateLimitDecisions.inc({ outcome: "limited" });
-      c.var.outcomes.ratelimit = "limited";
+      c.get("outcomes").ratelimit = "limited";
       const retryAfter = Math.max(1, seconds(decision.retryAfterMs));
       const res = problemResponse(c, "too-many-requests", `Rate limit exceeded; retry after ${retryAfter} s`);
       res.headers.set("Retry-After", String(retryAfter));

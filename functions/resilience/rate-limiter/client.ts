@@ -11,8 +11,8 @@ import { errorText, log } from "../../../core/log.ts";
  * else the client's IP as Cloudflare saw it (CF-Connecting-IP, which a client cannot set through
  * Cloudflare), else one shared "anonymous" bucket (local runs without Cloudflare in front).
  */
-export function callerKey(c: Pick<Context<AppEnv>, "var" | "req">): string {
-  const principal = c.var.principal;
+export function callerKey(c: Pick<Context<AppEnv>, "get" | "req">): string {
+  const principal = c.get("principal");
   if (principal) return `${principal.role}:${principal.sub}`;
   const ip = c.req.header("cf-connecting-ip")?.trim();
   return ip ? `ip:${ip}` : "anonymous";
@@ -41,7 +41,7 @@ export async function askLimiter(
   c: Context<AppEnv>,
   policies: RateLimitPolicy[],
 ): Promise<RateLimitDecision | undefined> {
-  const hop = c.var.span.child("RateLimiter.take", SpanKind.client, {
+  const hop = c.get("span").child("RateLimiter.take", SpanKind.client, {
     "rpc.system": "cloudflare_durable_object",
     "rpc.service": "RateLimiter",
     "rpc.method": "take",
@@ -50,11 +50,11 @@ export async function askLimiter(
   try {
     const ns = c.env.RATE_LIMITER;
     const stub = ns.get(ns.idFromName(callerKey(c)));
-    const decision = await c.var.deadline.race(
-      within(stub.take(policies), c.var.config.rateLimit.timeoutMs),
-      "request",
-    );
-    if (!decision) throw new Error(`no answer within RATE_LIMIT_TIMEOUT_MS (${c.var.config.rateLimit.timeoutMs} ms)`);
+    const decision = await c
+      .get("deadline")
+      .race(within(stub.take(policies), c.get("config").rateLimit.timeoutMs), "request");
+    if (!decision)
+      throw new Error(`no answer within RATE_LIMIT_TIMEOUT_MS (${c.get("config").rateLimit.timeoutMs} ms)`);
     hop.setAttribute("ratelimit.allowed", decision.allowed);
     return decision;
   } catch (err) {
@@ -62,7 +62,7 @@ export async function askLimiter(
     if (err instanceof DeadlineExceededError || err instanceof ClientClosedError) throw err;
     // The key is not logged: it is an IP address or a user id.
     log.warn("rate limiter unavailable, request let through", {
-      requestId: c.var.requestId,
+      requestId: c.get("requestId"),
       error: errorText(err),
     });
     return undefined;
