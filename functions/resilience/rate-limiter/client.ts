@@ -32,7 +32,8 @@ async function within<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
 }
 
 /**
- * Asks the caller's RateLimiter object; undefined when it could not answer within
+ * Asks the caller's RateLimiter object for `want` admissions (this request's, and a lease's:
+ * ./lease.ts); undefined when it could not answer within
  * RATE_LIMIT_TIMEOUT_MS (or failed): the limiter protects the API, it must not become the thing
  * that takes it down, so the request then goes on unlimited (logged, counted as failed-open). The
  * wait is also bounded by the request's deadline, whose expiry ends the request as everywhere else.
@@ -40,6 +41,7 @@ async function within<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
 export async function askLimiter(
   c: Context<AppEnv>,
   policies: RateLimitPolicy[],
+  want = 1,
 ): Promise<RateLimitDecision | undefined> {
   const hop = c.get("span").child("RateLimiter.take", SpanKind.client, {
     "rpc.system": "cloudflare_durable_object",
@@ -52,7 +54,7 @@ export async function askLimiter(
     const stub = ns.get(ns.idFromName(callerKey(c)));
     const decision = await c
       .get("deadline")
-      .race(within(stub.take(policies), c.get("config").rateLimit.timeoutMs), "request");
+      .race(within(stub.take(policies, want), c.get("config").rateLimit.timeoutMs), "request");
     if (!decision)
       throw new Error(`no answer within RATE_LIMIT_TIMEOUT_MS (${c.get("config").rateLimit.timeoutMs} ms)`);
     hop.setAttribute("ratelimit.allowed", decision.allowed);
