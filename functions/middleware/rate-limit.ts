@@ -48,7 +48,7 @@ export function rateLimit(): MiddlewareHandler<AppEnv> {
   return async function rateLimit(c, next) {
     const policies = policiesFor(c);
     if (policies.length === 0 || EXEMPT_PATHS.has(c.req.path)) return next();
-    const { leaseMax, leaseMs } = c.get("config").rateLimit;
+    const { max: leaseMax, ms: leaseMs } = c.get("config").rateLimitLease;
     const key = leaseKey(callerKey(c), policies);
     const leased = isolateLeases.spend(key, Date.now());
     if (leased) {
