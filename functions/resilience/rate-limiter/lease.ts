@@ -77,7 +77,8 @@ export class LeaseBook {
   /** Keeps what the object granted beyond the asking request itself, spendable until `now + leaseMs`. */
   store(key: string, decision: RateLimitDecision, now: number, leaseMs: number): void {
     const tokens = decision.granted - 1;
-    if (!decision.allowed || tokens <= 0) return;
+    // `!(> 0)`: an object still running the code from before leases answers without `granted` (NaN).
+    if (!decision.allowed || !(tokens > 0)) return;
     if (!this.#leases.has(key) && this.#leases.size >= this.maxKeys) {
       // The oldest entry (Map order); an idle caller's lease is the cheapest to lose.
       const oldest = this.#leases.keys().next().value;
