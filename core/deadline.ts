@@ -35,26 +35,42 @@ const STAGE_TEXT: Record<DeadlineStage, string> = {
 };
 
 export class Deadline {
-  readonly signal: AbortSignal;
   /** Absolute deadline, epoch milliseconds. */
   readonly at: number;
   readonly budgetMs: number;
+  readonly #parent: AbortSignal | undefined;
+  #signal: AbortSignal | undefined;
 
-  private constructor(signal: AbortSignal, at: number, budgetMs: number) {
-    this.signal = signal;
+  private constructor(at: number, budgetMs: number, parent: AbortSignal | undefined) {
     this.at = at;
     this.budgetMs = budgetMs;
+    this.#parent = parent;
   }
 
   /**
    * A budget counted from `startedAt`, cancelled early by `parent` (the client's disconnect).
-   * AbortSignal.timeout uses the runtime's timers, which on Workers advance with I/O, not CPU.
+   * Costs no timer until something waits on it (see `signal`).
    */
   static start(budgetMs: number, parent?: AbortSignal, startedAt = Date.now()): Deadline {
-    const left = Math.max(0, startedAt + budgetMs - Date.now());
-    const timeout = AbortSignal.timeout(left);
-    const signal = parent ? AbortSignal.any([parent, timeout]) : timeout;
-    return new Deadline(signal, startedAt + budgetMs, budgetMs);
+    return new Deadline(startedAt + budgetMs, budgetMs, parent);
+  }
+
+  /**
+   * Fires at the deadline or when the client goes away. Made on first use: most of a trivial
+   * request's middleware never waits on anything, and a timer plus AbortSignal.any per request was
+   * a measurable share of its CPU. AbortSignal.timeout uses the runtime's timers, which on Workers
+   * advance with I/O, not CPU; a deadline already past is aborted at once.
+   */
+  get signal(): AbortSignal {
+    if (!this.#signal) {
+      const left = this.remaining();
+      const timeout =
+        left > 0
+          ? AbortSignal.timeout(left)
+          : AbortSignal.abort(new DOMException("The operation timed out.", "TimeoutError"));
+      this.#signal = this.#parent ? AbortSignal.any([this.#parent, timeout]) : timeout;
+    }
+    return this.#signal;
   }
 
   /** Milliseconds left (never negative). */

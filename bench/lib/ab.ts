@@ -70,6 +70,8 @@ export interface Variant {
   scriptPath?: string;
   /** Runs after each of this variant's turns, before the Worker is reconfigured. */
   after?: () => Promise<void>;
+  /** The labels of the routes this variant is loaded on (default: every route of the plan). */
+  routes?: string[];
 }
 
 export interface AbPlan {
@@ -89,6 +91,8 @@ export interface Totals {
   latencies: number[];
   /** CPU time workerd spent during the measured loops, ms (Linux /proc). */
   workerCpuMs: number;
+  /** req/s of each round's measured loop, in round order (for medians of per-round ratios). */
+  roundRps: number[];
 }
 
 /** Totals per route label, then per variant name. */
@@ -113,14 +117,23 @@ export async function runAb(stack: WorkerStack, opts: AbOptions, plan: AbPlan): 
         current = variant;
       }
       for (const route of plan.routes) {
+        if (variant.routes && !variant.routes.includes(route.label)) continue;
         console.error(`[bench] round ${round + 1}: ${route.label}, ${plan.feature} ${variant.name}`);
         if (opts.warmupS > 0) await closedLoop(route.urls, opts.concurrency, opts.warmupS, stack.auth);
         const cpuBefore = workerCpu();
         const s = await closedLoop(route.urls, opts.concurrency, opts.durationS, stack.auth);
         const cpu = workerCpu() - cpuBefore;
         const byVariant = results.get(route.label)!;
-        const t = byVariant.get(variant.name) ?? { ok: 0, errors: 0, seconds: 0, latencies: [], workerCpuMs: 0 };
+        const t = byVariant.get(variant.name) ?? {
+          ok: 0,
+          errors: 0,
+          seconds: 0,
+          latencies: [],
+          workerCpuMs: 0,
+          roundRps: [],
+        };
         t.workerCpuMs += cpu;
+        t.roundRps.push(s.latencies.length / s.elapsedS);
         t.ok += s.latencies.length;
         t.errors += s.errors;
         t.seconds += s.elapsedS;
@@ -149,14 +162,18 @@ export function alignedTable(header: string[], body: string[][]): string {
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...body.map(line)].join("\n");
 }
 
-/** route | <column> | req/s | vs <baseline> | p50 ms | p99 ms | workerd CPU ms/req | errors, a row per route and variant. */
+/**
+ * route | <column> | req/s | vs <baseline> | p50 ms | p99 ms | workerd CPU ms/req | errors, a row per
+ * route and variant that ran it; a route's baseline is the first variant that ran it.
+ */
 export function abTable(plan: AbPlan, results: AbResults): string {
   const baseline = plan.variants[0]!;
   const rows: string[][] = [];
   for (const route of plan.routes) {
     const byVariant = results.get(route.label)!;
-    const base = byVariant.get(baseline.name)!;
-    for (const variant of plan.variants) {
+    const ran = plan.variants.filter((v) => byVariant.has(v.name));
+    const base = byVariant.get(ran[0]!.name)!;
+    for (const variant of ran) {
       const t = byVariant.get(variant.name)!;
       t.latencies.sort((a, b) => a - b);
       const rps = t.ok / t.seconds;

@@ -41,6 +41,56 @@ function keySet(url: string, cooldownMs: number): KeySet {
   return set;
 }
 
+/**
+ * The HS256 key, imported once per secret rather than by jose on every token (importKey was a
+ * measurable share of a request's CPU). The CryptoKey itself is kept, not a promise of it, so no
+ * request ever waits on another request's work; two first requests may both import it, harmlessly.
+ */
+const hmacKeys = new WeakMap<Uint8Array, CryptoKey>();
+
+async function hmacKey(secret: Uint8Array): Promise<CryptoKey> {
+  let key = hmacKeys.get(secret);
+  if (!key) {
+    key = await crypto.subtle.importKey("raw", secret, { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+    hmacKeys.set(secret, key);
+  }
+  return key;
+}
+
+/**
+ * HS256 tokens this isolate has verified, per configuration: a client sends the same token with
+ * every request until it expires, and verifying it again (base64, JSON, HMAC, claims) was the
+ * largest share of a trivial request's CPU after logging. Only HS256: its key changes only with the
+ * configuration (a new AuthConfig, a new cache), whereas a JWKS key can be retired at any time and
+ * must stop working at once. An entry lives until the token's `exp`, and at most a minute; the map
+ * is keyed by the whole token, so only the very string that verified is ever accepted from it.
+ */
+const verifiedHs256 = new WeakMap<AuthConfig, Map<string, { principal: Principal; until: number }>>();
+const VERIFIED_TTL_MS = 60_000;
+const VERIFIED_MAX = 1_000;
+
+function cachedHs256(auth: AuthConfig, token: string, now: number): Principal | undefined {
+  const entry = verifiedHs256.get(auth)?.get(token);
+  return entry && now < entry.until ? entry.principal : undefined;
+}
+
+function rememberHs256(auth: AuthConfig, token: string, principal: Principal, exp: number, now: number): void {
+  const until = Math.min(exp * 1_000, now + VERIFIED_TTL_MS);
+  if (until <= now) return;
+  let tokens = verifiedHs256.get(auth);
+  if (!tokens) {
+    tokens = new Map();
+    verifiedHs256.set(auth, tokens);
+  }
+  if (tokens.size >= VERIFIED_MAX) {
+    for (const [key, entry] of tokens) if (entry.until <= now) tokens.delete(key);
+    // Still full: the oldest entry goes (Map order).
+    const oldest = tokens.size >= VERIFIED_MAX ? tokens.keys().next().value : undefined;
+    if (oldest !== undefined) tokens.delete(oldest);
+  }
+  tokens.set(token, { principal, until });
+}
+
 /** jose's refusals that are the token's fault: 401. Anything else (the key set could not be had) is ours: 503. */
 function tokenProblem(err: unknown): string | undefined {
   if (err instanceof errors.JWTExpired) return "The token has expired";
@@ -70,6 +120,8 @@ function roleOf(payload: JWTPayload, claim: string): TokenRole {
  * Messages never quote the token or a claim's value.
  */
 export async function verifyToken(token: string, auth: AuthConfig, deadline: Deadline): Promise<Principal> {
+  const cached = auth.secret ? cachedHs256(auth, token, Date.now()) : undefined;
+  if (cached) return cached;
   let header: ReturnType<typeof decodeProtectedHeader>;
   try {
     header = decodeProtectedHeader(token);
@@ -87,7 +139,7 @@ export async function verifyToken(token: string, auth: AuthConfig, deadline: Dea
   const fromKeySet = alg !== undefined && ASYMMETRIC.includes(alg) && auth.jwksUrl !== undefined;
   try {
     if (alg === "HS256" && auth.secret) {
-      ({ payload } = await jwtVerify(token, auth.secret, { ...options, algorithms: ["HS256"] }));
+      ({ payload } = await jwtVerify(token, await hmacKey(auth.secret), { ...options, algorithms: ["HS256"] }));
     } else if (fromKeySet) {
       const keys = keySet(auth.jwksUrl!, auth.jwksCooldownMs);
       ({ payload } = await deadline.race(jwtVerify(token, keys, { ...options, algorithms: ASYMMETRIC }), "upstream"));
@@ -120,5 +172,8 @@ export async function verifyToken(token: string, auth: AuthConfig, deadline: Dea
   }
   // jwtVerify checked that sub is present; an empty one names nobody.
   if (!payload.sub) throw new UnauthorizedError('The token\'s "sub" claim is empty', true);
-  return { sub: payload.sub, role: roleOf(payload, auth.roleClaim) };
+  const principal: Principal = { sub: payload.sub, role: roleOf(payload, auth.roleClaim) };
+  // jwtVerify required `exp`.
+  if (alg === "HS256" && payload.exp !== undefined) rememberHs256(auth, token, principal, payload.exp, Date.now());
+  return principal;
 }

@@ -85,6 +85,13 @@ export interface Config {
     /** How long a request waits for the limiter's answer before going on without it (fail open). */
     timeoutMs: number;
   };
+  /** Per-isolate leases on a caller's allowance (functions/resilience/rate-limiter/lease.ts). */
+  rateLimitLease: {
+    /** Most admissions an isolate takes from the object at once. */
+    max: number;
+    /** How long an isolate may spend a lease, at most the rate limit's window. */
+    ms: number;
+  };
   /** Requests this isolate handles at once before it sheds new ones with 503; 0: no limit. */
   maxInflightRequests: number;
   /** Scheduled appointments ahead one patient may hold. */
@@ -200,6 +207,10 @@ export function loadConfig(env: Env): Config {
       writeRequests: v.RATE_LIMIT_WRITE_REQUESTS,
       windowMs: v.RATE_LIMIT_WINDOW_MS,
       timeoutMs: v.RATE_LIMIT_TIMEOUT_MS,
+    },
+    rateLimitLease: {
+      max: v.RATE_LIMIT_LEASE_MAX,
+      ms: Math.min(v.RATE_LIMIT_LEASE_MS, v.RATE_LIMIT_WINDOW_MS),
     },
     maxInflightRequests: v.MAX_INFLIGHT_REQUESTS,
     maxUpcomingAppointments: v.MAX_UPCOMING_APPOINTMENTS,

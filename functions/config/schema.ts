@@ -251,6 +251,14 @@ const shape = {
       description:
         "How long a request waits for the limiter's answer before going on without it (fail open, logged and counted).",
     }),
+    RATE_LIMIT_LEASE_MAX: int(1, 1_000, 50, {
+      description:
+        "Most requests of one caller an isolate may admit from one limiter round trip (a lease; never more than 1/20 of the limit). 1: a round trip per request, exact.",
+    }),
+    RATE_LIMIT_LEASE_MS: int(10, 60_000, 1_000, {
+      description:
+        "How long an isolate may spend a lease before asking again (at most the window). A caller can overshoot its limit by at most isolates × lease size.",
+    }),
     MAX_UPCOMING_APPOINTMENTS: int(1, 10_000, 20, {
       description:
         "Scheduled appointments ahead one patient may hold; a booking beyond it gets 409 naming `patientId`, so one token cannot fill the doctors' calendars.",

@@ -14,10 +14,10 @@ import { log } from "../../core/log.ts";
  * are exported when it ends, within the same budget: the request's own export has left by then.
  */
 export function inBackground(c: Context<AppEnv>, name: string, task: (deadline: Deadline) => Promise<unknown>): void {
-  const deadline = Deadline.start(c.var.config.budget.backgroundMs);
-  const requestId = c.var.requestId;
+  const deadline = Deadline.start(c.get("config").budget.backgroundMs);
+  const requestId = c.get("requestId");
   // Unset only when a request failed before the trace middleware ran.
-  const span = c.var.span as Span | undefined;
+  const span = c.get("span") as Span | undefined;
   const done = track("background", name);
   const run = async (): Promise<unknown> => {
     try {

@@ -15,9 +15,9 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 async function principalOf(c: Context<AppEnv>, token: string): Promise<Principal> {
-  const metricsToken = c.var.config.metricsToken;
+  const metricsToken = c.get("config").metricsToken;
   if (metricsToken && sameSecret(token, metricsToken)) return { sub: "metrics-token", role: "metrics" };
-  return verifyToken(token, c.var.config.auth, c.var.deadline);
+  return verifyToken(token, c.get("config").auth, c.get("deadline"));
 }
 
 /**
@@ -31,20 +31,20 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
     const header = c.req.header("authorization");
     if (header === undefined) {
       c.set("principal", undefined);
-      c.var.outcomes.auth = "anonymous";
+      c.get("outcomes").auth = "anonymous";
       return next();
     }
     const m = BEARER.exec(header);
     if (!m) {
-      c.var.outcomes.auth = "invalid";
+      c.get("outcomes").auth = "invalid";
       throw new UnauthorizedError("The Authorization header must be `Bearer <token>`", true);
     }
     try {
       const principal = await principalOf(c, m[1]!);
       c.set("principal", principal);
-      c.var.outcomes.auth = principal.role;
+      c.get("outcomes").auth = principal.role;
     } catch (err) {
-      c.var.outcomes.auth = "invalid";
+      c.get("outcomes").auth = "invalid";
       throw err;
     }
     return next();

@@ -24,12 +24,12 @@ export function authorize(policy: Policy): MiddlewareHandler<AppEnv> {
       const key = `${op.method} ${op.template}`;
       const rule = policy[key];
       if (!rule) {
-        log.error("no access policy for route; refused", { requestId: c.var.requestId, route: key });
+        log.error("no access policy for route; refused", { requestId: c.get("requestId"), route: key });
         throw new ForbiddenError("No access policy covers this operation");
       }
       const url = new URL(c.req.url);
       enforce(rule, {
-        principal: c.var.principal,
+        principal: c.get("principal"),
         template: op.template,
         pathname: url.pathname,
         query: url.searchParams,

@@ -52,7 +52,7 @@ function corsFor(settings: Config["cors"]): MiddlewareHandler<AppEnv> {
  */
 export function corsFromConfig(): MiddlewareHandler<AppEnv> {
   return async function corsFromConfig(c, next) {
-    const settings = c.var.config.cors;
+    const settings = c.get("config").cors;
     if (settings.allowedOrigins.length === 0) return next();
     return corsFor(settings)(c, next);
   };

@@ -28,13 +28,13 @@ export function serverTiming(s: DbStats): string {
  * (application_name) when a background task needs its own.
  */
 export function openRequestDb(c: Context<AppEnv>, purpose?: string): RequestDb {
-  const { db } = c.var.config;
+  const { db } = c.get("config");
   return new RequestDb({
-    url: c.var.config.databaseUrl,
+    url: c.get("config").databaseUrl,
     ...db,
-    applicationName: `clinic-edge:${c.var.clientRequestId ?? c.var.requestId}${purpose ? `:${purpose}` : ""}`,
-    audit: { requestId: c.var.requestId, clientRequestId: c.var.clientRequestId, actor: c.var.principal },
-    span: c.var.span,
+    applicationName: `clinic-edge:${c.get("clientRequestId") ?? c.get("requestId")}${purpose ? `:${purpose}` : ""}`,
+    audit: { requestId: c.get("requestId"), clientRequestId: c.get("clientRequestId"), actor: c.get("principal") },
+    span: c.get("span"),
   });
 }
 

@@ -24,7 +24,7 @@ function requestedBudget(header: string | undefined, max: number): number | unde
  */
 export function deadline(): MiddlewareHandler<AppEnv> {
   return async function deadline(c, next) {
-    const { defaultMs, maxMs } = c.var.config.budget;
+    const { defaultMs, maxMs } = c.get("config").budget;
     const requested = requestedBudget(c.req.header(TIMEOUT_HEADER), maxMs);
     c.set("requestedBudgetMs", requested);
     c.set("deadline", Deadline.start(Math.min(requested ?? defaultMs, maxMs), c.req.raw.signal));
@@ -38,10 +38,13 @@ export function deadline(): MiddlewareHandler<AppEnv> {
  */
 export function budget(ms: number): MiddlewareHandler<AppEnv> {
   return async function routeBudget(c, next) {
-    const { maxMs } = c.var.config.budget;
-    const current = c.var.deadline;
+    const { maxMs } = c.get("config").budget;
+    const current = c.get("deadline");
     const startedAt = current.at - current.budgetMs;
-    c.set("deadline", Deadline.start(Math.min(c.var.requestedBudgetMs ?? ms, ms, maxMs), c.req.raw.signal, startedAt));
+    c.set(
+      "deadline",
+      Deadline.start(Math.min(c.get("requestedBudgetMs") ?? ms, ms, maxMs), c.req.raw.signal, startedAt),
+    );
     await next();
   };
 }

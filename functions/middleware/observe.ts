@@ -43,7 +43,7 @@ export function observe(): MiddlewareHandler<AppEnv> {
     const started = performance.now();
     c.set("outcomes", {});
     metrics.inFlight.add({}, 1);
-    const done = track("request", `${c.req.method} ${new URL(c.req.url).pathname}`);
+    const done = track("request", `${c.req.method} ${c.req.path}`);
     try {
       await next();
     } finally {
@@ -52,16 +52,16 @@ export function observe(): MiddlewareHandler<AppEnv> {
       const seconds = (performance.now() - started) / 1_000;
       // After next(), routePath names the handler that answered; "*" means no route matched.
       const route = c.req.routePath === "*" || c.req.routePath === "/*" ? "unmatched" : c.req.routePath;
-      const db = c.var.requestDb as AppEnv["Variables"]["requestDb"] | undefined;
+      const db = c.get("requestDb") as AppEnv["Variables"]["requestDb"] | undefined;
       const stats = db?.used ? db.stats : undefined;
       // Unset only when the configuration itself failed to load (that request is a 500 already).
-      const config = c.var.config as AppEnv["Variables"]["config"] | undefined;
+      const config = c.get("config") as AppEnv["Variables"]["config"] | undefined;
       const nPlusOne = config?.nPlusOne;
       if (
         db &&
         stats &&
         nPlusOne &&
-        detectNPlusOne(db, nPlusOne.threshold, route, c.var.requestId) &&
+        detectNPlusOne(db, nPlusOne.threshold, route, c.get("requestId")) &&
         nPlusOne.action === "fail"
       ) {
         // Tests run with N_PLUS_ONE_ACTION=fail, so a query loop cannot pass unnoticed.
@@ -85,15 +85,15 @@ export function observe(): MiddlewareHandler<AppEnv> {
       const push = config && metricsPush(config.metrics, () => registry.collect());
       if (push) inBackground(c, "export metrics", (deadline) => push(deadline.signal));
       log.info("request", {
-        requestId: c.var.requestId,
-        clientRequestId: c.var.clientRequestId,
-        traceId: c.var.traceId,
+        requestId: c.get("requestId"),
+        clientRequestId: c.get("clientRequestId"),
+        traceId: c.get("traceId"),
         method: c.req.method,
         route,
         status: c.res.status,
         durationMs: Math.round(seconds * 10_000) / 10,
         queries: stats?.queries ?? 0,
-        ...c.var.outcomes,
+        ...c.get("outcomes"),
       });
     }
   };

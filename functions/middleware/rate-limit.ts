@@ -2,15 +2,16 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../env.ts";
 import { problemResponse } from "../http/errors.ts";
 import { metrics } from "../observability/metrics.ts";
-import { askLimiter } from "../resilience/rate-limiter/client.ts";
-import type { PolicyState, RateLimitPolicy } from "../resilience/rate-limiter/object.ts";
+import { askLimiter, callerKey } from "../resilience/rate-limiter/client.ts";
+import { isolateLeases, leaseKey, leaseSize } from "../resilience/rate-limiter/lease.ts";
+import type { PolicyState, RateLimitDecision, RateLimitPolicy } from "../resilience/rate-limiter/object.ts";
 import { EXEMPT_PATHS } from "./shed-load.ts";
 
 const READ_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /** The policies this request is held to: everything, and writes on their own when configured. */
 function policiesFor(c: Context<AppEnv>): RateLimitPolicy[] {
-  const { requests, writeRequests, windowMs } = c.var.config.rateLimit;
+  const { requests, writeRequests, windowMs } = c.get("config").rateLimit;
   const policies: RateLimitPolicy[] = [];
   if (requests > 0) policies.push({ name: "default", limit: requests, windowMs });
   if (writeRequests > 0 && !READ_METHODS.has(c.req.method))
@@ -37,28 +38,52 @@ function setRateLimitHeaders(res: Response, states: PolicyState[]): void {
  * held by one RateLimiter Durable Object per caller. Over the limit: 429 problem with Retry-After
  * and the RateLimit headers; under it, the response carries the RateLimit headers too. Health
  * checks are exempt. Must run after authentication, so the caller is counted by principal.
+ *
+ * A busy caller costs one object round trip per lease, not per request: the request that asks
+ * takes a batch (leaseSize()) and this isolate's next requests of the caller spend it without
+ * waiting (resilience/rate-limiter/lease.ts, with the bound on overshoot). A small limit gets no
+ * lease, every request asks, exactly as before.
  */
 export function rateLimit(): MiddlewareHandler<AppEnv> {
   return async function rateLimit(c, next) {
     const policies = policiesFor(c);
     if (policies.length === 0 || EXEMPT_PATHS.has(c.req.path)) return next();
-    const decision = await askLimiter(c, policies);
+    const { max: leaseMax, ms: leaseMs } = c.get("config").rateLimitLease;
+    const key = leaseKey(callerKey(c), policies);
+    const leased = isolateLeases.spend(key, Date.now());
+    if (leased) {
+      metrics.rateLimitDecisions.inc({ outcome: "allowed" });
+      await next();
+      setRateLimitHeaders(c.res, leased);
+      return;
+    }
+    const batch = leaseSize(policies, leaseMax);
+    // One request per caller and isolate asks for a batch at a time; the others ask for themselves.
+    const leasing = batch > 1 && isolateLeases.claim(key);
+    let decision: RateLimitDecision | undefined;
+    try {
+      decision = await askLimiter(c, policies, leasing ? batch : 1);
+    } finally {
+      if (leasing) isolateLeases.release(key);
+    }
     if (!decision) {
       metrics.rateLimitDecisions.inc({ outcome: "failed-open" });
-      c.var.outcomes.ratelimit = "failed-open";
+      c.get("outcomes").ratelimit = "failed-open";
       return next();
     }
     if (!decision.allowed) {
       metrics.rateLimitDecisions.inc({ outcome: "limited" });
-      c.var.outcomes.ratelimit = "limited";
+      c.get("outcomes").ratelimit = "limited";
       const retryAfter = Math.max(1, seconds(decision.retryAfterMs));
       const res = problemResponse(c, "too-many-requests", `Rate limit exceeded; retry after ${retryAfter} s`);
       res.headers.set("Retry-After", String(retryAfter));
       setRateLimitHeaders(res, decision.policies);
       return res;
     }
+    if (leasing) isolateLeases.store(key, decision, Date.now(), leaseMs);
     metrics.rateLimitDecisions.inc({ outcome: "allowed" });
     await next();
-    setRateLimitHeaders(c.res, decision.policies);
+    // Where the caller stands, this isolate's unspent lease included (it is the caller's to use).
+    setRateLimitHeaders(c.res, isolateLeases.report(key, decision.policies, Date.now()));
   };
 }

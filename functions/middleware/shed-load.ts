@@ -22,7 +22,7 @@ const RETRY_AFTER_SECONDS = 1;
  */
 export function shedLoad(): MiddlewareHandler<AppEnv> {
   return async function shedLoad(c, next) {
-    const max = c.var.config.maxInflightRequests;
+    const max = c.get("config").maxInflightRequests;
     if (max === 0 || EXEMPT_PATHS.has(c.req.path)) return next();
     // Iterates what is in flight: O(work in flight), a few microseconds at the sizes a limit allows.
     const inFlight = countsByKind().request;

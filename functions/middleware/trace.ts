@@ -6,7 +6,7 @@ import { SpanKind, Trace } from "../../core/telemetry/tracing.ts";
 /**
  * Opens the request's server span (continuing an incoming W3C traceparent, else a new trace subject
  * to OTEL_SAMPLE_RATIO) and exports the trace after the response, in ctx.waitUntil with the
- * background budget. Handlers and clients hang their spans under `c.var.span`; with tracing off it
+ * background budget. Handlers and clients hang their spans under `c.get("span")`; with tracing off it
  * is NOOP_SPAN and costs nothing.
  *
  * The response carries `traceresponse: 00-<trace id>-<server span id>-01` when the request is traced.
@@ -16,10 +16,16 @@ import { SpanKind, Trace } from "../../core/telemetry/tracing.ts";
  */
 export function trace(): MiddlewareHandler<AppEnv> {
   return async function trace(c, next) {
-    const { trace, span } = Trace.begin(c.var.config.tracing, c.req.header("traceparent"), "request", SpanKind.server, {
-      "http.request.method": c.req.method,
-      "request.id": c.var.requestId,
-    });
+    const { trace, span } = Trace.begin(
+      c.get("config").tracing,
+      c.req.header("traceparent"),
+      "request",
+      SpanKind.server,
+      {
+        "http.request.method": c.req.method,
+        "request.id": c.get("requestId"),
+      },
+    );
     c.set("span", span);
     if (!trace) return next();
     c.set("traceId", trace.traceId);
@@ -31,7 +37,7 @@ export function trace(): MiddlewareHandler<AppEnv> {
       span.setAttribute("http.response.status_code", c.res.status);
       span.setName(`${c.req.method} ${route}`);
       if (c.res.status >= 500) span.fail(`HTTP ${c.res.status}`);
-      for (const [key, value] of Object.entries(c.var.outcomes)) span.setAttribute(`clinic.${key}`, value);
+      for (const [key, value] of Object.entries(c.get("outcomes"))) span.setAttribute(`clinic.${key}`, value);
       // W3C Trace Context level 2: tells the client (and support) which trace holds this request.
       c.header("traceresponse", span.traceparent());
       span.end();

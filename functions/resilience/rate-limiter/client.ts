@@ -12,8 +12,8 @@ import { errorText, log } from "../../../core/log.ts";
  * else the client's IP as Cloudflare saw it (CF-Connecting-IP, which a client cannot set through
  * Cloudflare), else one shared "anonymous" bucket (local runs without Cloudflare in front).
  */
-export function callerKey(c: Pick<Context<AppEnv>, "var" | "req">): string {
-  const principal = c.var.principal;
+export function callerKey(c: Pick<Context<AppEnv>, "get" | "req">): string {
+  const principal = c.get("principal");
   if (principal) return `${principal.role}:${principal.sub}`;
   const ip = c.req.header("cf-connecting-ip")?.trim();
   return ip ? addressKey(ip) : "anonymous";
@@ -33,7 +33,8 @@ async function within<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
 }
 
 /**
- * Asks the caller's RateLimiter object; undefined when it could not answer within
+ * Asks the caller's RateLimiter object for `want` admissions (this request's, and a lease's:
+ * ./lease.ts); undefined when it could not answer within
  * RATE_LIMIT_TIMEOUT_MS (or failed): the limiter protects the API, it must not become the thing
  * that takes it down, so the request then goes on unlimited (logged, counted as failed-open). The
  * wait is also bounded by the request's deadline, whose expiry ends the request as everywhere else.
@@ -41,8 +42,9 @@ async function within<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
 export async function askLimiter(
   c: Context<AppEnv>,
   policies: RateLimitPolicy[],
+  want = 1,
 ): Promise<RateLimitDecision | undefined> {
-  const hop = c.var.span.child("RateLimiter.take", SpanKind.client, {
+  const hop = c.get("span").child("RateLimiter.take", SpanKind.client, {
     "rpc.system": "cloudflare_durable_object",
     "rpc.service": "RateLimiter",
     "rpc.method": "take",
@@ -51,11 +53,11 @@ export async function askLimiter(
   try {
     const ns = c.env.RATE_LIMITER;
     const stub = ns.get(ns.idFromName(callerKey(c)));
-    const decision = await c.var.deadline.race(
-      within(stub.take(policies), c.var.config.rateLimit.timeoutMs),
-      "request",
-    );
-    if (!decision) throw new Error(`no answer within RATE_LIMIT_TIMEOUT_MS (${c.var.config.rateLimit.timeoutMs} ms)`);
+    const decision = await c
+      .get("deadline")
+      .race(within(stub.take(policies, want), c.get("config").rateLimit.timeoutMs), "request");
+    if (!decision)
+      throw new Error(`no answer within RATE_LIMIT_TIMEOUT_MS (${c.get("config").rateLimit.timeoutMs} ms)`);
     hop.setAttribute("ratelimit.allowed", decision.allowed);
     return decision;
   } catch (err) {
@@ -63,7 +65,7 @@ export async function askLimiter(
     if (err instanceof DeadlineExceededError || err instanceof ClientClosedError) throw err;
     // The key is not logged: it is an IP address or a user id.
     log.warn("rate limiter unavailable, request let through", {
-      requestId: c.var.requestId,
+      requestId: c.get("requestId"),
       error: errorText(err),
     });
     return undefined;

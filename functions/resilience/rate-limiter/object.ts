@@ -21,6 +21,11 @@ export interface PolicyState {
 
 export interface RateLimitDecision {
   allowed: boolean;
+  /**
+   * Admissions granted and counted: 1 for a plain request, up to the asked batch for a lease
+   * (functions/resilience/rate-limiter/lease.ts); 0 when refused.
+   */
+  granted: number;
   /** When refused: milliseconds until every refusing policy admits one more request. */
   retryAfterMs: number;
   policies: PolicyState[];
@@ -80,23 +85,32 @@ export class RateLimiter extends DurableObject<Env> {
   readonly #logs = new Map<string, SlidingLog>();
 
   /**
-   * Admits this request if every policy has room, and then counts it against all of them; a refused
-   * request counts against none (a client that waits as told is served).
+   * Admits up to `want` requests (an isolate's lease; 1 for a single request) if every policy has
+   * room for at least one, as many as the tightest policy has room for, and counts them all now
+   * against every policy; a refused request counts against none (a client that waits as told is
+   * served).
    */
-  take(policies: RateLimitPolicy[]): RateLimitDecision {
+  take(policies: RateLimitPolicy[], want = 1): RateLimitDecision {
     const now = Date.now();
     const logs = policies.map((p) => this.#log(p));
     const states = logs.map((log, i) => log.state(policies[i]!.name, now));
     const refusing = states.filter((s) => s.remaining === 0);
     if (refusing.length > 0) {
-      return { allowed: false, retryAfterMs: Math.max(...refusing.map((s) => s.resetMs)), policies: states };
+      return {
+        allowed: false,
+        granted: 0,
+        retryAfterMs: Math.max(...refusing.map((s) => s.resetMs)),
+        policies: states,
+      };
     }
-    for (const log of logs) log.admit(now);
+    const granted = Math.max(1, Math.min(Math.floor(want), ...states.map((s) => s.remaining)));
+    for (const log of logs) for (let i = 0; i < granted; i++) log.admit(now);
     return {
       allowed: true,
+      granted,
       retryAfterMs: 0,
-      // After admitting: one fewer left, and a window that now holds at least this request.
-      policies: states.map((s) => ({ ...s, remaining: s.remaining - 1, resetMs: s.resetMs || s.windowMs })),
+      // After admitting: `granted` fewer left, and a window that now holds at least these requests.
+      policies: states.map((s) => ({ ...s, remaining: s.remaining - granted, resetMs: s.resetMs || s.windowMs })),
     };
   }
 

@@ -1,8 +1,11 @@
+import { env } from "cloudflare:workers";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import type { AppEnv } from "../../../functions/env.ts";
 import { countsByKind } from "../../../core/inflight.ts";
 import { callerKey } from "../../../functions/resilience/rate-limiter/client.ts";
+import { LeaseBook, isolateLeases, leaseKey, leaseSize } from "../../../functions/resilience/rate-limiter/lease.ts";
+import type { RateLimitPolicy } from "../../../functions/resilience/rate-limiter/object.ts";
 import { expectProblem, type CallInit } from "../../helpers/api.ts";
 import { clientIp, workerWith } from "../../helpers/app.ts";
 import { sleep } from "../../helpers/insurance.ts";
@@ -18,12 +21,19 @@ const from = (ip: string, init: CallInit = {}): CallInit => ({
   headers: { "cf-connecting-ip": ip, ...init.headers },
 });
 
+/**
+ * For tests that expect the limiter's decision: on a loaded machine the object's answer can take
+ * longer than the default 250 ms, and the request would fail open (a test of its own, below).
+ */
+const DECIDES = { RATE_LIMIT_TIMEOUT_MS: "10000" };
+
 describe("rate limits", () => {
   it("admits RATE_LIMIT_REQUESTS per window with RateLimit headers, then answers 429 with Retry-After", async () => {
     const worker = workerWith({
       RATE_LIMIT_REQUESTS: "3",
       RATE_LIMIT_WRITE_REQUESTS: "0",
       RATE_LIMIT_WINDOW_MS: "60000",
+      ...DECIDES,
     });
     const ip = clientIp();
     const remaining: Array<string | null> = [];
@@ -45,7 +55,7 @@ describe("rate limits", () => {
   });
 
   it("counts each caller on its own", async () => {
-    const worker = workerWith({ RATE_LIMIT_REQUESTS: "1", RATE_LIMIT_WRITE_REQUESTS: "0" });
+    const worker = workerWith({ RATE_LIMIT_REQUESTS: "1", RATE_LIMIT_WRITE_REQUESTS: "0", ...DECIDES });
     const [first, second] = [clientIp(), clientIp()];
     expect((await worker.fetch("/metrics", from(first))).status).toBe(200);
     expect((await worker.fetch("/metrics", from(first))).status).toBe(429);
@@ -53,7 +63,7 @@ describe("rate limits", () => {
   });
 
   it("never limits health checks, and does not count them", async () => {
-    const worker = workerWith({ RATE_LIMIT_REQUESTS: "1", RATE_LIMIT_WRITE_REQUESTS: "0" });
+    const worker = workerWith({ RATE_LIMIT_REQUESTS: "1", RATE_LIMIT_WRITE_REQUESTS: "0", ...DECIDES });
     const ip = clientIp();
     for (let i = 0; i < 3; i++) {
       const res = await worker.fetch("/healthz", from(ip));
@@ -67,7 +77,7 @@ describe("rate limits", () => {
   });
 
   it("holds writes to RATE_LIMIT_WRITE_REQUESTS while reads go on", async () => {
-    const worker = workerWith({ RATE_LIMIT_REQUESTS: "10", RATE_LIMIT_WRITE_REQUESTS: "1" });
+    const worker = workerWith({ RATE_LIMIT_REQUESTS: "10", RATE_LIMIT_WRITE_REQUESTS: "1", ...DECIDES });
     const ip = clientIp();
     // An invalid body: the write is refused after the limiter, so nothing is written either way.
     const write = () =>
@@ -89,6 +99,7 @@ describe("rate limits", () => {
       RATE_LIMIT_REQUESTS: "1",
       RATE_LIMIT_WRITE_REQUESTS: "0",
       RATE_LIMIT_WINDOW_MS: "1000",
+      ...DECIDES,
     });
     const ip = clientIp();
     expect((await worker.fetch("/metrics", from(ip))).status).toBe(200);
@@ -110,7 +121,7 @@ describe("rate limits", () => {
   });
 
   it("echoes none of the request's header values in the 429", async () => {
-    const worker = workerWith({ RATE_LIMIT_REQUESTS: "1", RATE_LIMIT_WRITE_REQUESTS: "0" });
+    const worker = workerWith({ RATE_LIMIT_REQUESTS: "1", RATE_LIMIT_WRITE_REQUESTS: "0", ...DECIDES });
     const ip = clientIp();
     const init = from(ip, { headers: { "cf-connecting-ip": ip, "x-api-key": "s3cr3t-t0ken" } });
     await worker.fetch("/metrics", init);
@@ -149,6 +160,150 @@ describe("rate limits", () => {
     const ip = clientIp();
     expect((await worker.fetch("/metrics", from(ip))).status).toBe(200);
     expect((await worker.fetch("/metrics", from(ip))).status).toBe(200);
+  });
+});
+
+/**
+ * The real RateLimiter objects behind a binding that records each ask: how many admissions it
+ * wanted, and how many batch asks (more than one admission) were waiting at once.
+ */
+function countingLimiter() {
+  const asks: number[] = [];
+  let waiting = 0;
+  let mostWaiting = 0;
+  const binding = {
+    idFromName: (name: string) => env.RATE_LIMITER.idFromName(name),
+    get: (id: DurableObjectId) => {
+      const stub = env.RATE_LIMITER.get(id);
+      return {
+        take: async (policies: RateLimitPolicy[], want = 1) => {
+          asks.push(want);
+          if (want > 1) mostWaiting = Math.max(mostWaiting, ++waiting);
+          try {
+            return await stub.take(policies, want);
+          } finally {
+            if (want > 1) waiting--;
+          }
+        },
+      };
+    },
+  } as unknown as Env["RATE_LIMITER"];
+  return { binding, asks, mostWaiting: () => mostWaiting };
+}
+
+/** The default policy of a limit of `limit` per minute, as the middleware asks for it. */
+const perMinute = (limit: number): RateLimitPolicy[] => [{ name: "default", limit, windowMs: 60_000 }];
+
+describe("rate limit leases", () => {
+  it("are 1/20 of the tightest limit, at most RATE_LIMIT_LEASE_MAX, and none for a small limit", () => {
+    expect(leaseSize(perMinute(100_000), 50)).toBe(50);
+    expect(leaseSize(perMinute(300), 50)).toBe(15);
+    expect(leaseSize([...perMinute(300), { name: "write", limit: 60, windowMs: 60_000 }], 50)).toBe(3);
+    expect(leaseSize(perMinute(19), 50)).toBe(1);
+    expect(leaseSize(perMinute(100_000), 1)).toBe(1);
+  });
+
+  it("cost a busy caller one limiter round trip per lease, with RateLimit headers counting what the isolate holds", async () => {
+    const limiter = countingLimiter();
+    const worker = workerWith({
+      RATE_LIMIT_REQUESTS: "100",
+      RATE_LIMIT_WRITE_REQUESTS: "0",
+      RATE_LIMIT_LEASE_MS: "60000",
+      RATE_LIMITER: limiter.binding,
+      ...DECIDES,
+    });
+    const ip = clientIp();
+    const seen: Array<string | null> = [];
+    for (let i = 0; i < 20; i++) {
+      const res = await worker.fetch("/metrics", from(ip));
+      expect(res.status).toBe(200);
+      seen.push(res.headers.get("ratelimit"));
+    }
+    // Leases of 5 (100 / 20): four asks for twenty requests.
+    expect(limiter.asks).toEqual([5, 5, 5, 5]);
+    expect(seen[0]).toBe('"default";r=99;t=60');
+    expect(seen[19]).toMatch(/^"default";r=80;t=(59|60)$/);
+  });
+
+  it("are not taken with RATE_LIMIT_LEASE_MAX=1: every request asks the limiter", async () => {
+    const limiter = countingLimiter();
+    const worker = workerWith({
+      RATE_LIMIT_REQUESTS: "100",
+      RATE_LIMIT_WRITE_REQUESTS: "0",
+      RATE_LIMIT_LEASE_MAX: "1",
+      RATE_LIMITER: limiter.binding,
+      ...DECIDES,
+    });
+    const ip = clientIp();
+    for (let i = 0; i < 5; i++) expect((await worker.fetch("/metrics", from(ip))).status).toBe(200);
+    expect(limiter.asks).toEqual([1, 1, 1, 1, 1]);
+  });
+
+  it("age out after RATE_LIMIT_LEASE_MS: the next request asks again", async () => {
+    const limiter = countingLimiter();
+    const worker = workerWith({
+      RATE_LIMIT_REQUESTS: "100",
+      RATE_LIMIT_WRITE_REQUESTS: "0",
+      RATE_LIMIT_LEASE_MS: "10",
+      RATE_LIMITER: limiter.binding,
+      ...DECIDES,
+    });
+    const ip = clientIp();
+    expect((await worker.fetch("/metrics", from(ip))).status).toBe(200);
+    await sleep(50);
+    expect((await worker.fetch("/metrics", from(ip))).status).toBe(200);
+    expect(limiter.asks).toEqual([5, 5]);
+  });
+
+  it("hold at most one lease per caller in an isolate, however many of its requests arrive at once", async () => {
+    const limiter = countingLimiter();
+    const worker = workerWith({
+      RATE_LIMIT_REQUESTS: "1000",
+      RATE_LIMIT_WRITE_REQUESTS: "0",
+      RATE_LIMIT_LEASE_MAX: "10",
+      RATE_LIMIT_LEASE_MS: "60000",
+      RATE_LIMITER: limiter.binding,
+      ...DECIDES,
+    });
+    const ip = clientIp();
+    const statuses = await Promise.all(
+      Array.from({ length: 30 }, async () => (await worker.fetch("/metrics", from(ip))).status),
+    );
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    expect(limiter.mostWaiting()).toBe(1);
+    const key = leaseKey(`admin:ops-${ip}`, perMinute(1000));
+    expect(isolateLeases.held(key, Date.now())).toBeLessThanOrEqual(10 - 1);
+  });
+
+  it("never let a caller past the limit within a window, whatever isolates its requests land on", async () => {
+    // Three isolates' lease books in front of one caller's object: each request spends its
+    // isolate's lease or asks for a new one; the object counts every batch when it grants it.
+    const isolates = [new LeaseBook(), new LeaseBook(), new LeaseBook()];
+    const policies = perMinute(100);
+    const batch = leaseSize(policies, 50);
+    const stub = env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(`lease-bound-${crypto.randomUUID()}`));
+    const key = leaseKey("caller", policies);
+    let admitted = 0;
+    const refused = new Set<number>();
+    for (let turn = 0; refused.size < isolates.length && turn < 1_000; turn++) {
+      const i = turn % isolates.length;
+      const book = isolates[i]!;
+      if (book.spend(key, Date.now())) {
+        admitted++;
+        continue;
+      }
+      const decision = await stub.take(policies, batch);
+      if (!decision.allowed) {
+        refused.add(i);
+        continue;
+      }
+      admitted++;
+      book.store(key, decision, Date.now(), 60_000);
+      expect(book.held(key, Date.now())).toBeLessThanOrEqual(batch - 1);
+    }
+    // Every admission the object granted was spent, and no more: the window holds the limit exactly.
+    expect(admitted).toBe(100);
+    expect(refused.size).toBe(isolates.length);
   });
 });
 
