@@ -323,8 +323,15 @@ describe("callerKey", () => {
   });
 
   it("is the client IP for an anonymous caller, 'anonymous' without one", async () => {
-    expect(await keyOf(undefined, { "cf-connecting-ip": "2001:db8::1" })).toBe("ip:2001:db8::1");
+    expect(await keyOf(undefined, { "cf-connecting-ip": "203.0.113.9" })).toBe("ip:203.0.113.9");
     expect(await keyOf(undefined)).toBe("anonymous");
+  });
+
+  it("is the /64 for an anonymous IPv6 caller: rotating addresses in one network share one bucket", async () => {
+    const a = await keyOf(undefined, { "cf-connecting-ip": "2001:db8:1:2::1" });
+    expect(a).toBe("ip6:2001:db8:1:2::/64");
+    expect(await keyOf(undefined, { "cf-connecting-ip": "2001:db8:1:2:dead:beef:0:7" })).toBe(a);
+    expect(await keyOf(undefined, { "cf-connecting-ip": "2001:db8:1:3::1" })).not.toBe(a);
   });
 });
 
