@@ -5,7 +5,7 @@ import { documentSecurity } from "./auth/document-security.ts";
 import { POLICY, type Policy } from "./auth/policy.ts";
 import type { AppEnv } from "./env.ts";
 import { onError, problemResponse } from "./http/errors.ts";
-import { authenticate } from "./middleware/authenticate.ts";
+import { authenticate, refuseInvalidToken } from "./middleware/authenticate.ts";
 import { authorize } from "./middleware/authorize.ts";
 import { corsFromConfig } from "./middleware/cors.ts";
 import { database } from "./middleware/database.ts";
@@ -64,9 +64,10 @@ export function newApp({ policy = POLICY }: AppOptions = {}): OpenAPIHono<AppEnv
   app.use("*", deadline());
   // Before the body is read and the database opened: a refused request costs neither.
   app.use("*", authenticate());
-  // After authentication, so callers are counted by principal; before authorization, so refused
-  // attempts count too. (An invalid token is refused by authenticate(), which costs no I/O.)
+  // After authentication, so callers are counted by principal (an invalid token's sender by its
+  // address); before authorization, so refused attempts count too.
   app.use("*", rateLimit());
+  app.use("*", refuseInvalidToken());
   app.use("*", authorize(policy));
   // Refuse what will not be read before reading it: wrong media type, then too large.
   app.use("*", requireJson());

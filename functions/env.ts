@@ -3,6 +3,7 @@ import type { Principal } from "./auth/principal.ts";
 import type { Config } from "./config/index.ts";
 import type { Deadline } from "../core/deadline.ts";
 import type { Span } from "../core/telemetry/tracing.ts";
+import type { UnauthorizedError } from "./http/errors.ts";
 
 /** The one Hono environment of the Worker: bindings from wrangler.toml, per-request variables. */
 export interface AppEnv {
@@ -25,6 +26,8 @@ export interface AppEnv {
     span: Span;
     /** The caller, from a valid bearer token; undefined: anonymous (the policy decides what that may do). */
     principal: Principal | undefined;
+    /** A bearer token that did not verify: answered 401 once the rate limiter has counted it. */
+    authRefusal?: UnauthorizedError | undefined;
     /** Set when the request is traced, for the log line. */
     traceId: string | undefined;
   };

@@ -62,6 +62,19 @@ describe("rate limits", () => {
     expect((await worker.fetch("/metrics", from(second))).status).toBe(200);
   });
 
+  it("counts refused authentications against the sender's address: token guessing meets 429", async () => {
+    const worker = workerWith({ RATE_LIMIT_REQUESTS: "3", RATE_LIMIT_WRITE_REQUESTS: "0", ...DECIDES });
+    const ip = clientIp();
+    const guess = (token: string) =>
+      worker.fetch("/metrics", { headers: { "cf-connecting-ip": ip, authorization: `Bearer ${token}` } });
+    for (let i = 0; i < 3; i++) await expectProblem(await guess(`guess-${i}`), 401);
+    const limited = await guess("guess-3");
+    await expectProblem(limited, 429);
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    // The address is spent; a real principal from it is counted on its own.
+    expect((await worker.fetch("/metrics", from(ip))).status).toBe(200);
+  });
+
   it("never limits health checks, and does not count them", async () => {
     const worker = workerWith({ RATE_LIMIT_REQUESTS: "1", RATE_LIMIT_WRITE_REQUESTS: "0", ...DECIDES });
     const ip = clientIp();
