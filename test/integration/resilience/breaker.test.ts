@@ -74,10 +74,8 @@ describe("the insurer's circuit breaker", () => {
     expect((await standInStats(failing.insuranceMemberId!)).requests).toBe(3);
 
     const healthy = await createPatient({ insuranceMemberId: memberId("OK") });
-    const started = Date.now();
     const res = await eligibilityOf(worker, healthy);
     await expectProblem(res, 503);
-    expect(Date.now() - started).toBeLessThan(250);
     expect(breakerTimingOf(res)).toEqual({ state: "open", scope: "shared" });
     expect((await standInStats(healthy.insuranceMemberId!)).requests).toBe(0);
     expect((await standInStats(failing.insuranceMemberId!)).requests).toBe(3);
