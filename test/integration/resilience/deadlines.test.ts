@@ -103,8 +103,13 @@ describe("a request's deadline reaches Postgres", () => {
     const short = { ...env, REQUEST_TIMEOUT_MS: "300" };
     await withDoctorLocked(doctor.id, async () => {
       const ctx = createExecutionContext();
-      const res = await newApp().fetch(patchDoctor(doctor.id, await authHeader()), short, ctx);
+      const headers = await authHeader();
+      const started = Date.now();
+      const res = await newApp().fetch(patchDoctor(doctor.id, headers), short, ctx);
       expect(res.status).toBe(504);
+      // Cut at the setting's 300 ms, not the default's 10 s (bounds generous for a loaded machine).
+      expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+      expect(Date.now() - started).toBeLessThan(300 + 3_000);
       await waitOnExecutionContext(ctx);
     });
   });
