@@ -1,7 +1,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import type { Client } from "@neondatabase/serverless";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi, onTestFinished } from "vitest";
 import worker from "../../../functions/index.ts";
 import { newApp } from "../../../functions/app.ts";
 import { ORIGIN, call, expectProblem, json } from "../../helpers/api.ts";
@@ -126,6 +126,7 @@ describe("a request's deadline reaches Postgres", () => {
     const doctor = await createDoctor({ specialty: "pediatrics" });
     const requestId = `disconnect-${crypto.randomUUID()}`;
     const log = vi.spyOn(console, "log");
+    onTestFinished(() => log.mockRestore());
     await withDoctorLocked(doctor.id, async () => {
       const client = new AbortController();
       const ctx = createExecutionContext();
@@ -153,7 +154,6 @@ describe("a request's deadline reaches Postgres", () => {
       await waitOnExecutionContext(ctx);
     });
     expect(log.mock.calls.some((args) => String(args[0]).includes("client closed request"))).toBe(true);
-    log.mockRestore();
     expect((await json<Doctor>(await call(`/doctors/${doctor.id}`), 200)).specialty).toBe("pediatrics");
   });
 
@@ -161,6 +161,7 @@ describe("a request's deadline reaches Postgres", () => {
     const [locked, free] = [await createDoctor(), await createDoctor()];
     const burst = `burst-${crypto.randomUUID()}`;
     const errors = vi.spyOn(console, "error");
+    onTestFinished(() => errors.mockRestore());
     const auth = await authHeader();
     await withDoctorLocked(locked.id, async () => {
       const statuses: number[] = [];
@@ -188,6 +189,5 @@ describe("a request's deadline reaches Postgres", () => {
     // The pool's idle count after end() is zero: nothing of the burst may remain.
     expect(await settle(leftover, (n) => n === 0, 2_000)).toBe(0);
     expect(errors).not.toHaveBeenCalled();
-    errors.mockRestore();
   });
 });
