@@ -31,6 +31,8 @@ export default defineConfig({
       "test/unit/config.test.ts",
       // The schema's descriptions and defaults are checked against docs/configuration.md and wrangler.toml here.
       "test/node/configuration.test.ts",
+      // The policy table's entries are checked against docs/security.md's matrix here.
+      "test/unit/policy-doc.test.ts",
     ],
   },
 });
