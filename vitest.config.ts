@@ -49,6 +49,8 @@ export default defineConfig({
             fuzzRuns: Number(process.env.FUZZ_RUNS ?? 1_000),
             fuzzSeconds: Number(process.env.FUZZ_SECONDS ?? 60),
             fuzzSeed: Number(process.env.FUZZ_SEED ?? 20_261_128),
+            // A failure prints its fast-check path: FUZZ_PATH with the same FUZZ_SEED replays that case alone.
+            fuzzPath: process.env.FUZZ_PATH ?? "",
           },
         },
       },

@@ -33,6 +33,8 @@ declare module "vitest" {
     fuzzSeconds: number;
     /** The fuzz's fast-check seed (FUZZ_SEED). */
     fuzzSeed: number;
+    /** A fast-check path to replay (FUZZ_PATH, printed by a failure); "" fuzzes within the budget. */
+    fuzzPath: string;
   }
 }
 

@@ -25,12 +25,23 @@ export function workerWith(overrides: EnvOverrides & Partial<Pick<Env, "RATE_LIM
       await waitOnExecutionContext(ctx);
       return res;
     },
-    /** One sample of /metrics as this isolate renders it (0 when the series does not exist yet). */
+    /**
+     * One sample of /metrics as this isolate renders it. A series missing from the scrape throws: read
+     * as 0 it would make any "stays at 0" check pass with the metric gone or renamed.
+     */
     async metric(name: string, labels = ""): Promise<number> {
       const text = await (await this.fetch("/metrics")).text();
-      const escaped = `${name}${labels ? `{${labels}}` : ""}`.replace(/[{}"]/g, "\\$&");
-      const m = new RegExp(`^${escaped} (\\S+)$`, "m").exec(text);
-      return m ? Number(m[1]) : 0;
+      const series = `${name}${labels ? `{${labels}}` : ""}`;
+      const m = new RegExp(`^${series.replace(/[{}"]/g, "\\$&")} (\\S+)$`, "m").exec(text);
+      if (!m) throw new Error(`${series} is not in the /metrics scrape`);
+      return Number(m[1]);
+    },
+    /**
+     * A counter's value to compare a later metric() with: 0 while this isolate has not counted it yet
+     * (a labelled series appears on its first increment). For "before" readings only, never asserted on.
+     */
+    async baseline(name: string, labels = ""): Promise<number> {
+      return this.metric(name, labels).catch(() => 0);
     },
   };
 }

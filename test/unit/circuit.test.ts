@@ -189,3 +189,15 @@ describe("the half-open probe", () => {
     expect(b.view().state).toBe("closed");
   });
 });
+
+describe("CircuitOpenError", () => {
+  it("names the breaker and says when to retry, in whole milliseconds, never negative", () => {
+    expect(new CircuitOpenError("insurance", 1_234.2)).toMatchObject({
+      name: "CircuitOpenError",
+      message: 'circuit breaker "insurance" is open',
+      breaker: "insurance",
+      retryAfterMs: 1_235,
+    });
+    expect(new CircuitOpenError("insurance", -5).retryAfterMs).toBe(0);
+  });
+});

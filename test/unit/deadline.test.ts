@@ -131,3 +131,24 @@ describe("a deadline under another one", () => {
     expect(await racing).toBeInstanceOf(ClientClosedError);
   });
 });
+
+describe("the errors a deadline ends with", () => {
+  it("say where the time ran out, in words a 504's detail can carry", () => {
+    const stages = ["db", "upstream", "coalescer", "request", "background"] as const;
+    expect(Object.fromEntries(stages.map((s) => [s, new DeadlineExceededError(s).message]))).toEqual({
+      db: "deadline exceeded while waiting for the database",
+      upstream: "deadline exceeded while waiting for an upstream service",
+      coalescer: "deadline exceeded while waiting for the shared cache (coalescer)",
+      request: "deadline exceeded while waiting for the request",
+      background: "deadline exceeded while waiting for a background task",
+    });
+  });
+
+  it("carry their names for the logs", () => {
+    expect(new DeadlineExceededError("db").name).toBe("DeadlineExceededError");
+    expect(new ClientClosedError()).toMatchObject({
+      name: "ClientClosedError",
+      message: "the client closed the request",
+    });
+  });
+});

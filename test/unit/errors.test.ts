@@ -1,6 +1,6 @@
 import { DrizzleQueryError } from "drizzle-orm/errors";
 import { env } from "cloudflare:workers";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi, onTestFinished } from "vitest";
 import { newApp } from "../../functions/app.ts";
 import { ApiError, fromDatabaseError } from "../../functions/http/errors.ts";
 import { policyWith } from "../helpers/auth.ts";
@@ -18,6 +18,7 @@ describe("onError", () => {
       throw drizzleError("XX000");
     });
     const log = vi.spyOn(console, "error").mockImplementation(() => {});
+    onTestFinished(() => log.mockRestore());
     const res = await app.request("/boom", {}, env);
     const body = await res.text();
 
@@ -28,7 +29,6 @@ describe("onError", () => {
     const logged = log.mock.calls.map((args) => args.join(" ")).join("\n");
     expect(logged).toContain("db said no");
     expect(logged).not.toContain("secret@example.com");
-    log.mockRestore();
   });
 });
 

@@ -93,4 +93,11 @@ describe("paginate", () => {
     expect(page.nextCursor).not.toBeNull();
     expect(decodeCursor(page.nextCursor ?? undefined, NameCursor)).toEqual(["Baker", OTHER_ID]);
   });
+
+  it("points the next cursor at the last row of a longer page, not at any other", () => {
+    const more = [...rows, { name: "Davis", id: ID }];
+    const page = paginate(more, 3, keyOf, toName);
+    expect(page.data).toEqual(["Adams", "Baker", "Clark"]);
+    expect(decodeCursor(page.nextCursor ?? undefined, NameCursor)).toEqual(["Clark", rows[2]!.id]);
+  });
 });

@@ -39,6 +39,8 @@ describe("ifMatchOf", () => {
   it("accepts weak tags and tags that are not ours, but none of them names a version", async () => {
     expect(await parsed('W/"3"')).toEqual({ any: false, versions: [] });
     expect(await parsed('"abc", "0", "007", W/"4"')).toEqual({ any: false, versions: [] });
+    // A version followed by anything else is someone else's tag, not that version.
+    expect(await parsed('"3x", "12345678901"')).toEqual({ any: false, versions: [] });
     expect(await parsed('W/"3", "5"')).toEqual({ any: false, versions: [5] });
   });
 

@@ -1,7 +1,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import parsePrometheusTextFormat, { type Family } from "parse-prometheus-text-format";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi, onTestFinished } from "vitest";
 import { newApp } from "../../../functions/app.ts";
 import { ORIGIN, call, expectProblem, json } from "../../helpers/api.ts";
 import { asPatient, authHeader, policyWith } from "../../helpers/auth.ts";
@@ -77,10 +77,11 @@ describe("request logs", () => {
   it("write one JSON line per request with the route template, status and query count", async () => {
     const patient = await createPatient();
     const log = vi.spyOn(console, "log");
+    onTestFinished(() => log.mockRestore());
+    onTestFinished(() => log.mockRestore());
     const res = await call(`/patients/${patient.id}`, { headers: { "x-request-id": "log-line-test" } });
     expect(res.status).toBe(200);
     const lines = log.mock.calls.map((args) => String(args[0])).filter((l) => l.includes('"log-line-test"'));
-    log.mockRestore();
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!)).toMatchObject({
       level: "info",
@@ -98,6 +99,7 @@ describe("request logs", () => {
   it("never contain a patient's name, email, phone or birth date", async () => {
     const log = vi.spyOn(console, "log");
     const error = vi.spyOn(console, "error");
+    onTestFinished(() => error.mockRestore());
     const marker = crypto.randomUUID().slice(0, 8);
     const patient: Patient = await createPatient({
       name: `Privacy ${marker}`,
@@ -117,8 +119,6 @@ describe("request logs", () => {
       body: JSON.stringify({ name: patient.name, email: patient.email, birthDate: patient.birthDate }),
     });
     const output = [...log.mock.calls, ...error.mock.calls].map((args) => args.map(String).join(" ")).join("\n");
-    log.mockRestore();
-    error.mockRestore();
     expect(output).toContain('"msg":"request"');
     for (const secret of [patient.name, patient.email, patient.phone ?? "", "1977-07-07", marker]) {
       expect(output).not.toContain(secret);
@@ -141,12 +141,13 @@ describe("the N+1 detector", () => {
   async function naiveRequest(overrides: Record<string, string>): Promise<{ status: number; warnings: string[] }> {
     const app = await naiveApp();
     const warn = vi.spyOn(console, "warn");
+    onTestFinished(() => warn.mockRestore());
+    onTestFinished(() => warn.mockRestore());
     const ctx = createExecutionContext();
     const res = await app.fetch(new Request(`${ORIGIN}/naive`), { ...env, ...overrides }, ctx);
     await res.arrayBuffer();
     await waitOnExecutionContext(ctx);
     const warnings = warn.mock.calls.map((args) => String(args[0])).filter((l) => l.includes("possible N+1"));
-    warn.mockRestore();
     return { status: res.status, warnings };
   }
 
@@ -189,7 +190,6 @@ describe("the N+1 detector", () => {
       expect((await call(path)).status).toBe(200);
     }
     const warnings = warn.mock.calls.filter((args) => String(args[0]).includes("possible N+1"));
-    warn.mockRestore();
     expect(warnings).toEqual([]);
   });
 });

@@ -74,10 +74,8 @@ describe("the insurer's circuit breaker", () => {
     expect((await standInStats(failing.insuranceMemberId!)).requests).toBe(3);
 
     const healthy = await createPatient({ insuranceMemberId: memberId("OK") });
-    const started = Date.now();
     const res = await eligibilityOf(worker, healthy);
     await expectProblem(res, 503);
-    expect(Date.now() - started).toBeLessThan(250);
     expect(breakerTimingOf(res)).toEqual({ state: "open", scope: "shared" });
     expect((await standInStats(healthy.insuranceMemberId!)).requests).toBe(0);
     expect((await standInStats(failing.insuranceMemberId!)).requests).toBe(3);
@@ -281,19 +279,25 @@ describe("the insurer's circuit breaker", () => {
   it("does not start an attempt, nor count a failure, with less budget left than an attempt needs", async () => {
     const worker = withOwnBreaker(FAST);
     const config = loadConfig(worker.env);
-    const member = memberId("OK");
-    let guarded = 0;
+    // A slow insurer: an attempt started anyway would be cut at the deadline and count as a failure.
+    const member = memberId("SLOW3000");
+    const breaker = freshIsolateView(worker);
+    const background: Array<Promise<unknown>> = [];
+    const call: BreakerCall = {
+      deadline: Deadline.start(MIN_ATTEMPT_MS - 10),
+      background: (_name, task) => void background.push(task()),
+    };
     const asked = queryEligibility(
       config.insurance,
       { memberId: member, serviceDate: "2027-01-04" },
-      Deadline.start(MIN_ATTEMPT_MS - 10),
-      () => {
-        guarded++;
-        return Promise.reject(new Error("must not be reached"));
-      },
+      call.deadline,
+      (a) => breaker.execute(call, a),
     );
     await expect(asked).rejects.toBeInstanceOf(DeadlineExceededError);
-    expect(guarded).toBe(0);
+    await Promise.allSettled(background);
+    const stats = await worker.objectStats();
+    expect(stats.failuresReported).toBe(0);
+    expect(stats.snapshot.consecutiveFailures).toBe(0);
     expect((await standInStats(member)).requests).toBe(0);
   });
 

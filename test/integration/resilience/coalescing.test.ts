@@ -15,6 +15,7 @@ import {
   slot,
   type Doctor,
 } from "../../helpers/factories.ts";
+import { sqlEndpointStats } from "../../helpers/sql-endpoint.ts";
 import { settle } from "../../helpers/wait.ts";
 
 interface Availability {
@@ -34,26 +35,12 @@ function outcomeOf(res: Response): string | undefined {
   return /coalescer;desc="(\w+)"/.exec(res.headers.get("server-timing") ?? "")?.[1];
 }
 
-/** Loads of availability that reached Postgres, counted by Postgres: scans of doctor_schedules. */
-function scheduleScans(): Promise<number> {
-  return withSql(async (sql) => {
-    const { rows } = await sql.query<{ n: string }>(
-      "SELECT (coalesce(seq_scan, 0) + coalesce(idx_scan, 0))::text AS n FROM pg_stat_user_tables WHERE relname = 'doctor_schedules'",
-    );
-    return Number(rows[0]?.n ?? 0);
-  });
-}
-
-/** Stats reach the view when a backend flushes them; wait until the number stops moving. */
-async function stableScans(): Promise<number> {
-  let last = await scheduleScans();
-  for (let i = 0; i < 30; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const now = await scheduleScans();
-    if (now === last && i >= 5) return now;
-    last = now;
-  }
-  return last;
+/**
+ * Loads of one day's availability that reached Postgres: the /sql endpoint's round trips for the
+ * coalescer's connection name, which carries the day; other files' requests carry other names.
+ */
+async function loadsOf(date: string): Promise<number> {
+  return (await sqlEndpointStats(`clinic-edge:coalescer:availability:${date}`)).requests;
 }
 
 /** Holds ACCESS EXCLUSIVE on doctor_schedules (only this file reads it) so loads wait on the lock. */
@@ -155,12 +142,12 @@ describe("the coalescer (one Durable Object per doctor)", () => {
   it("serves 100 concurrent requests for a cold key with exactly one query to Postgres", async () => {
     const doctor = await doctorWithSchedule();
     const date = day(9);
-    const before = await stableScans();
+    const before = await loadsOf(date);
 
     const responses = await Promise.all(Array.from({ length: 100 }, () => call(availabilityPath(doctor.id, date))));
     const bodies = await Promise.all(responses.map((r) => json<Availability>(r, 200)));
 
-    expect((await stableScans()) - before).toBe(1);
+    expect((await loadsOf(date)) - before).toBe(1);
     expect(new Set(bodies.map((b) => JSON.stringify(b))).size).toBe(1);
     expect(bodies[0]?.slots).toHaveLength(6);
     const outcomes = responses.map(outcomeOf);
@@ -171,7 +158,7 @@ describe("the coalescer (one Durable Object per doctor)", () => {
   it("keeps the load going for everyone when the first caller disconnects", async () => {
     const doctor = await doctorWithSchedule();
     const date = day(10);
-    const before = await stableScans();
+    const before = await loadsOf(date);
     const results = await withSchedulesLocked(async () => {
       const first = new AbortController();
       const ctx = createExecutionContext();
@@ -190,7 +177,7 @@ describe("the coalescer (one Durable Object per doctor)", () => {
     const bodies = await Promise.all((await Promise.all(results)).map((r) => json<Availability>(r, 200)));
     expect(new Set(bodies.map((b) => JSON.stringify(b))).size).toBe(1);
     expect(bodies[0]?.slots).toHaveLength(6);
-    expect((await stableScans()) - before).toBe(1);
+    expect((await loadsOf(date)) - before).toBe(1);
   });
 
   it("answers a caller with a short deadline 504 while the load completes for the others", async () => {
@@ -214,13 +201,19 @@ describe("the coalescer (one Durable Object per doctor)", () => {
     const waiting = await withSchedulesLocked(async (holder) => {
       const waiters = Array.from({ length: 10 }, () => call(availabilityPath(doctor.id, date)));
       expect(await settle(loadsWaitingOnLock, (n) => n >= 1, 5_000)).toBeGreaterThanOrEqual(1);
+      // Give every waiter time to arrive: ten separate loads would show up here as more than one.
+      await new Promise((resolve) => setTimeout(resolve, 300));
       // Kill the load's connection: a genuine load failure, not a timeout.
-      await holder.query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'clinic-edge:coalescer:%' AND wait_event_type = 'Lock'",
+      const { rows } = await holder.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
+        [`clinic-edge:coalescer:availability:${date}`],
       );
+      expect(rows).toHaveLength(1);
       return Promise.all(waiters);
     });
     for (const res of waiting) await expectProblem(res, 503);
+    // One load, shared: its failure reached every waiter.
+    expect(waiting.map(outcomeOf).sort()).toEqual([...Array<string>(9).fill("coalesced"), "load"]);
     const retry = await call(availabilityPath(doctor.id, date));
     expect(outcomeOf(retry)).toBe("load");
     expect((await json<Availability>(retry, 200)).slots).toHaveLength(6);

@@ -1,7 +1,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import type { Client } from "@neondatabase/serverless";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi, onTestFinished } from "vitest";
 import worker from "../../../functions/index.ts";
 import { newApp } from "../../../functions/app.ts";
 import { ORIGIN, call, expectProblem, json } from "../../helpers/api.ts";
@@ -103,8 +103,13 @@ describe("a request's deadline reaches Postgres", () => {
     const short = { ...env, REQUEST_TIMEOUT_MS: "300" };
     await withDoctorLocked(doctor.id, async () => {
       const ctx = createExecutionContext();
-      const res = await newApp().fetch(patchDoctor(doctor.id, await authHeader()), short, ctx);
+      const headers = await authHeader();
+      const started = Date.now();
+      const res = await newApp().fetch(patchDoctor(doctor.id, headers), short, ctx);
       expect(res.status).toBe(504);
+      // Cut at the setting's 300 ms, not the default's 10 s (bounds generous for a loaded machine).
+      expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+      expect(Date.now() - started).toBeLessThan(300 + 3_000);
       await waitOnExecutionContext(ctx);
     });
   });
@@ -121,6 +126,7 @@ describe("a request's deadline reaches Postgres", () => {
     const doctor = await createDoctor({ specialty: "pediatrics" });
     const requestId = `disconnect-${crypto.randomUUID()}`;
     const log = vi.spyOn(console, "log");
+    onTestFinished(() => log.mockRestore());
     await withDoctorLocked(doctor.id, async () => {
       const client = new AbortController();
       const ctx = createExecutionContext();
@@ -148,7 +154,6 @@ describe("a request's deadline reaches Postgres", () => {
       await waitOnExecutionContext(ctx);
     });
     expect(log.mock.calls.some((args) => String(args[0]).includes("client closed request"))).toBe(true);
-    log.mockRestore();
     expect((await json<Doctor>(await call(`/doctors/${doctor.id}`), 200)).specialty).toBe("pediatrics");
   });
 
@@ -156,6 +161,7 @@ describe("a request's deadline reaches Postgres", () => {
     const [locked, free] = [await createDoctor(), await createDoctor()];
     const burst = `burst-${crypto.randomUUID()}`;
     const errors = vi.spyOn(console, "error");
+    onTestFinished(() => errors.mockRestore());
     const auth = await authHeader();
     await withDoctorLocked(locked.id, async () => {
       const statuses: number[] = [];
@@ -183,6 +189,5 @@ describe("a request's deadline reaches Postgres", () => {
     // The pool's idle count after end() is zero: nothing of the burst may remain.
     expect(await settle(leftover, (n) => n === 0, 2_000)).toBe(0);
     expect(errors).not.toHaveBeenCalled();
-    errors.mockRestore();
   });
 });

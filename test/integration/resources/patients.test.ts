@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { encodeCursor } from "../../../functions/http/pagination.ts";
 import { call, expectProblem, fieldsOf, json, patchJson, postJson } from "../../helpers/api.ts";
-import { count } from "../../helpers/db.ts";
+import { count, withSql } from "../../helpers/db.ts";
 import { createPatient, unique, type Page, type Patient } from "../../helpers/factories.ts";
 
 const email = () => `${crypto.randomUUID()}@example.com`;
@@ -71,6 +72,8 @@ describe("GET /patients/:id", () => {
   });
 });
 
+const NIL_UUID = "00000000-0000-0000-0000-000000000000";
+
 describe("GET /patients", () => {
   it("finds a patient by email, case-insensitively", async () => {
     const patient = await createPatient();
@@ -81,14 +84,24 @@ describe("GET /patients", () => {
     expect(page).toEqual({ data: [patient], nextCursor: null });
   });
 
-  it("pages in name order with a cursor", async () => {
-    const first = await json<Page<Patient>>(await call("/patients?limit=3"), 200);
-    expect(first.data).toHaveLength(3);
+  it("pages in name order with a cursor, the order Postgres' collation gives", async () => {
+    // Names of our own, next to each other in any order, with case and accents where collations differ.
+    const prefix = unique("Paging");
+    const made: Patient[] = [];
+    for (const suffix of ["b", "B", "a", "É", "e"]) made.push(await createPatient({ name: `${prefix} ${suffix}` }));
+    const start = encodeCursor([prefix, NIL_UUID]);
+
+    const first = await json<Page<Patient>>(await call(`/patients?limit=3&cursor=${start}`), 200);
     expect(first.nextCursor).toEqual(expect.any(String));
     const second = await json<Page<Patient>>(await call(`/patients?limit=3&cursor=${first.nextCursor}`), 200);
-    const names = [...first.data, ...second.data].map((p) => p.name);
-    expect(second.data.map((p) => p.id)).not.toContain(first.data[0]?.id);
-    expect([...names].sort((a, b) => (a === b ? 0 : a < b ? -1 : 1))).toEqual(names);
+
+    const byPostgres = await withSql(async (sql) => {
+      const q = "SELECT id FROM patients WHERE id = ANY($1) ORDER BY name, id";
+      return (await sql.query<{ id: string }>(q, [made.map((p) => p.id)])).rows.map((r) => r.id);
+    });
+    expect(first.data.map((p) => p.id)).toEqual(byPostgres.slice(0, 3));
+    // The second page goes on from the cursor: our last two, then whoever sorts after them.
+    expect(second.data.slice(0, 2).map((p) => p.id)).toEqual(byPostgres.slice(3));
   });
 });
 

@@ -29,6 +29,14 @@ interface History {
 const reschedule = (a: Appointment, to: { startsAt: string; endsAt: string }, ifMatch = `"${a.version}"`) =>
   patchJson(`/appointments/${a.id}`, to, ifMatch);
 
+interface Row {
+  id: string;
+  starts_ms: number;
+  ends_ms: number;
+  status: string;
+  version: number;
+}
+
 describe("PATCH /appointments/:id (reschedule)", () => {
   it("moves the appointment, frees the old slot and records the change in the history", async () => {
     const [doctor, patient, other] = [await createDoctor(), await createPatient(), await createPatient()];
@@ -54,11 +62,26 @@ describe("PATCH /appointments/:id (reschedule)", () => {
     const clash = await reschedule(second, { startsAt: slot(3, 10).startsAt, endsAt: slot(3, 11).startsAt });
 
     expect(fieldsOf(await expectProblem(clash, 409))).toEqual(["startsAt"]);
-    expect((await json<Appointment>(await call(`/appointments/${second.id}`), 200)).startsAt).toBe(
-      slot(3, 12).startsAt,
+    // Both appointments as the API and as Postgres hold them: exactly as booked.
+    for (const a of [first, second]) {
+      const { startsAt, endsAt, status, version } = await json<Appointment>(await call(`/appointments/${a.id}`), 200);
+      expect({ startsAt, endsAt, status, version }).toEqual({
+        startsAt: a.startsAt,
+        endsAt: a.endsAt,
+        status: "scheduled",
+        version: a.version,
+      });
+    }
+    const rows = await withSql(async (sql) => {
+      const q = `SELECT id, extract(epoch FROM starts_at)::float8 * 1000 AS starts_ms, extract(epoch FROM ends_at)::float8 * 1000 AS ends_ms, status, version FROM appointments WHERE id = ANY($1) ORDER BY starts_at`;
+      return (await sql.query<Row>(q, [[first.id, second.id]])).rows;
+    });
+    expect(rows.map((r) => [r.id, r.starts_ms, r.ends_ms, r.status, r.version])).toEqual(
+      [first, second].map((a) => [a.id, Date.parse(a.startsAt), Date.parse(a.endsAt), "scheduled", a.version]),
     );
-    expect(first.status).toBe("scheduled");
-    expect(await count("SELECT 1 FROM appointment_events WHERE appointment_id = $1", [second.id])).toBe(1);
+    expect(
+      await count("SELECT 1 FROM appointment_events WHERE appointment_id = ANY($1)", [[first.id, second.id]]),
+    ).toBe(2);
   });
 
   it("refuses a slot in the past (422) and a cancelled appointment (409)", async () => {

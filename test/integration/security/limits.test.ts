@@ -152,7 +152,7 @@ describe("rate limits", () => {
       get: () => ({ take: () => new Promise<never>(() => {}) }),
     } as unknown as Env["RATE_LIMITER"];
     const worker = workerWith({ RATE_LIMIT_REQUESTS: "1", RATE_LIMIT_TIMEOUT_MS: "50", RATE_LIMITER: silent });
-    const before = await worker.metric("ratelimit_decisions_total", 'outcome="failed-open"');
+    const before = await worker.baseline("ratelimit_decisions_total", 'outcome="failed-open"');
     const started = Date.now();
     const res = await worker.fetch("/metrics", from(clientIp()));
     expect(res.status).toBe(200);
@@ -380,7 +380,7 @@ describe("load shedding", () => {
 
   it("answers 503 with Retry-After, counted, above MAX_INFLIGHT_REQUESTS; health checks still pass", async () => {
     const worker = workerWith({ MAX_INFLIGHT_REQUESTS: "2" });
-    const before = await worker.metric("requests_shed_total");
+    const before = await worker.baseline("requests_shed_total");
     const requests = await holding(worker, 2);
 
     const shed = await worker.fetch("/doctors?limit=1");

@@ -76,4 +76,19 @@ describe("when the database is unreachable", () => {
       expect(await count("SELECT 1 FROM appointments WHERE doctor_id = $1", [doctor.id])).toBe(1);
     });
   }
+
+  // Here rather than with the other operations endpoints: the outage switch is shared, and this
+  // file's tests take turns with it.
+  it("GET /readyz answers 503 while the database is down, and 200 once it is back", async () => {
+    const worker = workerWith(outageVars("http"));
+    expect((await worker.fetch("/readyz")).status).toBe(200);
+    await switchDatabase("down");
+    try {
+      const problem = await expectProblem(await worker.fetch("/readyz"), 503);
+      expect(problem.detail).toContain("database");
+    } finally {
+      await switchDatabase("up");
+    }
+    expect(await json(await worker.fetch("/readyz"), 200)).toEqual({ status: "ready" });
+  });
 });

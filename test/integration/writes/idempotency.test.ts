@@ -7,6 +7,7 @@ import { Deadline } from "../../../core/deadline.ts";
 import { postJson, expectProblem, fieldsOf, json } from "../../helpers/api.ts";
 import { count, withSql } from "../../helpers/db.ts";
 import { workerWith } from "../../helpers/app.ts";
+import { asPatient } from "../../helpers/auth.ts";
 import { backendWaitingOnLock, whileLocked } from "../../helpers/faults.ts";
 import {
   createDoctor,
@@ -145,6 +146,34 @@ describe("Idempotency-Key on POST /appointments", () => {
 
     expect(fixed.status).toBe(201);
     expect(fixed.headers.get("idempotent-replayed")).toBeNull();
+  });
+
+  it("scopes keys per caller: another patient's same key and body is not a replay of the first's answer", async () => {
+    const [doctor, alice, bob] = [await createDoctor(), await createPatient(), await createPatient()];
+    const body = { doctorId: doctor.id, patientId: alice.id, ...slot(3) };
+    const k = key();
+    const first = await json<BookedAppointment>(
+      await postJson("/appointments", body, { as: asPatient(alice.id), headers: { "idempotency-key": k } }),
+      201,
+    );
+
+    // Bob's request is judged as his own: booking for Alice is not his to do, and her answer is not his to see.
+    const sameBody = await postJson("/appointments", body, {
+      as: asPatient(bob.id),
+      headers: { "idempotency-key": k },
+    });
+    expect(sameBody.headers.get("idempotent-replayed")).toBeNull();
+    expect(await sameBody.text()).not.toContain(first.id);
+    expect(sameBody.status).toBe(403);
+    // His own booking under the same key is new, not "that key was used with another body".
+    const own = await postJson(
+      "/appointments",
+      { ...body, patientId: bob.id, ...slot(4) },
+      { as: asPatient(bob.id), headers: { "idempotency-key": k } },
+    );
+    expect(own.status).toBe(201);
+    expect(own.headers.get("idempotent-replayed")).toBeNull();
+    expect(await appointmentsOf(doctor.id)).toBe(2);
   });
 
   it("rejects a malformed key with 400 naming the header", async () => {
