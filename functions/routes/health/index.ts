@@ -37,7 +37,7 @@ const readyz = createRoute({
  * costs the database at most one query per isolate per second. Completed answers only: an
  * in-flight query is never shared between requests (workerd ties I/O to the request that began it).
  */
-const READINESS_TTL_MS = 1_000;
+export const READINESS_TTL_MS = 1_000;
 const readiness = new WeakMap<object, { ready: boolean; at: number }>();
 
 export const healthApp = resourceApp()

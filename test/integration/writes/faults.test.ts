@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { READINESS_TTL_MS } from "../../../functions/routes/health/index.ts";
 import { expectProblem, json, postJson } from "../../helpers/api.ts";
 import { count } from "../../helpers/db.ts";
 import { workerWith } from "../../helpers/app.ts";
@@ -79,16 +80,19 @@ describe("when the database is unreachable", () => {
 
   // Here rather than with the other operations endpoints: the outage switch is shared, and this
   // file's tests take turns with it.
-  it("GET /readyz answers 503 while the database is down, and 200 once it is back", async () => {
+  it("GET /readyz answers 503 while the database is down, and 200 once it is back (each within its 1 s cache)", async () => {
     const worker = workerWith(outageVars("http"));
+    const pastCache = () => new Promise((resolve) => setTimeout(resolve, READINESS_TTL_MS + 100));
     expect((await worker.fetch("/readyz")).status).toBe(200);
     await switchDatabase("down");
     try {
+      await pastCache();
       const problem = await expectProblem(await worker.fetch("/readyz"), 503);
       expect(problem.detail).toContain("database");
     } finally {
       await switchDatabase("up");
     }
+    await pastCache();
     expect(await json(await worker.fetch("/readyz"), 200)).toEqual({ status: "ready" });
   });
 });
