@@ -126,8 +126,14 @@ describe("leak detection", () => {
     expect(await settle(backends, (n) => n === baseline, 2_000)).toBe(baseline);
   });
 
-  it("sees breaker hops (sync, failure reports in and after the request) return to zero after insurer calls cut at their deadline", async () => {
-    const worker = withOwnBreaker({ BREAKER_FAILURE_THRESHOLD: "100", INSURANCE_MAX_ATTEMPTS: "1" });
+  it("sees breaker hops (sync, failure reports in and after the request) return to zero after insurer calls cut by its own timeout", async () => {
+    // The insurer's own per-call timeout (100 ms, within the 300 ms budget) cuts each call: a failure
+    // of the insurer's, reported to the breaker (a call cut by the caller's deadline would not be).
+    const worker = withOwnBreaker({
+      BREAKER_FAILURE_THRESHOLD: "100",
+      INSURANCE_MAX_ATTEMPTS: "1",
+      INSURANCE_TIMEOUT_MS: "100",
+    });
     const patient = await createPatient({ insuranceMemberId: memberId("SLOW3000") });
     // Each hop to the breaker's object held 20 ms at the binding, long enough to be sampled in flight.
     const env = { ...worker.env, BREAKER: heldHops(worker.env.BREAKER, 20) };
@@ -145,7 +151,7 @@ describe("leak detection", () => {
       ).then((all) => all.map((r) => r.status));
       await waitOnExecutionContext(ctx);
     });
-    expect(statuses).toEqual([504, 504, 504, 504]);
+    expect(statuses).toEqual([503, 503, 503, 503]);
     // The insurer calls, the hops to the breaker and the failure reports after the response were all in flight.
     expect(seenInFlight(peak, ["upstream", "breaker-hop", "background"])).toEqual({
       upstream: true,
