@@ -2,7 +2,17 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "dist/", ".wrangler/", ".data/", "worker-configuration.d.ts", "drizzle/"] },
+  {
+    ignores: [
+      "node_modules/",
+      "dist/",
+      ".wrangler/",
+      ".data/",
+      "worker-configuration.d.ts",
+      "drizzle/",
+      "client/schema.d.ts",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -214,6 +214,7 @@ export const Instant = z.iso
 /** `POST /` that creates a resource: Idempotency-Key, a JSON body, 201 with the new version's ETag. */
 export function creationRoute<B extends z.ZodType, R extends z.ZodType>(spec: {
   tag: string;
+  operationId: string;
   summary: string;
   description?: string;
   body: B;
@@ -224,6 +225,7 @@ export function creationRoute<B extends z.ZodType, R extends z.ZodType>(spec: {
     method: "post",
     path: "/",
     tags: [spec.tag],
+    operationId: spec.operationId,
     summary: spec.summary,
     ...(spec.description === undefined ? {} : { description: spec.description }),
     request: { headers: IdempotencyHeaders, body: jsonBody(spec.body) },

@@ -12,6 +12,7 @@ export const route = createRoute({
   method: "get",
   path: "/{id}",
   tags,
+  operationId: "getAppointment",
   summary: "Get an appointment",
   ...conditionalGet(AppointmentSchema, "The appointment"),
 });

@@ -12,6 +12,7 @@ export const route = createRoute({
   method: "get",
   path: "/{id}/schedule",
   tags,
+  operationId: "getDoctorSchedule",
   summary: "A doctor's weekly working hours (UTC)",
   description: "Its ETag is a digest of the schedule: If-None-Match answers 304 while it is unchanged.",
   ...conditionalGet(ScheduleSchema, "The schedule"),

@@ -12,6 +12,7 @@ export const route = createRoute({
   method: "get",
   path: "/{id}",
   tags,
+  operationId: "getDoctor",
   summary: "Get a doctor",
   description: "Served through the doctor's coalescer (see /doctors/{id}/availability).",
   ...conditionalGet(DoctorSchema, "The doctor"),

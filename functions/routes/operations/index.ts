@@ -8,6 +8,7 @@ const metricsRoute = createRoute({
   method: "get",
   path: "/metrics",
   tags: ["operations"],
+  operationId: "getMetrics",
   summary: "Prometheus metrics of the isolate that answers",
   description:
     "Text exposition format. Each Worker isolate keeps its own counters: one scrape covers one isolate " +
@@ -34,6 +35,7 @@ const inflightRoute = createRoute({
   method: "get",
   path: "/debug/inflight",
   tags: ["operations"],
+  operationId: "getInflight",
   summary: "What this isolate has started and not finished (pprof's goroutine page)",
   description:
     "Requests, database connections, upstream calls, Durable Object waits (Coalescer, breaker hops) and waitUntil tasks in flight, " +

@@ -12,6 +12,7 @@ export const route = createRoute({
   method: "get",
   path: "/{id}",
   tags,
+  operationId: "getPatient",
   summary: "Get a patient",
   ...conditionalGet(PatientSchema, "The patient"),
 });
