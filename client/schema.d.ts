@@ -663,7 +663,7 @@ export interface components {
       /** @example 09:00 */
       endsAt: string;
       /** @default 30 */
-      slotMinutes: number;
+      slotMinutes?: number;
       /** @example 09:00 */
       startsAt: string;
       /** @description 0 = Sunday ... 6 = Saturday */
