@@ -11,6 +11,7 @@ export default tseslint.config(
       "worker-configuration.d.ts",
       "drizzle/",
       "client/schema.d.ts",
+      "public/docs/assets/api-reference.js",
     ],
   },
   js.configs.recommended,

@@ -28,6 +28,7 @@ import {
   ROOT,
   localAuthSecret,
 } from "./local.ts";
+import { ensureDocsAssets } from "./docs-assets.ts";
 import { startCollector, type RunningCollector } from "./otlp-collector.ts";
 import { migrateDatabase } from "./migrate.ts";
 import { startEmbeddedPostgres, type RunningPostgres } from "./postgres.ts";
@@ -132,6 +133,7 @@ async function main(): Promise<void> {
       postgres = await startEmbeddedPostgres({ dataDir: DATA_DIR, port: DEV_PG_PORT, database: DEV_DATABASE });
       url = postgres.url;
     }
+    say(`API reference (@scalar/api-reference ${ensureDocsAssets()}) served at /docs`);
     say("applying migrations");
     await migrateDatabase(url);
     const seeded = await seedIfEmpty(url);

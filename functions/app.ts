@@ -1,10 +1,10 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { Scalar } from "@scalar/hono-api-reference";
 import type { Context } from "hono";
 import { requestId } from "hono/request-id";
 import { documentSecurity } from "./auth/document-security.ts";
 import { POLICY, type Policy } from "./auth/policy.ts";
 import type { AppEnv } from "./env.ts";
+import { docsPage } from "./http/docs-page.ts";
 import { onError, problemResponse } from "./http/errors.ts";
 import { authenticate } from "./middleware/authenticate.ts";
 import { authorize } from "./middleware/authorize.ts";
@@ -99,7 +99,7 @@ export function newApp({ policy = POLICY }: AppOptions = {}): OpenAPIHono<AppEnv
   // Generated like doc31 does, then each operation's `security` and 401/403 answers come from the
   // policy table, so the contract cannot disagree with what is enforced.
   app.get("/openapi.json", (c) => c.json(documentSecurity(app.getOpenAPI31Document(documentHeader(c)), policy)));
-  app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "clinic-edge API" }));
+  app.get("/docs", docsPage);
 
   app.notFound((c) => problemResponse(c, "not-found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`));
   app.onError(onError);

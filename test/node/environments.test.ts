@@ -17,6 +17,7 @@ interface WranglerConfig {
   durable_objects: { bindings: Array<{ name: string; class_name: string }> };
   workers_dev?: boolean;
   routes?: unknown[];
+  assets?: { directory: string };
 }
 
 /** wrangler's own reading of the file (its declared types do not resolve, hence `unknown`). */
@@ -41,6 +42,11 @@ describe.each(["staging", "production"])("the %s environment", (env) => {
   test("has vars that, with the secrets, make a valid configuration", () => {
     const result = ConfigSchema.safeParse({ ...read(env).vars, ...SECRETS });
     expect(result.success, result.success ? "" : JSON.stringify(result.error.issues)).toBe(true);
+  });
+
+  test("serves the same static assets (the /docs reference's scripts)", () => {
+    expect(read(env).assets).toEqual(read().assets);
+    expect(read(env).assets?.directory).toBe("./public");
   });
 
   test("deploys as its own Worker", () => {
