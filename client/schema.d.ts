@@ -1542,6 +1542,15 @@ export interface operations {
           "application/json": components["schemas"]["Inflight"];
         };
       };
+      /** @description Invalid input: the `errors` list names each offending field */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
       /** @description No token, or one that does not verify (WWW-Authenticate says why) */
       401: {
         headers: {
@@ -1562,6 +1571,42 @@ export interface operations {
       };
       /** @description Debug endpoints are off */
       404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The caller's rate limit is spent (Retry-After, RateLimit headers) */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Unexpected error (details are logged, never returned) */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency cannot answer now, or the isolate is shedding load (Retry-After) */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The request's deadline ran out (`detail` says where) */
+      504: {
         headers: {
           [name: string]: unknown;
         };
@@ -2460,6 +2505,15 @@ export interface operations {
           "application/json": components["schemas"]["Status"];
         };
       };
+      /** @description Invalid input: the `errors` list names each offending field */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
       /** @description A token was sent and does not verify */
       401: {
         headers: {
@@ -2469,8 +2523,35 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
+      /** @description The caller's rate limit is spent (Retry-After, RateLimit headers) */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
       /** @description Unexpected error (details are logged, never returned) */
       500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency cannot answer now, or the isolate is shedding load (Retry-After) */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The request's deadline ran out (`detail` says where) */
+      504: {
         headers: {
           [name: string]: unknown;
         };
@@ -2498,6 +2579,15 @@ export interface operations {
           "text/plain": string;
         };
       };
+      /** @description Invalid input: the `errors` list names each offending field */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
       /** @description No token, or one that does not verify (WWW-Authenticate says why) */
       401: {
         headers: {
@@ -2509,6 +2599,42 @@ export interface operations {
       };
       /** @description The caller's role may not do this */
       403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The caller's rate limit is spent (Retry-After, RateLimit headers) */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Unexpected error (details are logged, never returned) */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency cannot answer now, or the isolate is shedding load (Retry-After) */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The request's deadline ran out (`detail` says where) */
+      504: {
         headers: {
           [name: string]: unknown;
         };
@@ -3118,6 +3244,15 @@ export interface operations {
           "application/json": components["schemas"]["Status"];
         };
       };
+      /** @description Invalid input: the `errors` list names each offending field */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
       /** @description A token was sent and does not verify */
       401: {
         headers: {
@@ -3127,8 +3262,35 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
+      /** @description The caller's rate limit is spent (Retry-After, RateLimit headers) */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Unexpected error (details are logged, never returned) */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
       /** @description Database unreachable */
       503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The request's deadline ran out (`detail` says where) */
+      504: {
         headers: {
           [name: string]: unknown;
         };

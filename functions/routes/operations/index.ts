@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError } from "../../http/errors.ts";
-import { ProblemSchema, resourceApp } from "../../http/openapi.ts";
+import { ProblemSchema, commonErrors, resourceApp } from "../../http/openapi.ts";
 import { countsByKind, inflight } from "../../../core/inflight.ts";
 import { registry } from "../../observability/metrics.ts";
 
@@ -16,6 +16,7 @@ const metricsRoute = createRoute({
     "`Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set (for scrapers; checked by the auth layer).",
   responses: {
     200: { description: "Metrics", content: { "text/plain": { schema: z.string() } } },
+    ...commonErrors,
   },
 });
 
@@ -42,6 +43,7 @@ const inflightRoute = createRoute({
     'oldest first, with their age. Admins only, and served only when DEBUG_ENDPOINTS is "true" (404 otherwise).',
   responses: {
     200: { description: "In flight now", content: { "application/json": { schema: InflightSchema } } },
+    ...commonErrors,
     404: { description: "Debug endpoints are off", content: { "application/problem+json": { schema: ProblemSchema } } },
   },
 });
