@@ -22,7 +22,7 @@ const validators = new WeakMap<ContractDocument, Map<string, Validator>>();
 /** A validator of one response schema, whose $refs resolve against the document's components. */
 function validatorFor(document: ContractDocument, key: string, schema: Schema): Validator {
   let byKey = validators.get(document);
-  if (!byKey) validators.set(document, (byKey = new Map()));
+  if (!byKey) validators.set(document, (byKey = new Map<string, Validator>()));
   let validator = byKey.get(key);
   if (!validator) {
     // "#/components/schemas/…" points into the root: give the root the document's components.
