@@ -37,6 +37,9 @@ import { startSqlEndpoint, type SqlEndpoint } from "./sql-endpoint.ts";
 
 const say = (msg: string): void => console.log(`[dev] ${msg}`);
 
+/** Requests per caller per window locally: the schema's maximum, far above what any local tool sends. */
+const DEV_RATE_LIMIT_REQUESTS = 100_000;
+
 function runningInstance(): number | undefined {
   if (!existsSync(LOCK_FILE)) return undefined;
   const pid = Number(readFileSync(LOCK_FILE, "utf8"));
@@ -173,6 +176,10 @@ async function main(): Promise<void> {
         `INSURANCE_API_URL:${insurance.url}`,
         "--var",
         `INSURANCE_API_KEY:${DEV_INSURANCE_KEY}`,
+        // A local limit the project's own load tools (bench/, npm run profile:*) stay under; try the
+        // real one with `npm run dev -- --var RATE_LIMIT_REQUESTS:300` (a later --var wins).
+        "--var",
+        `RATE_LIMIT_REQUESTS:${DEV_RATE_LIMIT_REQUESTS}`,
         ...otlp,
         ...(await authSecretArgs()),
         ...process.argv.slice(2),
