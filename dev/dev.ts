@@ -134,6 +134,8 @@ async function main(): Promise<void> {
     } else {
       say(`starting embedded PostgreSQL on 127.0.0.1:${DEV_PG_PORT} (data in ${displayPath(DATA_DIR)})`);
       postgres = await startEmbeddedPostgres({ dataDir: DATA_DIR, port: DEV_PG_PORT, database: DEV_DATABASE });
+      if (postgres.dataDir !== DATA_DIR)
+        say(`the checkout is out of the postgres user's reach: the cluster's data is in ${postgres.dataDir}`);
       url = postgres.url;
     }
     say(`API reference (@scalar/api-reference ${ensureDocsAssets()}) served at /docs`);
