@@ -31,6 +31,7 @@ import {
 import { ensureDocsAssets } from "./docs-assets.ts";
 import { startCollector, type RunningCollector } from "./otlp-collector.ts";
 import { migrateDatabase } from "./migrate.ts";
+import { holderOf, isTaken } from "./ports.ts";
 import { startEmbeddedPostgres, type RunningPostgres } from "./postgres.ts";
 import { seedIfEmpty } from "./seed.ts";
 import { startSqlEndpoint, type SqlEndpoint } from "./sql-endpoint.ts";
@@ -80,6 +81,36 @@ async function authSecretArgs(): Promise<string[]> {
   return [...(existsSync(DEV_VARS_FILE) ? ["--env-file", DEV_VARS_FILE] : []), "--env-file", file];
 }
 
+/**
+ * The ports this stack listens on, each with what listens there and the variable that moves it;
+ * checked before anything starts, so a port already taken is named with the program holding it.
+ */
+function stackPorts(): Array<{ port: number; role: string; variable: string }> {
+  return [
+    { port: DEV_WORKER_PORT, role: "the Worker (wrangler dev)", variable: "PORT" },
+    ...(process.env.DATABASE_URL ? [] : [{ port: DEV_PG_PORT, role: "embedded PostgreSQL", variable: "DEV_PG_PORT" }]),
+    { port: DEV_BRIDGE_PORT, role: "the WebSocket bridge", variable: "DEV_BRIDGE_PORT" },
+    { port: DEV_SQL_PORT, role: "the /sql endpoint", variable: "DEV_SQL_PORT" },
+    { port: DEV_INSURANCE_PORT, role: "the insurer's stand-in", variable: "DEV_INSURANCE_PORT" },
+    ...(process.env.DEV_OTLP === "1"
+      ? [{ port: DEV_OTLP_PORT, role: "the OTLP collector", variable: "DEV_OTLP_PORT" }]
+      : []),
+  ];
+}
+
+/** One line per taken port: which, for what, held by whom, and how to move it. */
+async function takenPorts(): Promise<string[]> {
+  const lines: string[] = [];
+  for (const { port, role, variable } of stackPorts()) {
+    if (!(await isTaken(port))) continue;
+    const holder = await holderOf(port);
+    lines.push(
+      `port ${port} (${role}) is taken${holder ? ` by ${holder}` : ""}: stop it, or start with ${variable}=<another port>`,
+    );
+  }
+  return lines;
+}
+
 async function main(): Promise<void> {
   const other = runningInstance();
   if (other !== undefined) {
@@ -89,6 +120,11 @@ async function main(): Promise<void> {
         other +
         "`) before starting another.",
     );
+    process.exit(1);
+  }
+  const taken = await takenPorts();
+  if (taken.length > 0) {
+    for (const line of taken) console.error(`[dev] ${line}`);
     process.exit(1);
   }
   await mkdir(dirname(LOCK_FILE), { recursive: true });
