@@ -16,7 +16,7 @@ const PAGE = `<!doctype html>
     <link rel="icon" href="data:," />
   </head>
   <body>
-    <div id="app"></div>
+    <div id="app" data-url="/openapi.json"></div>
     <script src="/docs/assets/api-reference.js"></script>
     <script src="/docs/assets/init.js"></script>
   </body>
