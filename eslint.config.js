@@ -12,6 +12,8 @@ export default tseslint.config(
       "drizzle/",
       "reports/",
       ".stryker-tmp/",
+      "client/schema.d.ts",
+      "public/docs/assets/api-reference.js",
     ],
   },
   js.configs.recommended,

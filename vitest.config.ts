@@ -1,5 +1,9 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { ensureDocsAssets } from "./dev/docs-assets.ts";
+
+// wrangler.toml's [assets] directory must hold the API reference's script before the Worker loads.
+ensureDocsAssets();
 
 export default defineConfig({
   test: {

@@ -24,6 +24,7 @@
 import { Agent } from "node:http";
 import { localAuthSecret } from "../dev/local.ts";
 import { adminHeaders } from "./lib/auth.ts";
+import { StatusTally, refuseOnFailures } from "./lib/failures.ts";
 import { parseCommandLine } from "./lib/cli.ts";
 import { USAGE, parseOptions, resolveTarget } from "./load/options.ts";
 import { type Load, type PhaseResult, get, log, measure, round } from "./load/phase.ts";
@@ -131,6 +132,13 @@ async function main(): Promise<number> {
             p50: first.latencyMs.p50 > 0 ? round(second.latencyMs.p50 / first.latencyMs.p50, 2) : null,
           }
         : undefined;
+
+    for (const r of results) {
+      const statuses = new StatusTally();
+      statuses.add(200, r.requests - r.errors);
+      for (const [status, n] of Object.entries(r.errorsBy)) statuses.add(status, n);
+      refuseOnFailures(r.label, statuses);
+    }
 
     if (opts.json) {
       console.log(JSON.stringify({ phases: results, ratio: ratio ? { mainOverBaseline: ratio } : undefined }, null, 2));

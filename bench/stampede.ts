@@ -21,6 +21,7 @@ import { parseArgs } from "node:util";
 import { build } from "esbuild";
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions, type V4WorkerOptions } from "miniflare";
 import pg from "pg";
+import { StatusTally, refuseOnFailures } from "./lib/failures.ts";
 import {
   BUILT_WORKER,
   ROOT,
@@ -90,9 +91,10 @@ async function fire(
   requests: number,
   path: string,
   auth: Record<string, string>,
-): Promise<{ latencies: number[]; errors: number; bodies: Set<string> }> {
+): Promise<{ latencies: number[]; errors: number; bodies: Set<string>; statuses: StatusTally }> {
   const latencies: number[] = [];
   const bodies = new Set<string>();
+  const statuses = new StatusTally();
   let errors = 0;
   await Promise.all(
     Array.from({ length: requests }, async (_, i) => {
@@ -102,17 +104,19 @@ async function fire(
           headers: { ...auth, "MF-Route-Override": workers[i % workers.length]! },
         });
         const body = await res.text();
+        statuses.add(res.status);
         if (res.status === 200) {
           latencies.push(performance.now() - t0);
           bodies.add(body);
         } else errors++;
       } catch {
+        statuses.add(0);
         errors++;
       }
     }),
   );
   latencies.sort((a, b) => a - b);
-  return { latencies, errors, bodies };
+  return { latencies, errors, bodies, statuses };
 }
 
 async function main(): Promise<void> {
@@ -186,7 +190,8 @@ async function main(): Promise<void> {
       const path =
         strategy === "clinic-edge" ? `/doctors/${doctor}/availability?date=${date}` : `/?doctor=${doctor}&date=${date}`;
       console.error(`[bench] ${strategy}: ${opts.requests} requests over ${opts.isolates} isolates`);
-      const { latencies, errors, bodies } = await fire(mf, names(prefix), opts.requests, path, auth);
+      const { latencies, errors, bodies, statuses } = await fire(mf, names(prefix), opts.requests, path, auth);
+      refuseOnFailures(`${strategy}: ${opts.requests} requests`, statuses);
       results.push({
         strategy,
         reads: (await reads(monitor)) - before,

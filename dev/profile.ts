@@ -16,6 +16,7 @@ import { createRequire } from "node:module";
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import type { WebSocket as WsSocket } from "ws";
+import { StatusTally, refuseOnFailures } from "../bench/lib/failures.ts";
 
 // Node's resolver, not a bundler's: the same reason as in dev/bridge.ts.
 const { WebSocket } = createRequire(import.meta.url)("ws") as typeof import("ws");
@@ -112,9 +113,10 @@ function retainedBytes(snapshot: string): number {
   return total;
 }
 
-async function load(base: string, path: string, requests: number, token: string | undefined): Promise<number> {
+/** `requests` GETs of `path`, 10 at a time; every answer counted by status. */
+async function load(base: string, path: string, requests: number, token: string | undefined): Promise<StatusTally> {
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-  let failed = 0;
+  const statuses = new StatusTally();
   const concurrency = 10;
   let sent = 0;
   await Promise.all(
@@ -122,12 +124,12 @@ async function load(base: string, path: string, requests: number, token: string 
       while (sent < requests) {
         sent++;
         const res = await fetch(base + path, { headers }).catch(() => undefined);
-        if (!res?.ok) failed++;
+        statuses.add(res?.status ?? 0);
         await res?.arrayBuffer();
       }
     }),
   );
-  return failed;
+  return statuses;
 }
 
 async function main(): Promise<void> {
@@ -160,12 +162,14 @@ async function main(): Promise<void> {
       console.log(`[profile] wrote ${out} (open it in Chrome DevTools > Memory > Load)`);
     } else if (mode === "heap-growth") {
       const requests = Math.min(100_000, Math.max(1, Number(values.requests)));
-      await load(values.base, values.path, 200, values.token); // warm up: first-use allocations are not growth
+      // Warm up (first-use allocations are not growth), and find out early if the requests fail.
+      refuseOnFailures(`warm-up GET ${values.path}`, await load(values.base, values.path, 200, values.token));
       const before = retainedBytes(await heapSnapshot(inspector));
-      const failed = await load(values.base, values.path, requests, values.token);
+      const statuses = await load(values.base, values.path, requests, values.token);
       const after = retainedBytes(await heapSnapshot(inspector));
+      refuseOnFailures(`${requests} × GET ${values.path}`, statuses);
       const growth = after - before;
-      console.log(`[profile] ${requests} × GET ${values.path} (${failed} failed)`);
+      console.log(`[profile] ${requests} × GET ${values.path} (${statuses.breakdown()})`);
       console.log(`[profile] retained heap: ${(before / 1024).toFixed(0)} KiB -> ${(after / 1024).toFixed(0)} KiB`);
       console.log(
         `[profile] growth: ${(growth / 1024).toFixed(1)} KiB, ${(growth / requests).toFixed(1)} bytes per request`,

@@ -1,9 +1,9 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { Scalar } from "@scalar/hono-api-reference";
 import type { Context } from "hono";
 import { documentSecurity } from "./auth/document-security.ts";
 import { POLICY, type Policy } from "./auth/policy.ts";
 import type { AppEnv } from "./env.ts";
+import { docsPage } from "./http/docs-page.ts";
 import { onError, problemResponse } from "./http/errors.ts";
 import { authenticate, refuseInvalidToken } from "./middleware/authenticate.ts";
 import { authorize } from "./middleware/authorize.ts";
@@ -26,6 +26,9 @@ import { debugApp, metricsApp } from "./routes/operations/index.ts";
 import { patientsApp } from "./routes/patients/index.ts";
 
 /** The OpenAPI document's top: what the generator does not derive from the routes. */
+/** Not open source: an SPDX LicenseRef (OpenAPI 3.1 `identifier`, absent from the 3.0 types) names our own. */
+const LICENSE = { name: "Proprietary", identifier: "LicenseRef-Proprietary" };
+
 function documentHeader(c: Context<AppEnv>): Parameters<OpenAPIHono<AppEnv>["getOpenAPI31Document"]>[0] {
   return {
     openapi: "3.1.0",
@@ -36,9 +39,16 @@ function documentHeader(c: Context<AppEnv>): Parameters<OpenAPIHono<AppEnv>["get
         "Clinic scheduling API (doctors, patients, appointments) on Cloudflare Workers and Postgres. " +
         "Errors are RFC 9457 problem details (application/problem+json). Authentication: bearer JWTs " +
         "(see each operation's `security`; operations without one are public).",
+      license: LICENSE,
+      contact: { name: "clinic-edge maintainers", url: "https://clinic-edge.dev" },
     },
     servers: [{ url: new URL(c.req.url).origin }],
-    tags: [{ name: "doctors" }, { name: "patients" }, { name: "appointments" }, { name: "operations" }],
+    tags: [
+      { name: "doctors", description: "Doctors, their weekly working hours and the free slots those give" },
+      { name: "patients", description: "Patients and their insurance eligibility" },
+      { name: "appointments", description: "Booking, rescheduling, cancelling and completing appointments" },
+      { name: "operations", description: "Health, readiness, metrics and debugging views for operators" },
+    ],
   };
 }
 
@@ -90,7 +100,7 @@ export function newApp({ policy = POLICY }: AppOptions = {}): OpenAPIHono<AppEnv
   // Generated like doc31 does, then each operation's `security` and 401/403 answers come from the
   // policy table, so the contract cannot disagree with what is enforced.
   app.get("/openapi.json", (c) => c.json(documentSecurity(app.getOpenAPI31Document(documentHeader(c)), policy)));
-  app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "clinic-edge API" }));
+  app.get("/docs", docsPage);
 
   app.notFound((c) => problemResponse(c, "not-found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`));
   app.onError(onError);

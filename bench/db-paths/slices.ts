@@ -4,6 +4,7 @@
  */
 import type pg from "pg";
 import { closedLoop } from "../lib/closed-loop.ts";
+import { refuseOnFailures } from "../lib/failures.ts";
 import type { GcPause } from "../lib/gc.ts";
 import { sessionsStarted } from "../lib/pg-activity.ts";
 import { type Counted, cpuSnapshot, pin } from "../lib/proc.ts";
@@ -67,8 +68,14 @@ export async function interleaved(
       t.rampRequests += ramp.latencies.length + ramp.errors;
       const cpuBefore = cpuSnapshot(counted);
       measuring = t;
-      const { latencies, sentAt, errors, elapsedS } = await closedLoop(t.urls, opts.concurrency, sliceS, auth);
+      const { latencies, sentAt, errors, statuses, elapsedS } = await closedLoop(
+        t.urls,
+        opts.concurrency,
+        sliceS,
+        auth,
+      );
       measuring = undefined;
+      refuseOnFailures(`${t.label}, slice ${slice}`, statuses);
       const cpuAfter = cpuSnapshot(counted);
       const sorted = [...latencies].sort((a, b) => a - b);
       console.error(

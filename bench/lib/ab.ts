@@ -8,6 +8,7 @@
 import { parseArgs } from "node:util";
 import { wholeNumber } from "./cli.ts";
 import { closedLoop } from "./closed-loop.ts";
+import { refuseOnFailures } from "./failures.ts";
 import { childrenOf, cpuMs } from "./proc.ts";
 import { percentile } from "./stack.ts";
 import type { WorkerStack } from "./worker.ts";
@@ -123,6 +124,7 @@ export async function runAb(stack: WorkerStack, opts: AbOptions, plan: AbPlan): 
         const cpuBefore = workerCpu();
         const s = await closedLoop(route.urls, opts.concurrency, opts.durationS, stack.auth);
         const cpu = workerCpu() - cpuBefore;
+        refuseOnFailures(`${route.label}, ${plan.feature} ${variant.name}, round ${round + 1}`, s.statuses);
         const byVariant = results.get(route.label)!;
         const t = byVariant.get(variant.name) ?? {
           ok: 0,

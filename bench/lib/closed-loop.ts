@@ -1,4 +1,5 @@
 import { Agent, request, type OutgoingHttpHeaders } from "node:http";
+import { StatusTally } from "./failures.ts";
 
 function get(agent: Agent, url: string, headers: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -19,6 +20,8 @@ export interface LoadSample {
   sentAt: number[];
   /** Non-2xx answers and network errors. */
   errors: number;
+  /** Every answer by status (refuseOnFailures in ./failures.ts judges them). */
+  statuses: StatusTally;
   elapsedS: number;
 }
 
@@ -36,6 +39,7 @@ export async function closedLoop(
   const latencies: number[] = [];
   const sentAt: number[] = [];
   let errors = 0;
+  const statuses = new StatusTally();
   let next = 0;
   const started = performance.now();
   const until = started + seconds * 1_000;
@@ -45,6 +49,7 @@ export async function closedLoop(
         const url = urls[next++ % urls.length]!;
         const t0 = performance.now();
         const status = await get(agent, url, headers).catch(() => 0);
+        statuses.add(status);
         if (status >= 200 && status < 300) {
           latencies.push(performance.now() - t0);
           sentAt.push(t0);
@@ -54,7 +59,7 @@ export async function closedLoop(
   );
   const elapsedS = (performance.now() - started) / 1_000;
   agent.destroy();
-  return { latencies, sentAt, errors, elapsedS };
+  return { latencies, sentAt, errors, statuses, elapsedS };
 }
 
 /** One answer: the HTTP status ("network-error" when there was none) and the body. */

@@ -7,11 +7,11 @@ export class ZodCompileAsyncError extends Error {
 }
 
 export class ZodCompileUnsupportedError extends Error {
-  constructor(
-    feature: string,
-    readonly islandable = true,
-  ) {
+  readonly islandable: boolean;
+
+  constructor(feature: string, islandable = true) {
     super(`z.compile does not support ${feature}; this schema must use the runtime parser`);
+    this.islandable = islandable;
     this.name = "ZodCompileUnsupportedError";
   }
 }

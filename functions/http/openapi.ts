@@ -95,6 +95,18 @@ export const IfMatchHeaders = z.object({
     }),
 });
 
+/** If-None-Match on single-resource GETs: a client's cached copy is still current -> 304. */
+export const IfNoneMatchHeaders = z.object({
+  "if-none-match": z
+    .string()
+    .optional()
+    .openapi({
+      param: { in: "header" },
+      description: 'ETags of copies the client holds (e.g. `"3"`); the answer is 304 with no body when one is current.',
+      example: '"1"',
+    }),
+});
+
 /** Idempotency-Key on creating POSTs (functions/http/idempotency.ts). */
 export const IdempotencyHeaders = z.object({
   "idempotency-key": z
@@ -112,10 +124,16 @@ export const IdempotencyHeaders = z.object({
 
 const ETAG_HEADER = {
   ETag: {
-    description: "The version of the resource; send it back in If-Match to update it",
+    description:
+      "The version of the resource: send it in If-None-Match to revalidate a copy (304), or in If-Match to update it",
     schema: { type: "string" as const },
   },
 };
+
+/** The answer to a GET whose If-None-Match names the current version. */
+export const notModified = {
+  304: { description: "The copy named in If-None-Match is current; no body", headers: ETAG_HEADER },
+} as const;
 
 /** A JSON answer that carries the resource's ETag. */
 export const versionedResponse = <T extends z.ZodType>(schema: T, description: string) => ({
@@ -125,6 +143,12 @@ export const versionedResponse = <T extends z.ZodType>(schema: T, description: s
 
 export const IdParam = z.object({
   id: z.uuid().openapi({ param: { name: "id", in: "path" }, example: "3f0c7a52-6a8f-4c56-9d43-1b7f5a0e8e21" }),
+});
+
+/** The request and answers of a single-resource GET: its id, If-None-Match, 200 with an ETag or 304. */
+export const conditionalGet = <T extends z.ZodType>(schema: T, description: string) => ({
+  request: { params: IdParam, headers: IfNoneMatchHeaders },
+  responses: { 200: versionedResponse(schema, description), ...notModified, ...commonErrors, ...notFound },
 });
 
 export const jsonBody = <T extends z.ZodType>(schema: T) => ({
@@ -190,6 +214,7 @@ export const Instant = z.iso
 /** `POST /` that creates a resource: Idempotency-Key, a JSON body, 201 with the new version's ETag. */
 export function creationRoute<B extends z.ZodType, R extends z.ZodType>(spec: {
   tag: string;
+  operationId: string;
   summary: string;
   description?: string;
   body: B;
@@ -200,6 +225,7 @@ export function creationRoute<B extends z.ZodType, R extends z.ZodType>(spec: {
     method: "post",
     path: "/",
     tags: [spec.tag],
+    operationId: spec.operationId,
     summary: spec.summary,
     ...(spec.description === undefined ? {} : { description: spec.description }),
     request: { headers: IdempotencyHeaders, body: jsonBody(spec.body) },

@@ -1,13 +1,27 @@
 import type { Context } from "hono";
+import type { InvalidJSONValue, JSONValue } from "hono/utils/types";
 import type { Precondition } from "../../core/precondition.ts";
 import type { AppEnv } from "../env.ts";
 import { PreconditionRequiredError, ValidationError } from "./errors.ts";
 
-/** If-Match parsing and the ETag of a row version; the check itself is core/precondition.ts. */
+/**
+ * If-Match and If-None-Match parsing and the ETag of a row version; the If-Match check itself is
+ * core/precondition.ts.
+ */
 
 /** The strong ETag of a row version. */
 export function etagOf(version: number): string {
   return `"${version}"`;
+}
+
+/**
+ * The strong ETag of a representation that has no row version (a doctor's schedule): a digest of
+ * its JSON, so equal content always has the same tag.
+ */
+export async function etagOfContent(body: unknown): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(JSON.stringify(body)));
+  const hex = [...new Uint8Array(digest, 0, 12)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `"${hex}"`;
 }
 
 const ENTITY_TAG = /^(W\/)?"([\x21\x23-\x7e\x80-\xff]*)"$/;
@@ -33,6 +47,40 @@ function parseIfMatch(header: string): Precondition {
 export function ifMatchOf(c: Context<AppEnv>): Precondition | undefined {
   const header = c.req.header("if-match");
   return header === undefined ? undefined : parseIfMatch(header);
+}
+
+/**
+ * True when the request's If-None-Match names `etag` (or is `*`): a GET then answers 304. RFC 9110
+ * §13.1.2 compares weakly, so W/"3" matches "3".
+ */
+export function ifNoneMatchHits(c: Context<AppEnv>, etag: string): boolean {
+  const header = c.req.header("if-none-match")?.trim();
+  if (header === undefined || header === "") return false;
+  if (header === "*") return true;
+  const wanted = ENTITY_TAG.exec(etag)?.[2];
+  const listed = header.split(",").map((part) => {
+    const tag = ENTITY_TAG.exec(part.trim());
+    if (!tag) {
+      throw new ValidationError([
+        { field: "if-none-match", in: "header", message: 'must be "*" or a list of entity tags such as "3"' },
+      ]);
+    }
+    return tag[2];
+  });
+  return listed.includes(wanted);
+}
+
+/**
+ * A single-resource GET's answer: 304 with no body when If-None-Match names `etag`, else the body;
+ * both carry the ETag.
+ */
+export function conditionalJson<T extends JSONValue | object | InvalidJSONValue>(
+  c: Context<AppEnv>,
+  body: T,
+  etag: string,
+) {
+  if (ifNoneMatchHits(c, etag)) return c.body(null, 304, { ETag: etag });
+  return c.json(body, 200, { ETag: etag });
 }
 
 /** The request's If-Match, which this update requires (428 without it). */

@@ -1,5 +1,5 @@
 import { expect } from "vitest";
-import { call, json, postJson } from "./api.ts";
+import { api, expectOk } from "./client.ts";
 
 export interface Doctor {
   id: string;
@@ -60,15 +60,18 @@ export function uniqueSpecialty(): string {
 export async function createDoctor(
   overrides: Partial<Pick<Doctor, "name" | "specialty" | "active">> = {},
 ): Promise<Doctor> {
-  return json<Doctor>(await postJson("/doctors", { name: unique("Dr."), specialty: "cardiology", ...overrides }), 201);
+  return expectOk(
+    await api.POST("/doctors", { body: { name: unique("Dr."), specialty: "cardiology", ...overrides } }),
+    201,
+  );
 }
 
 export async function createPatient(
   overrides: Partial<Pick<Patient, "name" | "email" | "phone" | "birthDate" | "insuranceMemberId">> = {},
 ): Promise<Patient> {
   const email = `${crypto.randomUUID()}@example.com`;
-  return json<Patient>(
-    await postJson("/patients", { name: unique("Patient"), email, birthDate: "1980-05-17", ...overrides }),
+  return expectOk(
+    await api.POST("/patients", { body: { name: unique("Patient"), email, birthDate: "1980-05-17", ...overrides } }),
     201,
   );
 }
@@ -88,8 +91,8 @@ export async function book(
   patientId: string,
   when: { startsAt: string; endsAt: string },
 ): Promise<Appointment> {
-  const res = await postJson("/appointments", { doctorId, patientId, ...when });
-  const { eligibilityReason, ...appointment } = await json<BookedAppointment>(res, 201);
+  const booked = await api.POST("/appointments", { body: { doctorId, patientId, ...when } });
+  const { eligibilityReason, ...appointment } = expectOk(booked, 201);
   expect(appointment.status).toBe("scheduled");
   expect(eligibilityReason === null || appointment.eligibility === "unknown").toBe(true);
   return appointment;
@@ -103,11 +106,6 @@ export const EVERY_MORNING = {
 /** A doctor who works every morning, so any day has availability. */
 export async function doctorWithSchedule(): Promise<Doctor> {
   const doctor = await createDoctor();
-  const res = await call(`/doctors/${doctor.id}/schedule`, {
-    method: "PUT",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(EVERY_MORNING),
-  });
-  expect(res.status).toBe(200);
+  expectOk(await api.PUT("/doctors/{id}/schedule", { params: { path: { id: doctor.id } }, body: EVERY_MORNING }), 200);
   return doctor;
 }

@@ -62,10 +62,13 @@ export interface Dev {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts dev/dev.ts as its own process group (so the whole stack can be signalled at once). */
-export function startDev(env: NodeJS.ProcessEnv, args: string[] = []): Dev {
-  const child = spawn(process.execPath, [DEV, ...args], {
-    cwd: ROOT,
+/**
+ * Starts dev/dev.ts as its own process group (so the whole stack can be signalled at once), from
+ * this checkout or the one at `root`.
+ */
+export function startDev(env: NodeJS.ProcessEnv, args: string[] = [], root = ROOT): Dev {
+  const child = spawn(process.execPath, [root === ROOT ? DEV : join(root, "dev", "dev.ts"), ...args], {
+    cwd: root,
     env,
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,

@@ -39,8 +39,11 @@ interface Lease {
 export class LeaseBook {
   readonly #leases = new Map<string, Lease>();
   readonly #asking = new Set<string>();
+  readonly #maxKeys: number;
 
-  constructor(private readonly maxKeys = 10_000) {}
+  constructor(maxKeys = 10_000) {
+    this.#maxKeys = maxKeys;
+  }
 
   /**
    * Spends one admission of `key`'s lease: where the caller stands, as this isolate sees it (the
@@ -79,7 +82,7 @@ export class LeaseBook {
     const tokens = decision.granted - 1;
     // `!(> 0)`: an object still running the code from before leases answers without `granted` (NaN).
     if (!decision.allowed || !(tokens > 0)) return;
-    if (!this.#leases.has(key) && this.#leases.size >= this.maxKeys) {
+    if (!this.#leases.has(key) && this.#leases.size >= this.#maxKeys) {
       // The oldest entry (Map order); an idle caller's lease is the cheapest to lose.
       const oldest = this.#leases.keys().next().value;
       if (oldest !== undefined) this.#leases.delete(oldest);

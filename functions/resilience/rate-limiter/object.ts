@@ -41,10 +41,12 @@ class SlidingLog {
   #head = 0;
   #size = 0;
 
-  constructor(
-    readonly limit: number,
-    readonly windowMs: number,
-  ) {
+  readonly limit: number;
+  readonly windowMs: number;
+
+  constructor(limit: number, windowMs: number) {
+    this.limit = limit;
+    this.windowMs = windowMs;
     this.#times = new Float64Array(limit);
   }
 

@@ -21,6 +21,7 @@ import {
 
 export const route = creationRoute({
   tag: "appointments",
+  operationId: "bookAppointment",
   summary: "Book an appointment",
   description:
     "The slot must be in the future (at most two years ahead), the doctor active and the patient known. " +

@@ -2,8 +2,8 @@ import { type RouteHandler, createRoute } from "@hono/zod-openapi";
 import { findAppointment } from "../../../db/queries/appointments.ts";
 import { ownedOrNotFound } from "../../auth/policy.ts";
 import type { AppEnv } from "../../env.ts";
-import { IdParam, commonErrors, notFound, versionedResponse } from "../../http/openapi.ts";
-import { etagOf } from "../../http/preconditions.ts";
+import { conditionalGet } from "../../http/openapi.ts";
+import { conditionalJson, etagOf } from "../../http/preconditions.ts";
 import { AppointmentSchema, toAppointment } from "./schemas.ts";
 
 const tags = ["appointments"];
@@ -12,13 +12,13 @@ export const route = createRoute({
   method: "get",
   path: "/{id}",
   tags,
+  operationId: "getAppointment",
   summary: "Get an appointment",
-  request: { params: IdParam },
-  responses: { 200: versionedResponse(AppointmentSchema, "The appointment"), ...commonErrors, ...notFound },
+  ...conditionalGet(AppointmentSchema, "The appointment"),
 });
 
 export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
   const { id } = c.req.valid("param");
   const row = ownedOrNotFound(c, await findAppointment(c.var.requestDb, c.var.deadline, id), "Appointment", id);
-  return c.json(toAppointment(row), 200, { ETag: etagOf(row.version) });
+  return conditionalJson(c, toAppointment(row), etagOf(row.version));
 };

@@ -11,6 +11,7 @@ export const route = createRoute({
   method: "get",
   path: "/{id}/history",
   tags,
+  operationId: "getAppointmentHistory",
   summary: "An appointment's history",
   description:
     "Every booking, reschedule, cancellation and completion, oldest first, each with the appointment's state " +

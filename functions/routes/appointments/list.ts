@@ -12,6 +12,7 @@ export const route = createRoute({
   method: "get",
   path: "/",
   tags,
+  operationId: "listAppointments",
   summary: "List appointments",
   description: "By doctor, patient, status and start time window, ordered by start time.",
   request: { query: ListAppointmentsQuery },

@@ -24,6 +24,7 @@ export const route = createRoute({
   method: "patch",
   path: "/{id}",
   tags,
+  operationId: "rescheduleAppointment",
   summary: "Reschedule an appointment",
   description:
     "Moves a scheduled appointment to a new slot under the booking's rules (future, inside the doctor's " +

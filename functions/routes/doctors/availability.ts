@@ -11,6 +11,7 @@ export const route = createRoute({
   method: "get",
   path: "/{id}/availability",
   tags,
+  operationId: "getDoctorAvailability",
   summary: "Free slots of a doctor on a day",
   description:
     "Working intervals of that weekday cut into slots, minus booked ones and ones already begun. " +

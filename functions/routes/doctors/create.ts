@@ -10,6 +10,7 @@ import { CreateDoctorSchema, type Doctor, DoctorSchema, toDoctor } from "./schem
 
 export const route = creationRoute({
   tag: "doctors",
+  operationId: "createDoctor",
   summary: "Register a doctor",
   body: CreateDoctorSchema,
   created: DoctorSchema,

@@ -20,6 +20,7 @@ export const route = createRoute({
   method: "post",
   path: "/{id}/deactivate",
   tags,
+  operationId: "deactivateDoctor",
   summary: "Deactivate a doctor",
   description:
     "The doctor stays listed (active=false) with their history; new bookings are refused. " +

@@ -2,7 +2,8 @@ import { type RouteHandler, createRoute } from "@hono/zod-openapi";
 import { findSchedule } from "../../../db/queries/schedules.ts";
 import type { AppEnv } from "../../env.ts";
 import { NotFoundError } from "../../http/errors.ts";
-import { IdParam, commonErrors, jsonResponse, notFound } from "../../http/openapi.ts";
+import { conditionalGet } from "../../http/openapi.ts";
+import { conditionalJson, etagOfContent } from "../../http/preconditions.ts";
 import { ScheduleSchema, toSchedule } from "./schedule-schemas.ts";
 
 const tags = ["doctors"];
@@ -11,14 +12,16 @@ export const route = createRoute({
   method: "get",
   path: "/{id}/schedule",
   tags,
+  operationId: "getDoctorSchedule",
   summary: "A doctor's weekly working hours (UTC)",
-  request: { params: IdParam },
-  responses: { 200: jsonResponse(ScheduleSchema, "The schedule"), ...commonErrors, ...notFound },
+  description: "Its ETag is a digest of the schedule: If-None-Match answers 304 while it is unchanged.",
+  ...conditionalGet(ScheduleSchema, "The schedule"),
 });
 
 export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
   const { id } = c.req.valid("param");
   const rows = await findSchedule(c.var.requestDb, c.var.deadline, id);
   if (!rows) throw new NotFoundError("Doctor", id);
-  return c.json(toSchedule(id, rows), 200);
+  const schedule = toSchedule(id, rows);
+  return conditionalJson(c, schedule, await etagOfContent(schedule));
 };

@@ -11,6 +11,7 @@ export const route = createRoute({
   method: "get",
   path: "/",
   tags,
+  operationId: "listDoctors",
   summary: "List doctors",
   description:
     "Filters by specialty and active flag, ordered by name. With include=appointments&from=&to= each doctor " +

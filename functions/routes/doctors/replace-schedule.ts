@@ -12,6 +12,7 @@ export const route = createRoute({
   method: "put",
   path: "/{id}/schedule",
   tags,
+  operationId: "replaceDoctorSchedule",
   summary: "Replace a doctor's weekly working hours",
   description: "Takes effect on availability immediately: the doctor's cached reads are invalidated before the answer.",
   request: { params: IdParam, body: jsonBody(ReplaceScheduleSchema) },

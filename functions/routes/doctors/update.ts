@@ -24,6 +24,7 @@ export const route = createRoute({
   method: "patch",
   path: "/{id}",
   tags,
+  operationId: "updateDoctor",
   summary: "Change a doctor's name, specialty or active flag",
   description:
     "Requires If-Match with the doctor's ETag: a change made meanwhile by someone else is never overwritten (412).",

@@ -13,20 +13,24 @@ const healthz = createRoute({
   method: "get",
   path: "/healthz",
   tags,
+  operationId: "checkLiveness",
   summary: "Liveness: the Worker answers (touches nothing else)",
-  // The Worker itself can still fail (e.g. invalid configuration): 500, as a problem like every error.
-  responses: { 200: jsonResponse(Status, "Up"), 500: commonErrors[500] },
+  // The middleware every route passes through can refuse it too (a bad X-Request-Timeout-Ms: 400;
+  // shedding: 503); the Worker itself can still fail (e.g. invalid configuration): 500.
+  responses: { 200: jsonResponse(Status, "Up"), ...commonErrors },
 });
 
 const readyz = createRoute({
   method: "get",
   path: "/readyz",
   tags,
+  operationId: "checkReadiness",
   summary: "Readiness: the database answers a query",
   description: "Fails within 2 s (its own budget) so a load balancer is not kept waiting.",
   middleware: [budget(2_000)] as const,
   responses: {
     200: jsonResponse(Status, "Ready"),
+    ...commonErrors,
     503: { description: "Database unreachable", content: { "application/problem+json": { schema: ProblemSchema } } },
   },
 });

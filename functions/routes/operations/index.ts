@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError } from "../../http/errors.ts";
-import { ProblemSchema, resourceApp } from "../../http/openapi.ts";
+import { ProblemSchema, commonErrors, resourceApp } from "../../http/openapi.ts";
 import { countsByKind, inflight } from "../../../core/inflight.ts";
 import { registry } from "../../observability/metrics.ts";
 
@@ -8,6 +8,7 @@ const metricsRoute = createRoute({
   method: "get",
   path: "/metrics",
   tags: ["operations"],
+  operationId: "getMetrics",
   summary: "Prometheus metrics of the isolate that answers",
   description:
     "Text exposition format. Each Worker isolate keeps its own counters: one scrape covers one isolate " +
@@ -15,6 +16,7 @@ const metricsRoute = createRoute({
     "`Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set (for scrapers; checked by the auth layer).",
   responses: {
     200: { description: "Metrics", content: { "text/plain": { schema: z.string() } } },
+    ...commonErrors,
   },
 });
 
@@ -34,12 +36,14 @@ const inflightRoute = createRoute({
   method: "get",
   path: "/debug/inflight",
   tags: ["operations"],
+  operationId: "getInflight",
   summary: "What this isolate has started and not finished (pprof's goroutine page)",
   description:
     "Requests, database connections, upstream calls, Durable Object waits (Coalescer, breaker hops) and waitUntil tasks in flight, " +
     'oldest first, with their age. Admins only, and served only when DEBUG_ENDPOINTS is "true" (404 otherwise).',
   responses: {
     200: { description: "In flight now", content: { "application/json": { schema: InflightSchema } } },
+    ...commonErrors,
     404: { description: "Debug endpoints are off", content: { "application/problem+json": { schema: ProblemSchema } } },
   },
 });

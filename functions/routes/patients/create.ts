@@ -10,6 +10,7 @@ import { CreatePatientSchema, type Patient, PatientSchema, toPatient } from "./s
 
 export const route = creationRoute({
   tag: "patients",
+  operationId: "createPatient",
   summary: "Register a patient",
   body: CreatePatientSchema,
   created: PatientSchema,

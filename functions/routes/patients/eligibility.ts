@@ -19,6 +19,7 @@ export const route = createRoute({
   method: "get",
   path: "/{id}/eligibility",
   tags: ["patients"],
+  operationId: "getPatientEligibility",
   summary: "Ask the patient's insurer about coverage",
   description:
     "Asks the insurer (through its circuit breaker) whether the patient's insurance member id is covered on " +

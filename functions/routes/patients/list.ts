@@ -11,6 +11,7 @@ export const route = createRoute({
   method: "get",
   path: "/",
   tags,
+  operationId: "listPatients",
   summary: "List patients",
   description: "Ordered by name; `email` finds one patient by exact, case-insensitive email.",
   request: { query: ListPatientsQuery },

@@ -22,6 +22,7 @@ export const route = createRoute({
   method: "patch",
   path: "/{id}",
   tags,
+  operationId: "updatePatient",
   summary: "Change a patient's details",
   description:
     "Requires If-Match with the patient's ETag: a change made meanwhile by someone else is never overwritten (412).",

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { encodeCursor } from "../../../functions/http/pagination.ts";
 import { call, expectProblem, fieldsOf, json, patchJson, postJson } from "../../helpers/api.ts";
+import { api, expectOk } from "../../helpers/client.ts";
 import { count, withSql } from "../../helpers/db.ts";
 import { createPatient, unique, type Page, type Patient } from "../../helpers/factories.ts";
 
@@ -9,10 +10,10 @@ const email = () => `${crypto.randomUUID()}@example.com`;
 describe("POST /patients", () => {
   it("registers a patient and answers 201 with its Location", async () => {
     const body = { name: unique("Maria"), email: email(), phone: "+55 11 91234-5678", birthDate: "1985-04-12" };
-    const res = await postJson("/patients", body);
-    const patient = await json<Patient>(res, 201);
+    const created = await api.POST("/patients", { body });
+    const patient = expectOk(created, 201);
     expect(patient).toMatchObject(body);
-    expect(res.headers.get("location")).toBe(`/patients/${patient.id}`);
+    expect(created.response.headers.get("location")).toBe(`/patients/${patient.id}`);
     expect(await count("SELECT 1 FROM patients WHERE id = $1", [patient.id])).toBe(1);
   });
 
@@ -62,7 +63,7 @@ describe("POST /patients", () => {
 describe("GET /patients/:id", () => {
   it("returns the patient", async () => {
     const created = await createPatient();
-    expect(await json<Patient>(await call(`/patients/${created.id}`), 200)).toEqual(created);
+    expect(expectOk(await api.GET("/patients/{id}", { params: { path: { id: created.id } } }), 200)).toEqual(created);
   });
 
   it("answers 404 for an unknown id and 400 for a malformed one", async () => {
@@ -77,8 +78,8 @@ const NIL_UUID = "00000000-0000-0000-0000-000000000000";
 describe("GET /patients", () => {
   it("finds a patient by email, case-insensitively", async () => {
     const patient = await createPatient();
-    const page = await json<Page<Patient>>(
-      await call(`/patients?email=${encodeURIComponent(patient.email.toUpperCase())}`),
+    const page = expectOk(
+      await api.GET("/patients", { params: { query: { email: patient.email.toUpperCase() } } }),
       200,
     );
     expect(page).toEqual({ data: [patient], nextCursor: null });
@@ -108,8 +109,11 @@ describe("GET /patients", () => {
 describe("PATCH /patients/:id", () => {
   it("updates the given fields", async () => {
     const patient = await createPatient();
-    const updated = await json<Patient>(
-      await patchJson(`/patients/${patient.id}`, { phone: "+1 (555) 010-9999" }),
+    const updated = expectOk(
+      await api.PATCH("/patients/{id}", {
+        params: { path: { id: patient.id }, header: { "if-match": "*" } },
+        body: { phone: "+1 (555) 010-9999" },
+      }),
       200,
     );
     expect(updated).toMatchObject({

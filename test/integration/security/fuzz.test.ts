@@ -3,6 +3,8 @@
  * documented): random and hostile path parameters, query parameters, headers and bodies, mostly as
  * an admin so requests get past authentication into validation and the handlers. Properties:
  * - no answer is a 5xx, and every 4xx is application/problem+json;
+ * - every status is one the operation documents, and every 2xx body matches its response schema
+ *   (test/helpers/contract.ts);
  * - rejected requests leave the database unchanged: the rows of this file's fixture change only
  *   across accepted (2xx) requests, and no string a rejected request carried is stored anywhere.
  * Every fuzzed string carries a placeholder that becomes a marker unique to its case (`fz<run>x<n>`),
@@ -18,6 +20,7 @@ import fc from "fast-check";
 import { inject } from "vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call } from "../../helpers/api.ts";
+import { expectInContract, type ContractDocument } from "../../helpers/contract.ts";
 import { withSql } from "../../helpers/db.ts";
 import { book, createDoctor, createPatient, EVERY_MORNING } from "../../helpers/factories.ts";
 import { operationsOf, resolverOf, type OpenApiDocument } from "../../helpers/fuzz/arbitraries.ts";
@@ -185,6 +188,7 @@ describe.each(OPERATIONS)("fuzzing $key", (op) => {
           stats.cases++;
           stats.statuses[res.status] = (stats.statuses[res.status] ?? 0) + 1;
           expect(res.status, shown()).toBeLessThan(500);
+          expectInContract(document as ContractDocument, op.method, op.template, res, text, shown);
           if (res.status >= 400) {
             stats.rejected++;
             rejected.add(marker);

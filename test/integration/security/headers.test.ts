@@ -135,14 +135,18 @@ describe("secure headers", () => {
     expect(created.headers.get("cache-control")).toBe("no-store");
   });
 
-  it("/docs still loads: its CSP lets the Scalar bundle and its inline boot script run", async () => {
+  it("/docs loads its scripts from its own origin only, and its CSP allows nothing else", async () => {
     const res = await call("/docs");
     expect(res.status).toBe(200);
     expectSecure(res);
     const html = await res.text();
-    expect(html).toContain('<script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference">');
+    expect([...html.matchAll(/<script src="([^"]+)">/g)].map((m) => m[1])).toEqual([
+      "/docs/assets/api-reference.js",
+      "/docs/assets/init.js",
+    ]);
+    expect(html).not.toMatch(/<script>|https?:\/\//);
     const csp = res.headers.get("content-security-policy") ?? "";
-    expect(csp).toMatch(/script-src 'unsafe-inline' https:\/\/cdn\.jsdelivr\.net/);
+    expect(csp).toMatch(/script-src 'self';/);
     expect(csp).toMatch(/connect-src 'self'/);
     expect(res.headers.get("cache-control")).toBeNull();
   });
