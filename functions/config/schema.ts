@@ -1,7 +1,18 @@
 import { z } from "zod";
 import { parseOtlpHeaders } from "../../core/telemetry/otlp.ts";
 import { CHECKED_SETTINGS } from "./safety.ts";
-import { HTTP_URL, documentationOf, documented, int, oneOf, optionalUrl, ratio, section, text } from "./variables.ts";
+import {
+  HTTP_URL,
+  commaList,
+  documentationOf,
+  documented,
+  int,
+  oneOf,
+  optionalUrl,
+  ratio,
+  section,
+  text,
+} from "./variables.ts";
 
 /**
  * Every variable the Worker reads, in one place: its validator and its documentation are built from
@@ -155,15 +166,7 @@ const shape = {
         "After a key set download, how long a token with an unknown `kid` waits before it may trigger another.",
     }),
     AUTH_TOKEN_TYPES: documented(
-      z
-        .string()
-        .default("JWT,at+jwt")
-        .transform((v) =>
-          v
-            .split(",")
-            .map((t) => t.trim().toLowerCase())
-            .filter((t) => t !== ""),
-        ),
+      commaList("JWT,at+jwt", (t) => t.toLowerCase()),
       { type: "string", default: "JWT,at+jwt", range: "comma-separated `typ` values" },
       {
         description:
@@ -182,16 +185,7 @@ const shape = {
   }),
   ...section("Safety checks", {
     UNSAFE_SETTINGS_ALLOWED: documented(
-      z
-        .string()
-        .default("")
-        .transform((v) =>
-          v
-            .split(",")
-            .map((n) => n.trim())
-            .filter((n) => n !== ""),
-        )
-        .pipe(z.array(z.enum(CHECKED_SETTINGS as [string, ...string[]]))),
+      commaList().pipe(z.array(z.enum(CHECKED_SETTINGS as [string, ...string[]]))),
       { type: "string", default: "", range: `comma-separated, of: ${CHECKED_SETTINGS.join(", ")}` },
       {
         description:
@@ -270,16 +264,9 @@ const shape = {
   }),
   ...section("CORS", {
     CORS_ALLOWED_ORIGINS: documented(
-      z
-        .string()
-        .default("")
-        .transform((v) =>
-          v
-            .split(",")
-            .map((o) => o.trim())
-            .filter((o) => o !== ""),
-        )
-        .pipe(z.array(z.union([z.literal("*"), z.string().regex(ORIGIN, "must be scheme://host[:port], no path")]))),
+      commaList().pipe(
+        z.array(z.union([z.literal("*"), z.string().regex(ORIGIN, "must be scheme://host[:port], no path")])),
+      ),
       { type: "string", default: "", range: "comma-separated scheme://host[:port], or *" },
       {
         description:

@@ -79,6 +79,19 @@ export function optionalUrl(doc: Doc) {
   );
 }
 
+/** A comma-separated list, items trimmed, empty ones dropped ("" is the empty list). */
+export function commaList(fallback = "", map: (item: string) => string = (item) => item) {
+  return z
+    .string()
+    .default(fallback)
+    .transform((v) =>
+      v
+        .split(",")
+        .map((item) => map(item.trim()))
+        .filter((item) => item !== ""),
+    );
+}
+
 export function text(fallback: string, doc: Doc, schema: z.ZodString = z.string(), range?: string) {
   return documented(schema.default(fallback), { type: "string", default: fallback, range }, doc);
 }
