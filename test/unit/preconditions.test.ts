@@ -7,12 +7,19 @@ import { describe, expect, it } from "vitest";
 import { satisfies, type Precondition } from "../../core/precondition.ts";
 import type { AppEnv } from "../../functions/env.ts";
 import { onError, type Problem } from "../../functions/http/errors.ts";
-import { etagOf, ifMatchOf, requireIfMatch } from "../../functions/http/preconditions.ts";
+import {
+  conditionalJson,
+  etagOf,
+  etagOfContent,
+  ifMatchOf,
+  requireIfMatch,
+} from "../../functions/http/preconditions.ts";
 
 const app = new Hono<AppEnv>();
 app.onError(onError);
 app.get("/if-match", (c) => c.json({ precondition: ifMatchOf(c) ?? null }));
 app.get("/required", (c) => c.json({ precondition: requireIfMatch(c, "patient") }));
+app.get("/conditional", (c) => conditionalJson(c, { id: 1 }, etagOf(3)));
 
 /** What ifMatchOf makes of an If-Match header (null: no header). */
 async function parsed(ifMatch?: string): Promise<Precondition | null> {
@@ -96,5 +103,50 @@ describe("satisfies", () => {
     expect(precondition).not.toBeNull();
     expect(satisfies(precondition ?? undefined, 7)).toBe(true);
     expect(satisfies(precondition ?? undefined, 8)).toBe(false);
+  });
+});
+
+describe("conditionalJson (If-None-Match)", () => {
+  const get = (ifNoneMatch?: string) =>
+    app.request("/conditional", { headers: ifNoneMatch === undefined ? {} : { "if-none-match": ifNoneMatch } });
+
+  it("answers 200 with the body and the ETag without If-None-Match, or with an empty one", async () => {
+    for (const header of [undefined, "", "  "]) {
+      const res = await get(header);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("etag")).toBe('"3"');
+      expect(await res.json()).toEqual({ id: 1 });
+    }
+  });
+
+  it("answers 304 with the ETag and no body when the list names the current tag, compared weakly", async () => {
+    for (const header of ['"3"', 'W/"3"', '"1", "3"', ' "2" ,W/"3" ', "*", " * "]) {
+      const res = await get(header);
+      expect(res.status, header).toBe(304);
+      expect(res.headers.get("etag")).toBe('"3"');
+      expect(await res.text()).toBe("");
+    }
+  });
+
+  it("answers 200 when the list names other tags only", async () => {
+    for (const header of ['"2"', 'W/"30"', '"33"', '"1", "2"']) expect((await get(header)).status, header).toBe(200);
+  });
+
+  it("refuses a malformed header with 400 naming if-none-match", async () => {
+    for (const header of ["3", '"3', '"3", 4', "W/3", '"3 "']) {
+      const res = await get(header);
+      expect(res.status, header).toBe(400);
+      const problem: Problem = await res.json();
+      expect(problem.errors).toEqual([expect.objectContaining({ field: "if-none-match", in: "header" })]);
+    }
+  });
+});
+
+describe("etagOfContent", () => {
+  it("is a strong tag of 24 hex digits, the same for equal content and different for other content", async () => {
+    const tag = await etagOfContent({ days: [1, 2] });
+    expect(tag).toMatch(/^"[0-9a-f]{24}"$/);
+    expect(await etagOfContent({ days: [1, 2] })).toBe(tag);
+    expect(await etagOfContent({ days: [2, 1] })).not.toBe(tag);
   });
 });
