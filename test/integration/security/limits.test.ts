@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { AppEnv } from "../../../functions/env.ts";
 import { countsByKind } from "../../../core/inflight.ts";
 import { callerKey } from "../../../functions/resilience/rate-limiter/client.ts";
+import { LocalFloor } from "../../../functions/resilience/rate-limiter/floor.ts";
 import { LeaseBook, isolateLeases, leaseKey, leaseSize } from "../../../functions/resilience/rate-limiter/lease.ts";
 import type { RateLimitPolicy } from "../../../functions/resilience/rate-limiter/object.ts";
 import { expectProblem, type CallInit } from "../../helpers/api.ts";
@@ -151,7 +152,8 @@ describe("rate limits", () => {
       idFromName: (name: string) => name,
       get: () => ({ take: () => new Promise<never>(() => {}) }),
     } as unknown as Env["RATE_LIMITER"];
-    const worker = workerWith({ RATE_LIMIT_REQUESTS: "1", RATE_LIMIT_TIMEOUT_MS: "50", RATE_LIMITER: silent });
+    // The scrapes are a caller of their own, under the limit too.
+    const worker = workerWith({ RATE_LIMIT_REQUESTS: "5", RATE_LIMIT_TIMEOUT_MS: "50", RATE_LIMITER: silent });
     const before = await worker.baseline("ratelimit_decisions_total", 'outcome="failed-open"');
     const started = Date.now();
     const res = await worker.fetch("/metrics", from(clientIp()));
@@ -169,10 +171,112 @@ describe("rate limits", () => {
       idFromName: (name: string) => name,
       get: () => ({ take: () => Promise.reject(new Error("Durable Object is overloaded")) }),
     } as unknown as Env["RATE_LIMITER"];
-    const worker = workerWith({ RATE_LIMIT_REQUESTS: "1", RATE_LIMITER: broken });
+    const worker = workerWith({ RATE_LIMIT_REQUESTS: "2", RATE_LIMITER: broken });
     const ip = clientIp();
     expect((await worker.fetch("/metrics", from(ip))).status).toBe(200);
     expect((await worker.fetch("/metrics", from(ip))).status).toBe(200);
+  });
+});
+
+/**
+ * The real RateLimiter objects behind a binding whose answers arrive `delayMs` late: a caller
+ * that overloads its own object (each answer still counted by the object, too late to be used).
+ * `asked` collects the caller key of each ask.
+ */
+function slowLimiter(delayMs: number, asked: string[] = []): Env["RATE_LIMITER"] {
+  const names = new Map<string, string>();
+  return {
+    idFromName: (name: string) => {
+      const id = env.RATE_LIMITER.idFromName(name);
+      names.set(id.toString(), name);
+      return id;
+    },
+    get: (id: DurableObjectId) => {
+      asked.push(names.get(id.toString()) ?? "?");
+      const stub = env.RATE_LIMITER.get(id);
+      return {
+        take: async (policies: RateLimitPolicy[], want = 1) => {
+          await sleep(delayMs);
+          return stub.take(policies, want);
+        },
+      };
+    },
+  } as unknown as Env["RATE_LIMITER"];
+}
+
+describe("the isolate's floor while a caller's limiter does not answer", () => {
+  const SLOW = { RATE_LIMIT_WRITE_REQUESTS: "0", RATE_LIMIT_TIMEOUT_MS: "20", RATE_LIMITER: slowLimiter(150) };
+
+  it("admits exactly the limit of a caller whose own object is too slow, then 429 with Retry-After and RateLimit headers", async () => {
+    const worker = workerWith({ ...SLOW, RATE_LIMIT_REQUESTS: "3", RATE_LIMIT_WINDOW_MS: "60000" });
+    const ip = clientIp();
+    const statuses: number[] = [];
+    let last: Response | undefined;
+    for (let i = 0; i < 8; i++) {
+      last = await worker.fetch("/metrics", from(ip));
+      statuses.push(last.status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 429, 429, 429, 429, 429]);
+    await expectProblem(last!, 429);
+    const retryAfter = Number(last!.headers.get("retry-after"));
+    expect(retryAfter).toBeGreaterThanOrEqual(59);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(last!.headers.get("ratelimit-policy")).toBe('"default";q=3;w=60');
+    expect(last!.headers.get("ratelimit")).toMatch(/^"default";r=0;t=(59|60)$/);
+  });
+
+  it("refuses over the limit without asking the object again", async () => {
+    const asked: string[] = [];
+    const worker = workerWith({ ...SLOW, RATE_LIMIT_REQUESTS: "2", RATE_LIMITER: slowLimiter(150, asked) });
+    const ip = clientIp();
+    for (let i = 0; i < 5; i++) await worker.fetch("/metrics", from(ip));
+    expect(asked.filter((caller) => caller === `admin:ops-${ip}`)).toHaveLength(2);
+  });
+
+  it("counts each caller on its own, and admits the caller again once its floor window has passed", async () => {
+    const worker = workerWith({ ...SLOW, RATE_LIMIT_REQUESTS: "2", RATE_LIMIT_WINDOW_MS: "1000" });
+    const [first, second] = [clientIp(), clientIp()];
+    for (let i = 0; i < 2; i++) expect((await worker.fetch("/metrics", from(first))).status).toBe(200);
+    expect((await worker.fetch("/metrics", from(first))).status).toBe(429);
+    expect((await worker.fetch("/metrics", from(second))).status).toBe(200);
+    await sleep(1_050);
+    expect((await worker.fetch("/metrics", from(first))).status).toBe(200);
+  });
+
+  it("holds writes to RATE_LIMIT_WRITE_REQUESTS while reads go on", async () => {
+    const worker = workerWith({ ...SLOW, RATE_LIMIT_REQUESTS: "5", RATE_LIMIT_WRITE_REQUESTS: "1" });
+    const ip = clientIp();
+    const write = () =>
+      worker.fetch(
+        "/doctors",
+        from(ip, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" }),
+      );
+    expect((await write()).status).toBe(400);
+    const second = await write();
+    await expectProblem(second, 429);
+    expect(second.headers.get("ratelimit")).toMatch(/^"default";r=4;t=\d+, "write";r=0;t=\d+$/);
+    expect((await worker.fetch("/metrics", from(ip))).status).toBe(200);
+  });
+});
+
+describe("LocalFloor", () => {
+  const policy: RateLimitPolicy = { name: "default", limit: 2, windowMs: 60_000 };
+
+  it("keeps at most its cap of callers, the least recently counted going first", () => {
+    const floor = new LocalFloor(2);
+    for (const caller of ["a", "b"]) for (let i = 0; i < 2; i++) floor.take(caller, [policy], 0);
+    expect(floor.refusal("a", [policy], 1)?.allowed).toBe(false);
+    floor.take("c", [policy], 2);
+    expect(floor.size).toBe(2);
+    expect(floor.refusal("a", [policy], 3)).toBeUndefined();
+    expect(floor.refusal("b", [policy], 3)?.allowed).toBe(false);
+  });
+
+  it("starts afresh when the limit or window changes", () => {
+    const floor = new LocalFloor();
+    for (let i = 0; i < 2; i++) floor.take("a", [policy], 0);
+    expect(floor.take("a", [policy], 1).allowed).toBe(false);
+    expect(floor.take("a", [{ ...policy, limit: 3 }], 1).allowed).toBe(true);
   });
 });
 
