@@ -355,7 +355,7 @@ export interface paths {
     head?: never;
     /**
      * Change a patient's details
-     * @description Requires If-Match with the patient's ETag: a change made meanwhile by someone else is never overwritten (412).
+     * @description Requires If-Match with the patient's ETag: a change made meanwhile by someone else is never overwritten (412). An `insuranceMemberId` another patient holds is refused (409), and a patient may change their own at most INSURANCE_MEMBER_ID_CHANGES_PER_DAY times in 24 hours (429 with Retry-After); each change is recorded with who made it.
      *
      *     Who may call: admin, patient (patients and doctors: their own only; another's is 404).
      */
@@ -3044,7 +3044,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description Conflicts with existing data */
+      /** @description The `email` or `insuranceMemberId` belongs to another patient */
       409: {
         headers: {
           [name: string]: unknown;
@@ -3089,7 +3089,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description The caller's rate limit is spent (Retry-After, RateLimit headers) */
+      /** @description The caller's rate limit is spent (RateLimit headers), or the patient's own `insuranceMemberId` changes for the day are (INSURANCE_MEMBER_ID_CHANGES_PER_DAY); Retry-After either way */
       429: {
         headers: {
           [name: string]: unknown;

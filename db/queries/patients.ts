@@ -2,6 +2,7 @@ import { and, asc, eq, sql, type SQL } from "drizzle-orm";
 import type { Deadline } from "../../core/deadline.ts";
 import type { Precondition } from "../../core/precondition.ts";
 import { prepared, type Bound, type Queries, type RequestDb } from "../client.ts";
+import { refusalOf } from "../errors.ts";
 import { patients, type PatientRow } from "../schema/index.ts";
 import { updatedOf, versionIs, type Updated } from "./versions.ts";
 
@@ -51,25 +52,58 @@ export async function insertPatient(db: Queries, deadline: Deadline, input: NewP
 
 export type PatientChanges = Partial<Pick<PatientRow, "name" | "email" | "phone" | "birthDate" | "insuranceMemberId">>;
 
-/** Applies the changes if the patient is at a version the precondition accepts (version and updated_at: trigger). */
+/** Why a patient's update was not made. */
+export type PatientUpdated =
+  | Updated<PatientRow>
+  | {
+      ok: false;
+      /** The patient's own insurance member id changes of the last 24 hours are spent. */
+      reason: "member-id-changes-exhausted";
+      limit: number;
+      retryAfterSeconds: number;
+    };
+
+/**
+ * Applies the changes if the patient is at a version the precondition accepts (version and
+ * updated_at: trigger), in one batch, one round trip. A change of insuranceMemberId is recorded,
+ * and limited to `memberIdChangesPerDay` a day unless an admin makes it, by a trigger
+ * (drizzle/0009) that reads the limit from the setting the batch's first statement makes; a member
+ * id another patient holds is refused by the unique index (23505, mapped by the error layer).
+ */
 export async function updatePatient(
   db: RequestDb,
   deadline: Deadline,
   id: string,
   changes: PatientChanges,
   precondition: Precondition,
-): Promise<Updated<PatientRow>> {
-  const [[updated], [current]] = await db.batch(
-    deadline,
-    (q) =>
-      [
-        q
-          .update(patients)
-          .set(changes)
-          .where(and(eq(patients.id, id), versionIs(patients.version, precondition)))
-          .returning(),
-        q.select({ id: patients.id }).from(patients).where(eq(patients.id, id)),
-      ] as const,
-  );
-  return updatedOf(updated, current);
+  memberIdChangesPerDay: number,
+): Promise<PatientUpdated> {
+  try {
+    const [, [updated], [current]] = await db.batch(
+      deadline,
+      (q) =>
+        [
+          q.execute(
+            sql`select set_config('clinic_edge.member_id_changes_per_day', ${String(memberIdChangesPerDay)}, true)`,
+          ),
+          q
+            .update(patients)
+            .set(changes)
+            .where(and(eq(patients.id, id), versionIs(patients.version, precondition)))
+            .returning(),
+          q.select({ id: patients.id }).from(patients).where(eq(patients.id, id)),
+        ] as const,
+    );
+    return updatedOf(updated, current);
+  } catch (err) {
+    const refusal = refusalOf(err);
+    if (refusal?.reason !== "member-id-changes-exhausted") throw err;
+    const [limit, seconds] = (refusal.detail ?? "").split(" ").map(Number);
+    return {
+      ok: false,
+      reason: refusal.reason,
+      limit: limit ?? memberIdChangesPerDay,
+      retryAfterSeconds: Math.max(1, seconds || 1),
+    };
+  }
 }

@@ -18,6 +18,10 @@ export const patients = pgTable(
   },
   (t) => [
     uniqueIndex("patients_email_lower_key").on(sql`lower(${t.email})`),
+    // One patient per member id: another patient's would let its holder look up their coverage.
+    uniqueIndex("patients_insurance_member_id_key")
+      .on(t.insuranceMemberId)
+      .where(sql`${t.insuranceMemberId} is not null`),
     index("patients_name_id_idx").on(t.name, t.id),
   ],
 );

@@ -96,6 +96,8 @@ export interface Config {
   maxInflightRequests: number;
   /** Scheduled appointments ahead one patient may hold. */
   maxUpcomingAppointments: number;
+  /** A patient's own insurance member id changes per 24 hours (admins unlimited). */
+  insuranceMemberIdChangesPerDay: number;
   cors: {
     /** Origins allowed to call from a browser (exact match), or ["*"]; empty: no CORS headers at all. */
     allowedOrigins: string[];
@@ -214,6 +216,7 @@ export function loadConfig(env: Env): Config {
     },
     maxInflightRequests: v.MAX_INFLIGHT_REQUESTS,
     maxUpcomingAppointments: v.MAX_UPCOMING_APPOINTMENTS,
+    insuranceMemberIdChangesPerDay: v.INSURANCE_MEMBER_ID_CHANGES_PER_DAY,
     cors: {
       allowedOrigins: v.CORS_ALLOWED_ORIGINS,
       credentials: v.CORS_ALLOW_CREDENTIALS === "true",

@@ -257,6 +257,10 @@ const shape = {
       description:
         "Scheduled appointments ahead one patient may hold; a booking beyond it gets 409 naming `patientId`, so one token cannot fill the doctors' calendars.",
     }),
+    INSURANCE_MEMBER_ID_CHANGES_PER_DAY: int(1, 1_000, 3, {
+      description:
+        "Times a patient may change their own `insuranceMemberId` in any 24 hours; beyond it 429 naming the field, with Retry-After. Admins' changes are recorded but not limited.",
+    }),
     MAX_INFLIGHT_REQUESTS: int(0, 100_000, 500, {
       description:
         "Requests one isolate handles at once; more get 503 + Retry-After at once (health checks exempt). 0: no limit.",

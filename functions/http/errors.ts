@@ -212,6 +212,11 @@ const CONSTRAINT_ERRORS: Record<string, () => ApiError> = {
     new ConflictError("A patient with this email already exists", [
       { field: "email", in: "body", message: "is already registered" },
     ]),
+  // Says the id is someone's, not whose: bounded like the email's answer (docs/security.md).
+  patients_insurance_member_id_key: () =>
+    new ConflictError("This insurance member id belongs to another patient", [
+      { field: "insuranceMemberId", in: "body", message: "is bound to another patient" },
+    ]),
   appointments_doctor_id_doctors_id_fk: () =>
     new UnprocessableError("The doctor does not exist", [{ field: "doctorId", in: "body", message: "no such doctor" }]),
   appointments_patient_id_patients_id_fk: () =>

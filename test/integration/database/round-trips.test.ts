@@ -94,6 +94,20 @@ describe("every write costs one round trip and no WebSocket", () => {
     });
   });
 
+  it("PATCH /patients/:id changing insuranceMemberId: recorded, and refused (taken, or the day's changes spent), in one round trip", async () => {
+    const [holder, patient] = [await createPatient({ insuranceMemberId: memberId("OK") }), await createPatient()];
+    const ifMatch = { "if-match": "*" };
+    const as = asPatient(patient.id);
+    const change = () => costOf("PATCH", `/patients/${patient.id}`, { insuranceMemberId: memberId("OK") }, ifMatch, as);
+    expect(await change()).toEqual({ status: 200, ...ONE });
+    const taken = { insuranceMemberId: holder.insuranceMemberId };
+    expect(await costOf("PATCH", `/patients/${patient.id}`, taken, ifMatch, as)).toEqual({ status: 409, ...ONE });
+    // INSURANCE_MEMBER_ID_CHANGES_PER_DAY is 3 in the tests' configuration.
+    expect(await change()).toEqual({ status: 200, ...ONE });
+    expect(await change()).toEqual({ status: 200, ...ONE });
+    expect(await change()).toEqual({ status: 429, ...ONE });
+  });
+
   it("POST /appointments for a patient without insurance, with and without a key, and its replay", async () => {
     const [doctor, patient] = [await createDoctor(), await createPatient()];
     const headers = key();
