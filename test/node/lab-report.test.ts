@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { renderReport } from "../../lab/report/render.ts";
 import { chartsFor } from "../../lab/report/series-chart.ts";
 import { labRunFixture } from "./lab-run-fixture.ts";
+import { guardPage } from "./page-guard.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -113,18 +114,7 @@ describe.skipIf(!HAVE_CHROMIUM)("the report in headless chromium", () => {
   test("draws every chart, shows the slow span with its label, fills the summary tables, and fetches nothing", async () => {
     const page = await browser!.newPage();
     await page.setViewport({ width: 1200, height: 900 });
-    const requests: string[] = [];
-    const errors: string[] = [];
-    await page.setRequestInterception(true);
-    page.on("request", (request) => {
-      if (request.url() === url) return void request.continue();
-      requests.push(request.url());
-      void request.abort();
-    });
-    page.on("console", (message) => {
-      if (message.type() === "error") errors.push(message.text());
-    });
-    page.on("pageerror", (error) => errors.push(String(error)));
+    const guard = await guardPage(page, (requested) => requested === url);
     await page.goto(url, { waitUntil: "load" });
 
     // Page code as strings: this file is typed for Node, without the DOM's types.
@@ -174,7 +164,7 @@ describe.skipIf(!HAVE_CHROMIUM)("the report in headless chromium", () => {
     );
     expect(nPlusOne.find((r) => r[0] === "alerts fired")?.slice(1)).toEqual(["NPlusOneQueries", "none"]);
 
-    expect(requests).toEqual([]);
-    expect(errors).toEqual([]);
+    expect(guard.refused).toEqual([]);
+    expect(guard.errors).toEqual([]);
   }, 60_000);
 });
