@@ -16,6 +16,7 @@ import puppeteer, { type Browser } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ensureDocsAssets } from "../../dev/docs-assets.ts";
 import { devEnv, distinctFreePorts, killGroup, ROOT, within } from "./dev-harness.ts";
+import { guardPage } from "./page-guard.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -75,23 +76,11 @@ describe.skipIf(!HAVE_CHROMIUM)("/docs in headless chromium", () => {
     const page = await browser!.newPage();
     // Wide enough for the sidebar that lists every operation.
     await page.setViewport({ width: 1400, height: 1000 });
-    const foreign: string[] = [];
-    const errors: string[] = [];
-    await page.setRequestInterception(true);
-    page.on("request", (request) => {
-      const url = request.url();
-      if (url.startsWith(`${base}/`) || url.startsWith("data:") || url.startsWith("blob:")) {
-        void request.continue();
-      } else {
-        foreign.push(url);
-        void request.abort();
-      }
-    });
-    // CSP violations, failed loads and script errors all surface here.
-    page.on("console", (message) => {
-      if (message.type() === "error") errors.push(message.text());
-    });
-    page.on("pageerror", (error) => errors.push(String(error)));
+    // CSP violations, failed loads and script errors all surface as errors.
+    const guard = await guardPage(
+      page,
+      (url) => url.startsWith(`${base}/`) || url.startsWith("data:") || url.startsWith("blob:"),
+    );
     const res = await page.goto(`${base}/docs`, { waitUntil: "networkidle0", timeout: 60_000 });
     expect(res?.status()).toBe(200);
     const expected = await summaries();
@@ -101,7 +90,7 @@ describe.skipIf(!HAVE_CHROMIUM)("/docs in headless chromium", () => {
     const text = String(await page.evaluate("document.body.innerText"));
     const missing = expected.filter((summary) => !text.includes(summary));
     expect(missing).toEqual([]);
-    expect(foreign).toEqual([]);
-    expect(errors).toEqual([]);
+    expect(guard.refused).toEqual([]);
+    expect(guard.errors).toEqual([]);
   }, 120_000);
 });
