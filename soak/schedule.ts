@@ -42,7 +42,7 @@ const DURATION_MS: Record<FaultKind, readonly [number, number]> = {
 
 /**
  * Windows from QUIET_EDGE_MS to `totalMs - QUIET_EDGE_MS`, each kind in turn (shuffled per round) so
- * even a short run meets every kind once, separated by gaps of 2–3 grace periods.
+ * a two-minute run meets every kind once, separated by a grace period and 1–3 s more.
  */
 export function faultSchedule(totalMs: number, random: Random): FaultWindow[] {
   const windows: FaultWindow[] = [];
@@ -54,7 +54,7 @@ export function faultSchedule(totalMs: number, random: Random): FaultWindow[] {
       const durationMs = random.int(min, max);
       if (at + durationMs > totalMs - QUIET_EDGE_MS) return windows;
       windows.push({ kind, startMs: at, durationMs });
-      at += durationMs + random.int(2 * GRACE_MS, 3 * GRACE_MS);
+      at += durationMs + GRACE_MS + random.int(1_000, 3_000);
     }
   }
 }
