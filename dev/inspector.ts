@@ -9,6 +9,7 @@ import type { WebSocket as WsSocket } from "ws";
 const { WebSocket } = createRequire(import.meta.url)("ws") as typeof import("ws");
 
 interface Target {
+  id: string;
   webSocketDebuggerUrl: string;
 }
 
@@ -40,11 +41,16 @@ export class Inspector {
     });
   }
 
-  static async connect(address: string): Promise<Inspector> {
+  /**
+   * The first Worker the inspector lists (wrangler dev's), or the one whose id is `targetId`: a
+   * Miniflare lists its own service Workers too (`core:user:<name>` is the user's).
+   */
+  static async connect(address: string, targetId?: string): Promise<Inspector> {
     const res = await fetch(`http://${address}/json`).catch(() => undefined);
     if (!res?.ok)
       throw new Error(`no inspector at ${address}: is \`npm run dev\` running? (wrangler dev's is on 9229)`);
-    const [target] = (await res.json()) as Target[];
+    const targets = (await res.json()) as Target[];
+    const target = targetId === undefined ? targets[0] : targets.find((t) => t.id === targetId);
     if (!target) throw new Error(`the inspector at ${address} lists no Worker yet`);
     const ws = new WebSocket(target.webSocketDebuggerUrl);
     await new Promise<void>((resolve, reject) => {

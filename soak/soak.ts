@@ -46,7 +46,7 @@ const HEAP_TOLERANCE = 0.1;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function heapBytes(stack: SoakStack): Promise<number> {
-  const inspector = await Inspector.connect(stack.inspector);
+  const inspector = await Inspector.connect(stack.inspector, "core:user:clinic-edge");
   try {
     return retainedBytes(await heapSnapshot(inspector));
   } finally {
