@@ -7,6 +7,8 @@ import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
+import { checkHistory } from "../../soak/checker.ts";
+import type { Attempt } from "../../soak/history.ts";
 import type { Summary } from "../../soak/report.ts";
 import { seeded } from "../../soak/random.ts";
 import { FAULT_KINDS, GRACE_MS, faultSchedule } from "../../soak/schedule.ts";
@@ -27,6 +29,47 @@ describe("the fault schedule", () => {
         if (next) expect(next.startMs).toBeGreaterThan(w.startMs + w.durationMs + GRACE_MS);
       }
     }
+  });
+});
+
+describe("the history checker", () => {
+  const attempt = (over: Partial<Attempt>): Attempt => ({
+    op: 1,
+    kind: "book",
+    attempt: 1,
+    method: "POST",
+    path: "/appointments",
+    requestHeaders: { "x-request-id": "soak-1-1" },
+    startMs: 20_000,
+    endMs: 20_010,
+    status: 201,
+    answer: "{}",
+    ...over,
+  });
+  const failed = (attempts: Attempt[]): string[] =>
+    checkHistory(attempts, [{ kind: "db-outage", startMs: 10_000, durationMs: 3_000 }])
+      .filter((i) => !i.passed)
+      .map((i) => i.name);
+
+  test("a 500 fails it, at any time", () => {
+    expect(failed([attempt({ status: 500, startMs: 11_000 })])).toEqual(["no 500"]);
+  });
+
+  test("a 503 inside a fault window or its grace period passes; one after the grace period fails", () => {
+    expect(failed([attempt({ status: 503, startMs: 17_000, endMs: 17_500 })])).toEqual([]);
+    expect(failed([attempt({ status: 504, startMs: 18_100, endMs: 18_200 })])).toEqual([
+      "503/504 only in fault windows",
+    ]);
+  });
+
+  test("a replay of an Idempotency-Key whose answer differs from the first fails it", () => {
+    const key = { "x-request-id": "soak-1-1", "idempotency-key": "k" };
+    expect(
+      failed([
+        attempt({ requestHeaders: key, answer: '{"id":"a"}' }),
+        attempt({ requestHeaders: { ...key, "x-request-id": "soak-1-2" }, attempt: 2, answer: '{"id":"b"}' }),
+      ]),
+    ).toEqual(["replays identical"]);
   });
 });
 
