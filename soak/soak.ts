@@ -118,9 +118,14 @@ async function main(opts: { minutes: number; rate: number; seed: number }): Prom
     const world: World = await seedWorld(ctx, random, nextOp);
 
     // Warm-up: first-use allocations and connections are not what the baseline should hold.
-    for (let i = 0; i < WARM_UP_OPS; i += 10)
-      await Promise.all(Array.from({ length: 10 }, () => runOperation(ctx, world, random, nextOp(), pickKind(random))));
-    await sleep(1_000);
+    const warmUp = async (): Promise<void> => {
+      for (let i = 0; i < WARM_UP_OPS; i += 10)
+        await Promise.all(
+          Array.from({ length: 10 }, () => runOperation(ctx, world, random, nextOp(), pickKind(random))),
+        );
+      await sleep(1_000);
+    };
+    await warmUp();
     const baseline = { backends: await backends(monitor), heap: await heapBytes(stack) };
     console.log(`[soak] warmed up: ${baseline.backends} backends, heap ${(baseline.heap / 1024).toFixed(0)} KiB`);
 
@@ -136,9 +141,9 @@ async function main(opts: { minutes: number; rate: number; seed: number }): Prom
             monitor,
             hotDoctorIds: world.hot.map((d) => d.id),
             setDisconnectShare: (share) => (disconnectShare = share),
-            // The new isolate's own post-warm-up heap: a few seconds of load, then measured (inside the window).
+            // The new isolate's own post-warm-up heap: the same warm-up on top of the load, then measured (inside the window).
             onRestart: async () => {
-              await sleep(5_000);
+              await warmUp();
               baseline.heap = await heapBytes(stack);
             },
           },
