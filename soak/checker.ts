@@ -140,26 +140,33 @@ export async function checkDatabase(db: pg.Client, attempts: readonly Attempt[])
         acknowledged.push(
           `op ${op} booked ${String(body.id)}: ${booked.length} booked events (${booked.map((e) => e.appointment_id).join(", ")})`,
         );
-    } else if (kind === "cancel") {
-      if (mine.length > 1) acknowledged.push(`op ${op} cancel: ${mine.length} events`);
+    } else if (kind === "cancel" || kind === "complete") {
+      // Repeating either changes nothing and answers 200: another op may have made the change.
+      if (mine.length > 1) acknowledged.push(`op ${op} ${kind}: ${mine.length} events`);
     } else {
-      const want = kind === "reschedule" ? "rescheduled" : "completed";
-      const hits = mine.filter((e) => e.event === want);
+      const hits = mine.filter((e) => e.event === "rescheduled");
       if (hits.length !== 1 || hits[0]!.version !== body.version)
         acknowledged.push(
           `op ${op} ${kind} answered v${String(body.version)}: ${hits.map((e) => `v${e.version}`).join(", ") || "no event"}`,
         );
     }
   }
-  // A cancellation acknowledged is a cancelled appointment, whoever's request did it.
-  const cancelledIds = attempts.filter((a) => a.kind === "cancel" && ok(a)).map((a) => String(json(a).id));
-  if (cancelledIds.length > 0) {
-    const { rows } = await db.query<{ id: string }>(
-      `SELECT a.id FROM unnest($1::uuid[]) AS a(id)
-       WHERE NOT EXISTS (SELECT 1 FROM appointment_events e WHERE e.appointment_id = a.id AND e.event = 'cancelled')`,
-      [cancelledIds],
+  // A cancellation or completion acknowledged is that event at the answered version, whoever's request made it.
+  const settled = attempts
+    .filter((a) => (a.kind === "cancel" || a.kind === "complete") && ok(a))
+    .map((a) => ({
+      id: String(json(a).id),
+      event: a.kind === "cancel" ? "cancelled" : "completed",
+      version: Number(json(a).version),
+    }));
+  if (settled.length > 0) {
+    const { rows } = await db.query<{ id: string; event: string; version: number }>(
+      `SELECT s.id, s.event, s.version FROM jsonb_to_recordset($1::jsonb) AS s(id uuid, event text, version int)
+       WHERE NOT EXISTS (SELECT 1 FROM appointment_events e
+                          WHERE e.appointment_id = s.id AND e.event::text = s.event AND e.version = s.version)`,
+      [JSON.stringify(settled)],
     );
-    for (const r of rows) acknowledged.push(`cancellation of ${r.id} acknowledged, no cancelled event`);
+    for (const r of rows) acknowledged.push(`${r.event} of ${r.id} at v${r.version} acknowledged, no such event`);
   }
 
   // Registrations: every acknowledged patient there once; one finally refused absent.
