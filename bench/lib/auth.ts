@@ -16,8 +16,10 @@ export const BENCH_AUTH_BINDINGS: Readonly<{ AUTH_JWT_SECRET: string }> = { AUTH
 export interface AdminTokenOptions {
   /** The HS256 secret the Worker verifies with; default: this run's (BENCH_AUTH_BINDINGS). */
   secret?: string;
-  /** The token's subject: the rate limiter's caller key is `admin:<sub>`. */
+  /** The token's subject: the rate limiter's caller key is `<role>:<sub>`; a patient's or doctor's id. */
   sub?: string;
+  /** Default admin; the soak also acts as patients and doctors. */
+  role?: "admin" | "doctor" | "patient";
   /** Claims the Worker checks when AUTH_ISSUER / AUTH_AUDIENCE are set. */
   issuer?: string;
   audience?: string;
@@ -25,11 +27,11 @@ export interface AdminTokenOptions {
   ttlS?: number;
 }
 
-/** A signed admin bearer token, as `npm run token -- --role admin` makes one. */
+/** A signed bearer token (an admin's unless `role` says otherwise), as `npm run token` makes one. */
 export async function adminToken(options: AdminTokenOptions = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1_000);
   return new SignJWT({
-    role: "admin",
+    role: options.role ?? "admin",
     ...(options.issuer ? { iss: options.issuer } : {}),
     ...(options.audience ? { aud: options.audience } : {}),
   })
