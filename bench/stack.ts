@@ -3,6 +3,8 @@
  * costs a request, against a bare Hono app with one JSON route (bench/workers/bare-hono.ts):
  *
  *   bare Hono            GET /healthz: a router and c.json(), nothing else
+ *   bare Hono + log line GET /healthz: the same, writing clinic-edge's request log line
+ *                        (bench/workers/bare-hono-log.ts): the floor for a service that logs each request
  *   stack, limiter on    GET /healthz through every middleware; GET /patients/:id (one statement
  *                        on the HTTP path), the rate limiter on with a limit no request reaches
  *   stack, limiter off   GET /patients/:id with RATE_LIMIT_REQUESTS=0
@@ -53,6 +55,7 @@ function ratioLine(results: AbResults, route: string, a: string, b: string, goal
 const dir = await mkdtemp(join(tmpdir(), "clinic-edge-bench-stack-"));
 try {
   const bare = await bundleWorker(join(ROOT, "bench", "workers", "bare-hono.ts"), dir);
+  const bareLog = await bundleWorker(join(ROOT, "bench", "workers", "bare-hono-log.ts"), dir);
   await withWorkerStack("stack", async (stack) => {
     let failedOpenOrLimited = 0;
     const countLimited = async (): Promise<void> => {
@@ -65,6 +68,7 @@ try {
       column: "variant",
       variants: [
         { name: "bare Hono", bindings: limiter(false), scriptPath: bare, routes: [HEALTHZ] },
+        { name: "bare Hono + log line", bindings: limiter(false), scriptPath: bareLog, routes: [HEALTHZ] },
         { name: "limiter on", cell: "clinic-edge, limiter on", bindings: limiter(true), after: countLimited },
         { name: "limiter off", cell: "clinic-edge, limiter off", bindings: limiter(false), routes: [PATIENT] },
       ],
@@ -81,6 +85,8 @@ try {
     console.log(abTable(plan, results));
     console.log("");
     console.log(ratioLine(results, HEALTHZ, "limiter on", "bare Hono", "≥ 0.8"));
+    console.log(ratioLine(results, HEALTHZ, "bare Hono + log line", "bare Hono", "the log line's own cost"));
+    console.log(ratioLine(results, HEALTHZ, "limiter on", "bare Hono + log line", "the rest of the stack"));
     console.log(ratioLine(results, PATIENT, "limiter on", "limiter off", "≥ 0.9"));
     console.log(`requests limited or failed open while on (should be 0): ${failedOpenOrLimited}`);
   });

@@ -24,6 +24,11 @@ const REDACTED: ReadonlySet<string> = new Set([
   "insuranceMemberId",
 ]);
 
+/** Whether a field under this name is written as "[redacted]". */
+export function isRedacted(key: string): boolean {
+  return REDACTED.has(key);
+}
+
 function line(level: Level, msg: string, fields: Fields | undefined): string {
   if (fields === undefined) return JSON.stringify({ level, msg });
   let safe = fields;

@@ -39,10 +39,23 @@ export function labelText(labels: Labels, extra?: [string, string]): string {
   return pairs.length === 0 ? "" : `{${pairs.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(",")}}`;
 }
 
-/** One key per label set, whatever the order the labels were given in. */
+/** The keys of frozen label sets, which cannot change: callers on every request pass the same ones. */
+const frozenKeys = new WeakMap<Labels, string>();
+
+/**
+ * One key per label set, whatever the order the labels were given in. A frozen set's key is built
+ * once (see the interned labels of functions/observability/metrics.ts).
+ */
 export function keyOf(labels: Labels): string {
-  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)));
+  const known = frozenKeys.get(labels);
+  if (known !== undefined) return known;
+  const key = JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)));
+  if (Object.isFrozen(labels)) frozenKeys.set(labels, key);
+  return key;
 }
+
+/** No labels: one frozen set, so its key is built once. */
+export const NO_LABELS: Labels = Object.freeze({});
 
 abstract class Metric {
   readonly name: string;
@@ -93,7 +106,7 @@ abstract class ValueMetric extends Metric {
     this.#values.set(keyOf(labels), { labels, value });
   }
 
-  get(labels: Labels = {}): number {
+  get(labels: Labels = NO_LABELS): number {
     return this.#values.get(keyOf(labels))?.value ?? 0;
   }
 
@@ -110,7 +123,7 @@ abstract class ValueMetric extends Metric {
 export class Counter extends ValueMetric {
   readonly type = "counter";
 
-  inc(labels: Labels = {}, by = 1): void {
+  inc(labels: Labels = NO_LABELS, by = 1): void {
     this.addTo(labels, by);
   }
 }
@@ -144,9 +157,8 @@ export class Histogram extends Metric {
       series = { labels, counts: this.#buckets.map(() => 0), sum: 0, count: 0 };
       this.#values.set(key, series);
     }
-    this.#buckets.forEach((le, i) => {
-      if (value <= le) series.counts[i]!++;
-    });
+    const buckets = this.#buckets;
+    for (let i = 0; i < buckets.length; i++) if (value <= buckets[i]!) series.counts[i]!++;
     series.sum += value;
     series.count++;
   }

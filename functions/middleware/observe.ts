@@ -3,9 +3,11 @@ import { inBackground } from "../http/background.ts";
 import type { AppEnv } from "../env.ts";
 import { problemResponse } from "../http/errors.ts";
 import { track } from "../../core/inflight.ts";
-import { metrics, registry } from "../observability/metrics.ts";
+import { metrics, registry, requestLabels } from "../observability/metrics.ts";
 import { metricsPush } from "../../core/telemetry/metrics-export.ts";
+import { NO_LABELS } from "../../core/telemetry/registry.ts";
 import { log } from "../../core/log.ts";
+import { logRequest } from "../observability/request-log.ts";
 
 /**
  * One SQL shape run `threshold` times in one request looks like a query in a loop (the N+1
@@ -42,13 +44,13 @@ export function observe(): MiddlewareHandler<AppEnv> {
   return async function observe(c, next) {
     const started = performance.now();
     c.set("outcomes", {});
-    metrics.inFlight.add({}, 1);
+    metrics.inFlight.add(NO_LABELS, 1);
     const done = track("request", `${c.req.method} ${c.req.path}`);
     try {
       await next();
     } finally {
       done();
-      metrics.inFlight.add({}, -1);
+      metrics.inFlight.add(NO_LABELS, -1);
       const seconds = (performance.now() - started) / 1_000;
       // After next(), routePath names the handler that answered; "*" means no route matched.
       const route = c.req.routePath === "*" || c.req.routePath === "/*" ? "unmatched" : c.req.routePath;
@@ -67,24 +69,24 @@ export function observe(): MiddlewareHandler<AppEnv> {
         // Tests run with N_PLUS_ONE_ACTION=fail, so a query loop cannot pass unnoticed.
         c.res = problemResponse(c, "internal-error", `N+1 query pattern in ${route} (N_PLUS_ONE_ACTION=fail)`);
       }
-      const labels = { method: c.req.method, route, status: String(c.res.status) };
+      const labels = requestLabels(c.req.method, route, c.res.status);
       metrics.requests.inc(labels);
       metrics.duration.observe(labels, seconds);
 
       if (stats) {
-        metrics.queriesPerRequest.observe({}, stats.queries);
-        metrics.dbConnectionsOpened.inc({}, stats.connectionsOpened);
-        metrics.dbConnectSeconds.inc({}, stats.connectMs / 1_000);
-        metrics.dbWaits.inc({}, stats.waits);
-        metrics.dbWaitSeconds.inc({}, stats.waitMs / 1_000);
-        metrics.dbHttpRoundTrips.inc({}, stats.httpRoundTrips);
+        metrics.queriesPerRequest.observe(NO_LABELS, stats.queries);
+        metrics.dbConnectionsOpened.inc(NO_LABELS, stats.connectionsOpened);
+        metrics.dbConnectSeconds.inc(NO_LABELS, stats.connectMs / 1_000);
+        metrics.dbWaits.inc(NO_LABELS, stats.waits);
+        metrics.dbWaitSeconds.inc(NO_LABELS, stats.waitMs / 1_000);
+        metrics.dbHttpRoundTrips.inc(NO_LABELS, stats.httpRoundTrips);
         metrics.dbRoundTrips.observe({ method: c.req.method, route }, stats.roundTrips);
-        metrics.dbPeakConnections.observe({}, stats.peakConnections);
+        metrics.dbPeakConnections.observe(NO_LABELS, stats.peakConnections);
       }
       // Fleet-wide numbers: this isolate's totals, this request included, pushed over OTLP when due.
       const push = config && metricsPush(config.metrics, () => registry.collect());
       if (push) inBackground(c, "export metrics", (deadline) => push(deadline.signal));
-      log.info("request", {
+      logRequest({
         requestId: c.get("requestId"),
         clientRequestId: c.get("clientRequestId"),
         traceId: c.get("traceId"),
@@ -93,7 +95,7 @@ export function observe(): MiddlewareHandler<AppEnv> {
         status: c.res.status,
         durationMs: Math.round(seconds * 10_000) / 10,
         queries: stats?.queries ?? 0,
-        ...c.get("outcomes"),
+        outcomes: c.get("outcomes"),
       });
     }
   };

@@ -1,6 +1,6 @@
 import { allBreakerCounters, type BreakerCounters } from "../resilience/breaker/circuit.ts";
 import { countsByKind } from "../../core/inflight.ts";
-import { Collected, Counter, Gauge, Histogram, Registry } from "../../core/telemetry/registry.ts";
+import { Collected, Counter, Gauge, Histogram, Registry, type Labels } from "../../core/telemetry/registry.ts";
 
 /**
  * What one isolate has seen since it started. Workers run many isolates, each with its own memory
@@ -141,3 +141,26 @@ export const metrics = {
     ),
   ),
 };
+
+/** Methods a client may choose: a bound on the labels interned below. */
+const MAX_INTERNED_METHODS = 16;
+const interned = new Map<string, Map<string, Map<number, Labels>>>();
+
+/**
+ * The `{method, route, status}` labels of http_requests_total and its duration histogram, one frozen
+ * object per combination, so the registry builds each series key once rather than per request.
+ */
+export function requestLabels(method: string, route: string, status: number): Labels {
+  let byRoute = interned.get(method);
+  if (!byRoute) {
+    const fresh = new Map<string, Map<number, Labels>>();
+    if (interned.size >= MAX_INTERNED_METHODS) return { method, route, status: String(status) };
+    interned.set(method, fresh);
+    byRoute = fresh;
+  }
+  let byStatus = byRoute.get(route);
+  if (!byStatus) byRoute.set(route, (byStatus = new Map<number, Labels>()));
+  let labels = byStatus.get(status);
+  if (!labels) byStatus.set(status, (labels = Object.freeze({ method, route, status: String(status) })));
+  return labels;
+}
