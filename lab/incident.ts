@@ -7,7 +7,14 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Recorder, loadSeries, loadSummary } from "./load.ts";
 import { alertNames } from "./prometheus.ts";
 import type { LabAlert, LabCheck, LabIncident, LabPoint, LabTrace, LabVariant } from "./run-format.ts";
-import { startVariantStack, type DbTarget, type LabStack, type VariantStack } from "./stack.ts";
+import {
+  startObservers,
+  startVariantStack,
+  type DbTarget,
+  type LabStack,
+  type Observers,
+  type VariantStack,
+} from "./stack.ts";
 
 export interface VariantContext {
   stack: LabStack;
@@ -51,8 +58,8 @@ export interface Incident {
   /** Called before each variant (e.g. to reset a stand-in's switches). */
   before?(stack: LabStack, variant: VariantSpec): Promise<void> | void;
   variants: VariantSpec[];
-  /** The incident's own differences, beyond the alerts. */
-  checks(variants: LabVariant[]): LabCheck[];
+  /** The incident's own differences, beyond the alerts (`trace`: the slowest request's, when read). */
+  checks(variants: LabVariant[], trace?: LabTrace): LabCheck[];
 }
 
 /** How long a variant keeps being observed after its load: rules need a few evaluations. */
@@ -80,8 +87,9 @@ export async function runVariant(
   spec: VariantSpec,
   seconds: number,
   rules: string,
+  observers: Observers,
 ): Promise<{ variant: LabVariant; trace?: LabTrace }> {
-  const worker = await startVariantStack(stack, target, spec.bindings ?? {});
+  const worker = await startVariantStack(stack, target, spec.bindings ?? {}, observers);
   try {
     const recorder = new Recorder(performance.now());
     const ctx: VariantContext = { stack, target, worker, recorder, seconds, headers: stack.auth };
@@ -100,7 +108,7 @@ export async function runVariant(
           worker.prometheus.value("sum(http_requests_in_flight)"),
           target.exporter.backends(),
           worker.prometheus.alerts(),
-          spec.sample?.(ctx) ?? Promise.resolve({}),
+          spec.sample?.(ctx) ?? Promise.resolve<Record<string, number>>({}),
         ]);
         alerts.see(t, seen);
         series.push(
@@ -182,14 +190,27 @@ export async function runIncident(
   try {
     const variants: LabVariant[] = [];
     let trace: LabTrace | undefined;
-    for (const spec of incident.variants) {
+    const target = setup?.target ?? stack.target;
+    // The next variant's observers start while this one runs (Prometheus takes seconds to scrape a new target).
+    let next: Promise<Observers> | undefined = startObservers(target);
+    for (const [i, spec] of incident.variants.entries()) {
       log(`${incident.id}: ${spec.name}`);
+      const observers = await next!;
+      next = i + 1 < incident.variants.length ? startObservers(target) : undefined;
+      // A failed start of the next observers is reported when they are awaited, not as an unhandled rejection.
+      next?.catch(() => undefined);
       await incident.before?.(stack, spec);
-      const result = await runVariant(stack, setup?.target ?? stack.target, spec, seconds, rules);
+      let result;
+      try {
+        result = await runVariant(stack, target, spec, seconds, rules, observers);
+      } catch (err) {
+        await next?.then((o) => o.close()).catch(() => undefined);
+        throw err;
+      }
       variants.push(result.variant);
       trace ??= result.trace;
     }
-    const checks = [...incident.checks(variants), ...alertChecks(incident, variants)];
+    const checks = [...incident.checks(variants, trace), ...alertChecks(incident, variants)];
     return {
       id: incident.id,
       title: incident.title,
@@ -217,4 +238,9 @@ export function peak(variant: LabVariant | undefined, metric: string): number {
 /** The metric's last sampled value in a variant's series (NaN when never sampled). */
 export function last(variant: LabVariant | undefined, metric: string): number {
   return variant?.series.filter((p) => p.metric === metric).at(-1)?.value ?? Number.NaN;
+}
+
+/** The sum of one metric's points in a variant's series. */
+export function total(variant: LabVariant | undefined, metric: string): number {
+  return (variant?.series ?? []).filter((p) => p.metric === metric).reduce((sum, p) => sum + p.value, 0);
 }

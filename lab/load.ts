@@ -15,6 +15,8 @@ export interface Outcome {
   /** "200", "504", ... or "network-error". */
   status: string;
   ms: number;
+  /** The trace the request asked for in its traceparent, when it sent one. */
+  traceId?: string;
 }
 
 /** The request number `i` of a load: its URL and headers. */
@@ -40,13 +42,14 @@ export class Recorder {
     return (performance.now() - this.#t0) / 1_000;
   }
 
-  async one(request: RequestOf): Promise<Outcome> {
+  async one(request: RequestOf, timeoutMs = REQUEST_TIMEOUT_MS): Promise<Outcome> {
     const i = this.#sent++;
     const { url, headers } = request(i);
     const sentAt = this.now();
     const started = performance.now();
-    const reply = await send(this.#agent, url, { headers, timeoutMs: REQUEST_TIMEOUT_MS });
-    const outcome = { sentAt, status: reply.status, ms: performance.now() - started };
+    const reply = await send(this.#agent, url, { headers, timeoutMs });
+    const traceId = headers?.traceparent?.split("-")[1];
+    const outcome = { sentAt, status: reply.status, ms: performance.now() - started, ...(traceId ? { traceId } : {}) };
     this.outcomes.push(outcome);
     return outcome;
   }
@@ -61,8 +64,11 @@ export class Recorder {
     );
   }
 
-  /** `perSecond` requests a second, whether or not earlier ones have answered, for `seconds`. */
-  async openLoop(request: RequestOf, perSecond: number, seconds: number): Promise<void> {
+  /**
+   * `perSecond` requests a second, whether or not earlier ones have answered, for `seconds`; each
+   * given up on after `timeoutMs` (a caller's own patience, "network-error").
+   */
+  async openLoop(request: RequestOf, perSecond: number, seconds: number, timeoutMs = REQUEST_TIMEOUT_MS): Promise<void> {
     const pending: Array<Promise<Outcome>> = [];
     const start = this.now();
     const total = Math.min(MAX_REQUESTS, Math.round(perSecond * seconds));
@@ -70,7 +76,7 @@ export class Recorder {
       const due = start + i / perSecond;
       const wait = (due - this.now()) * 1_000;
       if (wait > 0) await sleep(wait);
-      pending.push(this.one(request));
+      pending.push(this.one(request, timeoutMs));
     }
     await Promise.all(pending);
   }

@@ -12,7 +12,7 @@ import pg from "pg";
 export interface PgExporter {
   /** host:port to scrape at /metrics. */
   target: string;
-  /** Backends of the database right now (what the last scrape saw, or a fresh count). */
+  /** The application's backends on the database right now (the lab's own connections left out). */
   backends(): Promise<number>;
   close(): Promise<void>;
 }
@@ -21,10 +21,11 @@ export async function startPgExporter(databaseUrl: string): Promise<PgExporter> 
   const datname = new URL(databaseUrl).pathname.slice(1);
   const client = new pg.Client({ connectionString: databaseUrl, application_name: "clinic-edge-lab-exporter" });
   await client.connect();
-  const read = async (): Promise<{ states: Array<{ state: string; n: number }>; max: number }> => {
-    const activity = await client.query<{ state: string; n: string }>(
-      // The exporter's own connection is not the application's.
-      "SELECT coalesce(state, 'unknown') AS state, count(*)::text AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() GROUP BY 1",
+  const read = async (): Promise<{ states: Array<{ state: string; n: number }>; app: number; max: number }> => {
+    // Every backend of the database, as postgres_exporter counts them (its own and the lab's monitor
+    // included: they take slots too); `app` leaves the lab's own out, for the report's chart.
+    const activity = await client.query<{ state: string; n: string; app: string }>(
+      "SELECT coalesce(state, 'unknown') AS state, count(*)::text AS n, count(*) FILTER (WHERE application_name NOT LIKE 'clinic-edge-lab%')::text AS app FROM pg_stat_activity WHERE datname = $1 GROUP BY 1",
       [datname],
     );
     const max = await client.query<{ setting: string }>(
@@ -32,6 +33,7 @@ export async function startPgExporter(databaseUrl: string): Promise<PgExporter> 
     );
     return {
       states: activity.rows.map((r) => ({ state: r.state, n: Number(r.n) })),
+      app: activity.rows.reduce((sum, r) => sum + Number(r.app), 0),
       max: Number(max.rows[0]?.setting ?? 0),
     };
   };
@@ -67,7 +69,7 @@ export async function startPgExporter(databaseUrl: string): Promise<PgExporter> 
   const { port } = server.address() as AddressInfo;
   return {
     target: `127.0.0.1:${port}`,
-    backends: async () => (await serialized(read)).states.reduce((sum, s) => sum + s.n, 0),
+    backends: async () => (await serialized(read)).app,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

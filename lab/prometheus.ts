@@ -98,7 +98,10 @@ export async function startPrometheus(targets: Record<string, string>): Promise<
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
-  const keep = (chunk: Buffer): void => void output.push(chunk.toString("utf8")) && void output.splice(0, output.length - 20);
+  const keep = (chunk: Buffer): void => {
+    output.push(chunk.toString("utf8"));
+    output.splice(0, Math.max(0, output.length - 20));
+  };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

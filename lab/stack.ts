@@ -7,6 +7,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { build } from "esbuild";
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions } from "miniflare";
 import pg from "pg";
@@ -113,35 +114,63 @@ export async function startLabStack(log: (line: string) => void): Promise<LabSta
   }
 }
 
-/** One variant's own observers and Worker. */
-export interface VariantStack {
-  base: string;
+/** A variant's own collector and the Prometheus scraping it and the target's exporter. */
+export interface Observers {
   collector: RunningCollector;
   prometheus: RunningPrometheus;
   close(): Promise<void>;
 }
 
 /**
- * A fresh collector, a Prometheus scraping it and the target's exporter, and the lab Worker on
- * its own workerd (a new isolate: every per-isolate counter starts at zero), with `bindings` last.
+ * Starts them and waits (bounded) until Prometheus has scraped both targets: its target discovery
+ * hands scrape loops their targets only every few seconds, so the lab starts the next variant's
+ * observers while the current variant runs (runIncident).
+ */
+export async function startObservers(target: DbTarget): Promise<Observers> {
+  const collector = await startCollector();
+  try {
+    const prometheus = await startPrometheus({ fleet: new URL(collector.url).host, postgres: target.exporter.target });
+    const close = async (): Promise<void> => {
+      await prometheus.stop().catch(() => undefined);
+      await collector.close().catch(() => undefined);
+    };
+    for (let i = 0; ; i++) {
+      const up = await prometheus.value("count(up == 1)").catch(() => Number.NaN);
+      if (up === 2) break;
+      if (i >= 60) {
+        await close();
+        throw new Error("Prometheus did not scrape the collector and the exporter within 30 s");
+      }
+      await sleep(500);
+    }
+    return { collector, prometheus, close };
+  } catch (err) {
+    await collector.close();
+    throw err;
+  }
+}
+
+/** One variant's observers and Worker. */
+export interface VariantStack extends Observers {
+  base: string;
+}
+
+/**
+ * The lab Worker on its own workerd (a new isolate: every per-isolate counter starts at zero),
+ * pushing to `observers`' collector, with `bindings` last; closing it closes the observers too.
  */
 export async function startVariantStack(
   stack: LabStack,
   target: DbTarget,
   bindings: Record<string, string>,
+  observers: Observers,
 ): Promise<VariantStack> {
-  const cleanups: Array<() => Promise<void>> = [];
+  const { collector, prometheus } = observers;
+  const cleanups: Array<() => Promise<void>> = [() => observers.close()];
   const close = async (): Promise<void> => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
   };
   try {
-    const collector = await startCollector();
-    cleanups.push(() => collector.close());
-    const prometheus = await startPrometheus({
-      fleet: new URL(collector.url).host,
-      postgres: target.exporter.target,
-    });
-    cleanups.push(() => prometheus.stop());
     const port = await freePort();
     const mf = new Miniflare(
       convertV4MiniflareOptions({

@@ -6,7 +6,7 @@
 import { figure, type Incident, type VariantContext } from "../incident.ts";
 
 const PAGE = 20;
-const CONCURRENCY = 4;
+const CONCURRENCY = 2;
 
 function window(): string {
   const from = new Date(Date.now() - 30 * 86_400_000).toISOString();

@@ -12,11 +12,16 @@ import { findAvailability } from "../../db/queries/availability.ts";
 import type { AppEnv } from "../../functions/env.ts";
 import { NotFoundError, UnavailableError, ValidationError } from "../../functions/http/errors.ts";
 import { queryEligibility } from "../../functions/insurance/client.ts";
-import { registry } from "../../functions/observability/metrics.ts";
+import { metrics, registry } from "../../functions/observability/metrics.ts";
 import { breakerCounters, countsAsFailure } from "../../functions/resilience/breaker/circuit.ts";
 
-/** What one remembered answer holds: about 16 KiB, so growth shows within seconds. */
-const ENTRY_BYTES = 16 * 1024;
+/** What one remembered answer holds: 32 KiB, so growth shows within seconds. */
+const ENTRY_BYTES = 32 * 1024;
+/**
+ * The "unbounded" map's safety cap, far above the bounded one's (64 MiB): a long lab run must not
+ * reach workerd's isolate memory limit and turn the incident into a crash.
+ */
+const LAB_SAFETY_ENTRIES = 2_048;
 /** The bounded structure's cap, as clinic-edge bounds its per-isolate maps. */
 const BOUNDED_ENTRIES = 64;
 /** A budget no request would ever be given: the "no deadline" of the leaked-work incident. */
@@ -76,7 +81,7 @@ labRoutes.get("/doctors-with-appointments", async (c) => {
 labRoutes.get("/remember", (c) => {
   const bounded = c.req.query("bounded") === "1";
   const map = bounded ? remembered.bounded : remembered.unbounded;
-  map.set(c.var.requestId, "x".repeat(ENTRY_BYTES));
+  if (map.size < LAB_SAFETY_ENTRIES) map.set(c.var.requestId, "x".repeat(ENTRY_BYTES));
   if (bounded) while (map.size > BOUNDED_ENTRIES) map.delete(map.keys().next().value!);
   return c.json({ entries: map.size });
 });
@@ -124,8 +129,12 @@ labRoutes.get("/eligibility-unguarded", async (c) => {
   }
 });
 
-/** cache-stampede, bad: every request loads availability from Postgres itself, no coalescing. */
+/**
+ * cache-stampede, bad: every request loads availability from Postgres itself, no coalescing;
+ * counted as what it is, a coalesced read whose outcome is always "load".
+ */
 labRoutes.get("/availability-direct", async (c) => {
+  metrics.coalescer.inc({ outcome: "load" });
   const value = await findAvailability(c.var.requestDb, c.var.deadline, query(c, "doctor"), query(c, "date"));
   if (!value) throw new NotFoundError("doctor", query(c, "doctor"));
   return c.json(value);
