@@ -7,7 +7,7 @@
  */
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { ROOT } from "../bench/lib/stack.ts";
 import { parseCommandLine, parseFlags, stopSignal, usage, type Flag } from "../bench/lib/cli.ts";
 import { runIncident } from "./incident.ts";
@@ -89,7 +89,7 @@ async function main(): Promise<number> {
     await stack.close();
     stop.dispose();
   }
-  const dir = join(ROOT, opts.out, run.startedAt.replace(/[:.]/g, "-"));
+  const dir = resolve(ROOT, opts.out, run.startedAt.replace(/[:.]/g, "-"));
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, "run.json"), `${JSON.stringify(run, null, 2)}\n`);
   await writeFile(join(dir, "report.html"), await reportPage(run));

@@ -23,14 +23,13 @@ export const TIME_COMPRESSION_NOTE =
  * `[5m]` → `[5s]`. A duration in another unit is refused, so the compression cannot silently skip one.
  */
 export function compressRules(text: string): string {
-  const compressed = text
+  const other = /\[\d+(?:ms|s|h|d|w|y)(?::\d*\w*)?\]|(?:for|keep_firing_for):\s*\d+(?:ms|s|h|d|w|y)\b/.exec(text);
+  if (other) throw new Error(`a duration the lab cannot compress: ${other[0]} (write rule durations in minutes)`);
+  return text
     .replace(/^(\s*(?:for|keep_firing_for):\s*)(\d+)m\s*$/gm, (_, head: string, n: string) => `${head}${n}s`)
     .replace(/\[(\d+)m(?::(\d+)m)?\]/g, (_, range: string, step: string | undefined) =>
       step ? `[${range}s:${step}s]` : `[${range}s]`,
     );
-  const left = /^\s*(?:for|keep_firing_for):\s*\d+[^s\d\s]|\[\d+(?:ms|[hdwy])/m.exec(compressed);
-  if (left) throw new Error(`a duration the lab cannot compress: ${left[0].trim()} (write rule durations in minutes)`);
-  return compressed;
 }
 
 /** The names of the alerts in a rules file, in file order. */

@@ -6,20 +6,13 @@
  */
 import { POLICY } from "../../functions/auth/policy.ts";
 import { newApp } from "../../functions/app.ts";
+import { LAB_POLICY } from "./policy.ts";
 import { labRoutes } from "./routes.ts";
 
 export { Breaker } from "../../functions/resilience/breaker/object.ts";
 export { Coalescer } from "../../functions/resilience/coalescer/object.ts";
 export { RateLimiter } from "../../functions/resilience/rate-limiter/object.ts";
 
-/** The lab's routes, keyed as THE policy keys operations. */
-export const LAB_POLICY = {
-  "GET /__lab/doctors-with-appointments": { allow: ["admin"] },
-  "GET /__lab/remember": { allow: ["admin"] },
-  "GET /__lab/hold-lock": { allow: ["admin"] },
-  "GET /__lab/eligibility-unguarded": { allow: ["admin"] },
-  "GET /__lab/availability-direct": { allow: ["admin"] },
-} as const;
 
 const app = newApp({ policy: { ...POLICY, ...LAB_POLICY } });
 app.route("/__lab", labRoutes);
