@@ -116,15 +116,15 @@ export async function runVariant(
           { t, metric: "pg_backends", value: backends },
           ...Object.entries(extra).map(([metric, value]) => ({ t, metric, value })),
         );
-        await sleep(Math.max(0, 1_000 - ((recorder.now() - t) * 1_000)));
+        await sleep(Math.max(0, 1_000 - (recorder.now() - t) * 1_000));
       }
     })();
-    let failure: unknown;
+    let failure: Error | undefined;
     try {
       await spec.load(ctx);
       await sleep(TAIL_SECONDS * 1_000);
     } catch (err) {
-      failure = err;
+      failure = err instanceof Error ? err : new Error(String(err));
     }
     sampling = false;
     await sampler;
@@ -139,11 +139,12 @@ export async function runVariant(
       alerts: alerts.list(),
       summary: {
         ...summary,
-        "alerts fired": alerts
-          .list()
-          .filter((a) => a.firedAt !== null)
-          .map((a) => a.name)
-          .join(", ") || "none",
+        "alerts fired":
+          alerts
+            .list()
+            .filter((a) => a.firedAt !== null)
+            .map((a) => a.name)
+            .join(", ") || "none",
       },
     };
     return trace ? { variant, trace } : { variant };

@@ -32,12 +32,14 @@ const log = (line: string): void => console.error(`[lab] ${line}`);
 
 function parse(argv: string[]): { which: string[]; seconds: number; out: string } | undefined {
   const positional = argv.filter((a, i) => !a.startsWith("-") && !(i > 0 && argv[i - 1]!.startsWith("--")));
-  const flags = parseFlags(FLAGS, argv.filter((a) => !positional.includes(a)));
+  const flags = parseFlags(
+    FLAGS,
+    argv.filter((a) => !positional.includes(a)),
+  );
   if (!flags) return undefined;
   if (positional.length !== 1) throw new Error("name one incident, or all");
   const which = positional[0] === "all" ? INCIDENTS.map((i) => i.id) : positional;
-  for (const id of which)
-    if (!INCIDENTS.some((i) => i.id === id)) throw new Error(`no incident ${id}`);
+  for (const id of which) if (!INCIDENTS.some((i) => i.id === id)) throw new Error(`no incident ${id}`);
   return { which, seconds: flags.seconds, out: flags.out };
 }
 
@@ -49,7 +51,12 @@ export function summaryTable(incident: LabIncident): string {
     ...incident.variants.map((v) => [v.name, ...columns.map((c) => String(v.summary[c] ?? ""))]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const lines = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd());
+  const lines = rows.map((r) =>
+    r
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd(),
+  );
   const checks = incident.checks.map((c) => `  ${c.passed ? "ok  " : "FAIL"} ${c.name}: ${c.detail}`);
   return [`== ${incident.title} (${incident.id})`, ...lines, ...checks].join("\n");
 }
@@ -58,8 +65,8 @@ export function summaryTable(incident: LabIncident): string {
 async function reportPage(run: LabRun): Promise<string> {
   const renderer = join(ROOT, "lab", "report", "render.ts");
   if (!existsSync(renderer)) return placeholderReport(run);
-  const { renderReport } = (await import(renderer)) as { renderReport(run: LabRun): Promise<string> };
-  return renderReport(run);
+  const report = (await import(renderer)) as { renderReport: (run: LabRun) => Promise<string> };
+  return report.renderReport(run);
 }
 
 async function main(): Promise<number> {
@@ -79,7 +86,7 @@ async function main(): Promise<number> {
   };
   try {
     for (const id of opts.which) {
-      if (stop.signal.aborted) throw stop.signal.reason;
+      if (stop.signal.aborted) throw new Error("stopped: a signal, or the run's time limit");
       const incident = INCIDENTS.find((i) => i.id === id)!;
       const result = await runIncident(stack, incident, opts.seconds, rules, log);
       run.incidents.push(result);

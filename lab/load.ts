@@ -68,7 +68,12 @@ export class Recorder {
    * `perSecond` requests a second, whether or not earlier ones have answered, for `seconds`; each
    * given up on after `timeoutMs` (a caller's own patience, "network-error").
    */
-  async openLoop(request: RequestOf, perSecond: number, seconds: number, timeoutMs = REQUEST_TIMEOUT_MS): Promise<void> {
+  async openLoop(
+    request: RequestOf,
+    perSecond: number,
+    seconds: number,
+    timeoutMs = REQUEST_TIMEOUT_MS,
+  ): Promise<void> {
     const pending: Array<Promise<Outcome>> = [];
     const start = this.now();
     const total = Math.min(MAX_REQUESTS, Math.round(perSecond * seconds));

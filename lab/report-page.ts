@@ -11,7 +11,10 @@ export function placeholderReport(run: LabRun): string {
   const sections = run.incidents.map((incident) => {
     const columns = [...new Set(incident.variants.flatMap((v) => Object.keys(v.summary)))];
     const rows = incident.variants
-      .map((v) => `<tr><th>${escape(v.name)}</th>${columns.map((c) => `<td>${escape(String(v.summary[c] ?? ""))}</td>`).join("")}</tr>`)
+      .map(
+        (v) =>
+          `<tr><th>${escape(v.name)}</th>${columns.map((c) => `<td>${escape(String(v.summary[c] ?? ""))}</td>`).join("")}</tr>`,
+      )
       .join("");
     const checks = incident.checks
       .map((c) => `<li>${c.passed ? "✔" : "✘"} ${escape(c.name)}: ${escape(c.detail)}</li>`)

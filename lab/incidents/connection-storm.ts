@@ -81,7 +81,10 @@ export const connectionStorm: Incident = {
       throw err;
     }
   },
-  variants: [variant("bad: a connection per request", "bad", "ws"), variant("good: the HTTP query path", "good", "http")],
+  variants: [
+    variant("bad: a connection per request", "bad", "ws"),
+    variant("good: the HTTP query path", "good", "http"),
+  ],
   checks: ([bad, good]) => [
     {
       name: `backends: near max_connections (${MAX_CONNECTIONS}) on the WebSocket path, at most the pool on the HTTP path`,

@@ -17,8 +17,8 @@ function window(): string {
 async function dbFigures(ctx: VariantContext): Promise<Record<string, number>> {
   const p = ctx.worker.prometheus;
   const [sum, count, nPlusOne] = await Promise.all([
-    p.value('sum(db_queries_per_request_sum)'),
-    p.value('sum(db_queries_per_request_count)'),
+    p.value("sum(db_queries_per_request_sum)"),
+    p.value("sum(db_queries_per_request_count)"),
     p.value("sum(db_n_plus_one_total)"),
   ]);
   return {

@@ -62,17 +62,20 @@ function variant(name: string, kind: "bad" | "good", bindings: Record<string, st
         (i) => ({
           url: `${ctx.worker.base}/patients/${list[i % list.length]!.id}/eligibility?date=${date}`,
           // A trace id of the lab's own, so the slowest request's trace can be found again.
-          headers: { ...ctx.headers, traceparent: `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01` },
+          headers: {
+            ...ctx.headers,
+            traceparent: `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01`,
+          },
         }),
         CONCURRENCY,
         ctx.seconds,
       );
     },
-    trace: async (ctx) => {
+    trace: (ctx) => {
       const slowest = ctx.recorder.outcomes
         .filter((o) => o.traceId)
         .reduce<(typeof ctx.recorder.outcomes)[number] | undefined>((a, b) => (!a || b.ms > a.ms ? b : a), undefined);
-      return slowest?.traceId ? labTrace(ctx.worker.collector.spans(slowest.traceId)) : undefined;
+      return Promise.resolve(slowest?.traceId ? labTrace(ctx.worker.collector.spans(slowest.traceId)) : undefined);
     },
   };
 }
@@ -85,7 +88,10 @@ export const slowRequest: Incident = {
   before: (stack) => void stack.insurance.controls({ down: false, latencyMs: 0, errorRate: 0 }),
   variants: [
     variant("bad: waiting out a slow insurer", "bad", {}),
-    variant("good: a 300 ms budget for the insurer", "good", { INSURANCE_TIMEOUT_MS: "300", INSURANCE_MAX_ATTEMPTS: "1" }),
+    variant("good: a 300 ms budget for the insurer", "good", {
+      INSURANCE_TIMEOUT_MS: "300",
+      INSURANCE_MAX_ATTEMPTS: "1",
+    }),
   ],
   checks: ([bad, good], trace) => [
     traceCheck(trace),
@@ -102,7 +108,8 @@ export function traceCheck(trace: LabTrace | undefined): { name: string; passed:
   const slow = trace?.spans.find((s) => s.spanId === trace.slowestSpanId);
   return {
     name: "the slowest request's trace points at the insurer call",
-    passed: !!slow && slow.spanId !== trace?.spans[0]?.spanId && /insur|eligib/i.test(slow.name) && slow.durationMs >= 1_000,
+    passed:
+      !!slow && slow.spanId !== trace?.spans[0]?.spanId && /insur|eligib/i.test(slow.name) && slow.durationMs >= 1_000,
     detail: slow ? `slowest span "${slow.name}", ${slow.durationMs} ms of ${trace?.spans.length} spans` : "no trace",
   };
 }

@@ -41,8 +41,8 @@ function variant(name: string, kind: "bad" | "good", scope: "none" | "isolate" |
         ctx.seconds,
       );
     },
-    sample: async (ctx) => ({ insurer_calls: calls(ctx) }),
-    summarize: async (ctx) => ({ "insurer calls": calls(ctx) }),
+    sample: (ctx) => Promise.resolve({ insurer_calls: calls(ctx) }),
+    summarize: (ctx) => Promise.resolve({ "insurer calls": calls(ctx) }),
   };
 }
 
@@ -65,8 +65,12 @@ export const upstreamOutage: Incident = {
       name: "calls reaching the dead insurer: bounded with a breaker, one per attempt without",
       passed:
         figure(bad, "insurer calls") >= figure(bad, "requests") &&
-        goods.every((g) => figure(g, "insurer calls") <= 20 && figure(g, "insurer calls") * 5 < figure(bad, "insurer calls")),
-      detail: [bad, ...goods].map((v) => `${v!.name}: ${figure(v, "insurer calls")} calls for ${figure(v, "requests")} requests`).join("; "),
+        goods.every(
+          (g) => figure(g, "insurer calls") <= 20 && figure(g, "insurer calls") * 5 < figure(bad, "insurer calls"),
+        ),
+      detail: [bad, ...goods]
+        .map((v) => `${v!.name}: ${figure(v, "insurer calls")} calls for ${figure(v, "requests")} requests`)
+        .join("; "),
     },
   ],
 };

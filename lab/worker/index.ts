@@ -13,7 +13,6 @@ export { Breaker } from "../../functions/resilience/breaker/object.ts";
 export { Coalescer } from "../../functions/resilience/coalescer/object.ts";
 export { RateLimiter } from "../../functions/resilience/rate-limiter/object.ts";
 
-
 const app = newApp({ policy: { ...POLICY, ...LAB_POLICY } });
 app.route("/__lab", labRoutes);
 

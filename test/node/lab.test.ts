@@ -109,7 +109,9 @@ describe("npm run lab -- all", () => {
   });
 
   it("passes every incident's own checks", () => {
-    const failed = lab.incidents.flatMap((i) => i.checks.filter((c) => !c.passed).map((c) => `${i.id}: ${c.name}: ${c.detail}`));
+    const failed = lab.incidents.flatMap((i) =>
+      i.checks.filter((c) => !c.passed).map((c) => `${i.id}: ${c.name}: ${c.detail}`),
+    );
     expect(failed).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@
  * production Worker (wrangler.toml's main) answers every one of them 404, even to an admin, whatever
  * its configuration, because it never imports them.
  */
-import { describe, expect, it } from "vitest";
+import { describe, it } from "vitest";
 import { LAB_POLICY } from "../../../lab/worker/policy.ts";
 import { call, expectProblem } from "../../helpers/api.ts";
 
