@@ -5,6 +5,7 @@ import { connectionStorm } from "./connection-storm.ts";
 import { leakedWork } from "./leaked-work.ts";
 import { memoryGrowth } from "./memory-growth.ts";
 import { nPlusOne } from "./n-plus-one.ts";
+import { schemaChange } from "./schema-change.ts";
 import { slowRequest } from "./slow-request.ts";
 import { upstreamOutage } from "./upstream-outage.ts";
 
@@ -15,5 +16,6 @@ export const INCIDENTS: readonly Incident[] = [
   memoryGrowth,
   upstreamOutage,
   cacheStampede,
+  schemaChange,
   slowRequest,
 ];

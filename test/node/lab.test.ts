@@ -53,6 +53,7 @@ describe("npm run lab -- all", () => {
       "memory-growth",
       "upstream-outage",
       "cache-stampede",
+      "schema-change",
       "slow-request",
     ]);
     for (const i of lab.incidents) expect(i.variants[0]!.kind, i.id).toBe("bad");
@@ -66,6 +67,7 @@ describe("npm run lab -- all", () => {
       "memory-growth": "IsolateMemoryGrowing",
       "upstream-outage": "UpstreamCallsFailing",
       "cache-stampede": "CacheStampede",
+      "schema-change": "ServerErrors",
       "slow-request": "SlowRequests",
     };
     for (const [id, alert] of Object.entries(expected)) {
@@ -98,6 +100,14 @@ describe("npm run lab -- all", () => {
     expect(lastOf(goods[0]!, "in_flight")).toBe(0);
     expect(lastOf(goods[0]!, "pg_backends")).toBe(0);
     expect((lastOf(bad, "in_flight") ?? 0) + (lastOf(bad, "pg_backends") ?? 0)).toBeGreaterThan(0);
+  });
+
+  it("fails reads after a breaking migration, none with expand/contract", () => {
+    const { bad, goods } = variants("schema-change");
+    const errors = (v: LabVariant) =>
+      v.series.filter((p) => p.metric === "errors_5xx").reduce((s, p) => s + p.value, 0);
+    expect(errors(bad)).toBeGreaterThan(0);
+    expect(errors(goods[0]!)).toBe(0);
   });
 
   it("points the slowest request's trace at the insurer call", () => {
