@@ -8,12 +8,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { build } from "esbuild";
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions } from "miniflare";
 import pg from "pg";
 import { startInsurance, type InsuranceStandIn } from "../dev/insurance.ts";
 import { startCollector, type RunningCollector } from "../dev/otlp-collector.ts";
 import { seedIfEmpty } from "../dev/seed.ts";
+import { bundleWorker } from "../bench/lib/bundle.ts";
 import { runtimeOutput } from "../bench/lib/runtime-log.ts";
 import {
   ROOT,
@@ -49,23 +49,6 @@ export interface LabStack {
 
 const INSURANCE_KEY = "lab-insurance-key";
 
-/** Bundles lab/worker/index.ts (clinic-edge's app plus the lab routes) into `dir`. */
-async function bundleLabWorker(dir: string): Promise<string> {
-  const outfile = join(dir, "lab-worker.js");
-  await build({
-    entryPoints: [join(ROOT, "lab", "worker", "index.ts")],
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    conditions: ["workerd", "worker", "browser"],
-    mainFields: ["module", "main"],
-    external: ["node:*", "cloudflare:*"],
-    outfile,
-    logLevel: "error",
-  });
-  return outfile;
-}
-
 /** The target's bindings, monitor and exporter for a database reached through `services`. */
 export async function dbTarget(url: string, bindings: Record<string, string>): Promise<DbTarget> {
   const monitor = new pg.Client({ connectionString: url, application_name: "clinic-edge-lab" });
@@ -88,7 +71,8 @@ export async function startLabStack(log: (line: string) => void): Promise<LabSta
   try {
     const dir = await mkdtemp(join(tmpdir(), "clinic-edge-lab-"));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const bundle = await bundleLabWorker(dir);
+    // clinic-edge's app plus the lab routes.
+    const bundle = await bundleWorker(join(ROOT, "lab", "worker", "index.ts"), dir);
     const db = await scratchDatabase("lab");
     cleanups.push(() => db.drop());
     await seedIfEmpty(db.url);

@@ -5,43 +5,11 @@
  * doctor_schedules, which the availability query reads exactly once).
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import type pg from "pg";
+import { coldDoctor, scheduleScans as scans, settledScans } from "../../bench/lib/cold-key.ts";
 import { figure, type Incident, type VariantContext, type VariantSpec } from "../incident.ts";
 
 const BURST = 30;
 let readsBefore = 0;
-
-async function scans(monitor: pg.Client): Promise<number> {
-  await monitor.query("SELECT pg_stat_clear_snapshot()");
-  const { rows } = await monitor.query<{ n: string }>(
-    "SELECT (coalesce(seq_scan, 0) + coalesce(idx_scan, 0))::text AS n FROM pg_stat_user_tables WHERE relname = 'doctor_schedules'",
-  );
-  return Number(rows[0]?.n ?? 0);
-}
-
-/** Scans once they have stopped changing: backends report them as they go idle (bounded wait). */
-async function settledScans(monitor: pg.Client): Promise<number> {
-  let last = -1;
-  for (let stable = 0, i = 0; stable < 4 && i < 50; i++) {
-    await sleep(250);
-    const n = await scans(monitor);
-    stable = n === last ? stable + 1 : 0;
-    last = n;
-  }
-  return last;
-}
-
-async function coldDoctor(monitor: pg.Client): Promise<string> {
-  const { rows } = await monitor.query<{ id: string }>(
-    "INSERT INTO doctors (name, specialty) VALUES ('Dr. Lab Stampede', 'cardiology') RETURNING id",
-  );
-  const id = rows[0]!.id;
-  await monitor.query(
-    "INSERT INTO doctor_schedules (doctor_id, weekday, starts_at, ends_at) SELECT $1, d, '09:00', '17:00' FROM generate_series(0, 6) d",
-    [id],
-  );
-  return id;
-}
 
 function variant(name: string, kind: "bad" | "good", coalesced: boolean): VariantSpec {
   let bursts = 0;
@@ -49,13 +17,13 @@ function variant(name: string, kind: "bad" | "good", coalesced: boolean): Varian
     name,
     kind,
     load: async (ctx: VariantContext) => {
-      readsBefore = await settledScans(ctx.target.monitor);
+      readsBefore = await settledScans(ctx.target.monitor, 4, 250);
       bursts = 0;
       const date = new Date(Date.now() + 7 * 86_400_000).toISOString().slice(0, 10);
       const until = ctx.recorder.now() + ctx.seconds;
       while (ctx.recorder.now() < until) {
         const started = ctx.recorder.now();
-        const doctor = await coldDoctor(ctx.target.monitor);
+        const doctor = await coldDoctor(ctx.target.monitor, "Dr. Lab Stampede");
         const path = coalesced
           ? `/doctors/${doctor}/availability?date=${date}`
           : `/__lab/availability-direct?doctor=${doctor}&date=${date}`;
@@ -66,7 +34,7 @@ function variant(name: string, kind: "bad" | "good", coalesced: boolean): Varian
     },
     sample: async (ctx) => ({ db_reads: (await scans(ctx.target.monitor)) - readsBefore }),
     summarize: async (ctx) => {
-      const reads = (await settledScans(ctx.target.monitor)) - readsBefore;
+      const reads = (await settledScans(ctx.target.monitor, 4, 250)) - readsBefore;
       return { "cold keys": bursts, "Postgres reads": reads, "reads per key": Math.round((reads / bursts) * 10) / 10 };
     },
   };
