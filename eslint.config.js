@@ -21,7 +21,13 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        project: ["./tsconfig.json", "./dev/tsconfig.json", "./test/tsconfig.json", "./bench/workers/tsconfig.json"],
+        project: [
+          "./tsconfig.json",
+          "./dev/tsconfig.json",
+          "./test/tsconfig.json",
+          "./bench/workers/tsconfig.json",
+          "./lab/worker/tsconfig.json",
+        ],
         tsconfigRootDir: import.meta.dirname,
       },
     },

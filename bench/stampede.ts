@@ -16,11 +16,11 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { build } from "esbuild";
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions, type V4WorkerOptions } from "miniflare";
 import pg from "pg";
+import { coldDoctor, settledScans as reads } from "./lib/cold-key.ts";
 import { StatusTally, refuseOnFailures } from "./lib/failures.ts";
 import {
   BUILT_WORKER,
@@ -53,35 +53,6 @@ function options(): { requests: number; isolates: number } {
   if (!Number.isInteger(requests) || requests < 1 || requests > 10_000) throw new Error("--requests: 1..10000");
   if (!Number.isInteger(isolates) || isolates < 1 || isolates > 8) throw new Error("--isolates: 1..8");
   return { requests, isolates };
-}
-
-/** Scans of doctor_schedules so far; backends report them when they exit (the bench's endpoint closes idle ones fast). */
-async function reads(monitor: pg.Client): Promise<number> {
-  let last = -1;
-  for (let stable = 0; stable < 5;) {
-    await sleep(200);
-    await monitor.query("SELECT pg_stat_clear_snapshot()");
-    const { rows } = await monitor.query<{ n: string }>(
-      "SELECT (coalesce(seq_scan, 0) + coalesce(idx_scan, 0))::text AS n FROM pg_stat_user_tables WHERE relname = 'doctor_schedules'",
-    );
-    const n = Number(rows[0]?.n ?? 0);
-    stable = n === last ? stable + 1 : 0;
-    last = n;
-  }
-  return last;
-}
-
-/** A doctor with working hours every day: a key nobody has read yet. */
-async function coldDoctor(monitor: pg.Client): Promise<string> {
-  const { rows } = await monitor.query<{ id: string }>(
-    "INSERT INTO doctors (name, specialty) VALUES ('Dr. Stampede', 'cardiology') RETURNING id",
-  );
-  const id = rows[0]!.id;
-  await monitor.query(
-    "INSERT INTO doctor_schedules (doctor_id, weekday, starts_at, ends_at) SELECT $1, d, '09:00', '17:00' FROM generate_series(0, 6) d",
-    [id],
-  );
-  return id;
 }
 
 /** Fires all requests at once, round-robin over the named Workers (Miniflare routes by header). */
@@ -184,7 +155,7 @@ async function main(): Promise<void> {
     const auth = await adminHeaders();
     const results: Result[] = [];
     for (const strategy of ["none", "isolate", "clinic-edge"] as const) {
-      const doctor = await coldDoctor(monitor);
+      const doctor = await coldDoctor(monitor, "Dr. Stampede");
       const before = await reads(monitor);
       const prefix = strategy === "clinic-edge" ? "edge" : strategy;
       const path =

@@ -29,6 +29,8 @@ export interface EmbeddedOptions {
   /** Throw-away cluster: durability off for speed, deleted on stop. */
   ephemeral?: boolean;
   log?: (line: string) => void;
+  /** max_connections (default 200); the incident lab's connection storm runs on a server with few. */
+  maxConnections?: number;
 }
 
 export interface RunningPostgres {
@@ -76,7 +78,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<R
       "-c",
       "unix_socket_directories=",
       "-c",
-      "max_connections=200",
+      `max_connections=${options.maxConnections ?? 200}`,
       ...(options.ephemeral ? ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"] : []),
     ],
     onLog,

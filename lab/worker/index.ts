@@ -1,0 +1,21 @@
+/**
+ * The incident lab's Worker: clinic-edge's whole app plus the lab's "bad" routes under /__lab/
+ * (./routes.ts), admins only. `npm run lab` bundles this entry for its own workerd; wrangler.toml's
+ * `main` (functions/index.ts) never reaches it, so no production configuration can turn a bad
+ * pattern on.
+ */
+import { POLICY } from "../../functions/auth/policy.ts";
+import { newApp } from "../../functions/app.ts";
+import { LAB_POLICY } from "./policy.ts";
+import { labRoutes } from "./routes.ts";
+
+export { Breaker } from "../../functions/resilience/breaker/object.ts";
+export { Coalescer } from "../../functions/resilience/coalescer/object.ts";
+export { RateLimiter } from "../../functions/resilience/rate-limiter/object.ts";
+
+const app = newApp({ policy: { ...POLICY, ...LAB_POLICY } });
+app.route("/__lab", labRoutes);
+
+export default {
+  fetch: app.fetch,
+} satisfies ExportedHandler<Env>;
