@@ -7,13 +7,19 @@
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 
 export interface PgExporter {
   /** host:port to scrape at /metrics. */
   target: string;
-  /** The application's backends on the database right now (the lab's own connections left out). */
+  /**
+   * The most backends the application held on the database since the last call (the lab's own
+   * connections left out): polled every 100 ms, so a sample a second does not miss a storm's peaks.
+   */
   backends(): Promise<number>;
+  /** The application's backends on the database right now. */
+  backendsNow(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -44,6 +50,18 @@ export async function startPgExporter(databaseUrl: string): Promise<PgExporter> 
     queue = next.catch(() => undefined);
     return next;
   };
+  let peak = 0;
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      const app = await serialized(read).then(
+        (r) => r.app,
+        () => 0,
+      );
+      peak = Math.max(peak, app);
+      await sleep(100);
+    }
+  })();
   const server = createServer((req, res) => {
     if (req.url !== "/metrics") {
       res.writeHead(404).end();
@@ -69,8 +87,16 @@ export async function startPgExporter(databaseUrl: string): Promise<PgExporter> 
   const { port } = server.address() as AddressInfo;
   return {
     target: `127.0.0.1:${port}`,
-    backends: async () => (await serialized(read)).app,
+    backends: async () => {
+      const now = (await serialized(read)).app;
+      const most = Math.max(peak, now);
+      peak = 0;
+      return most;
+    },
+    backendsNow: async () => (await serialized(read)).app,
     close: async () => {
+      polling = false;
+      await poller;
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await client.end();

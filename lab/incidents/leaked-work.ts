@@ -29,7 +29,7 @@ function variant(name: string, kind: "bad" | "good", deadline: boolean): Variant
       ),
     summarize: async (ctx) => ({
       "in flight at end": await ctx.worker.prometheus.value("sum(http_requests_in_flight)"),
-      "backends at end": await ctx.target.exporter.backends(),
+      "backends at end": await ctx.target.exporter.backendsNow(),
     }),
   };
 }
