@@ -121,16 +121,23 @@ export class TransactionDb implements Queries {
  */
 export class RequestDb implements Queries {
   readonly #stats = new DbStatsRecorder();
-  readonly #queryPath: QueryPath;
-  readonly #ws: WsPath;
-  readonly #http: HttpPath;
+  readonly #options: DbOptions;
+  #ws: WsPath | undefined;
+  #http: HttpPath | undefined;
   #used = false;
 
   constructor(options: DbOptions) {
-    this.#queryPath = options.queryPath ?? "http";
-    const span = options.span ?? NOOP_SPAN;
-    this.#ws = new WsPath(options, this.#stats, new CountingLogger(this.#stats, span));
-    this.#http = new HttpPath(options, this.#stats, span);
+    this.#options = options;
+  }
+
+  // Each path is made on first use: every request gets a RequestDb, most trivial ones never query.
+  get #wsPath(): WsPath {
+    const span = this.#options.span ?? NOOP_SPAN;
+    return (this.#ws ??= new WsPath(this.#options, this.#stats, new CountingLogger(this.#stats, span)));
+  }
+
+  get #httpPath(): HttpPath {
+    return (this.#http ??= new HttpPath(this.#options, this.#stats, this.#options.span ?? NOOP_SPAN));
   }
 
   /** SQL statements this request has sent so far (the N+1 guard's input). */
@@ -155,7 +162,7 @@ export class RequestDb implements Queries {
 
   /** True once the WebSocket pool exists (and so must be ended). */
   get opened(): boolean {
-    return this.#ws.opened;
+    return this.#ws?.opened ?? false;
   }
 
   /** One statement, e.g. `db.query(deadline, (q) => q.select().from(doctors).where(...))`. */
@@ -170,8 +177,8 @@ export class RequestDb implements Queries {
    */
   async batch<T extends Statements>(deadline: Deadline, build: (db: QueryBuilder) => T): Promise<BatchResponse<T>> {
     this.#used = true;
-    if (this.#queryPath === "http") return this.#http.batch(deadline, build);
-    return this.#ws.transaction(deadline, (tx) => new TransactionDb(tx).batch(deadline, build));
+    if ((this.#options.queryPath ?? "http") === "http") return this.#httpPath.batch(deadline, build);
+    return this.#wsPath.transaction(deadline, (tx) => new TransactionDb(tx).batch(deadline, build));
   }
 
   async prepared<V extends Record<string, unknown>, R>(
@@ -180,17 +187,17 @@ export class RequestDb implements Queries {
     values: V,
   ): Promise<R> {
     this.#used = true;
-    if (this.#queryPath === "http") return this.#http.prepared(deadline, statement, values);
-    return this.#ws.transaction(deadline, (tx) => new TransactionDb(tx).prepared(deadline, statement, values));
+    if ((this.#options.queryPath ?? "http") === "http") return this.#httpPath.prepared(deadline, statement, values);
+    return this.#wsPath.transaction(deadline, (tx) => new TransactionDb(tx).prepared(deadline, statement, values));
   }
 
   /** An interactive transaction on the WebSocket pool, bounded by the deadline (see WsPath). */
   async run<T>(deadline: Deadline, work: (tx: Database) => Promise<T>): Promise<T> {
     this.#used = true;
-    return this.#ws.transaction(deadline, work);
+    return this.#wsPath.transaction(deadline, work);
   }
 
   async end(): Promise<void> {
-    await this.#ws.end();
+    await this.#ws?.end();
   }
 }
