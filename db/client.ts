@@ -121,23 +121,32 @@ export class TransactionDb implements Queries {
  */
 export class RequestDb implements Queries {
   readonly #stats = new DbStatsRecorder();
-  readonly #options: DbOptions;
+  #options: DbOptions | (() => DbOptions);
   #ws: WsPath | undefined;
   #http: HttpPath | undefined;
   #used = false;
 
-  constructor(options: DbOptions) {
+  /**
+   * `options`, or a function that makes them: every request gets a RequestDb and most trivial
+   * ones never query, so the options and each path are made on first use.
+   */
+  constructor(options: DbOptions | (() => DbOptions)) {
     this.#options = options;
   }
 
-  // Each path is made on first use: every request gets a RequestDb, most trivial ones never query.
+  get #resolved(): DbOptions {
+    if (typeof this.#options === "function") this.#options = this.#options();
+    return this.#options;
+  }
+
   get #wsPath(): WsPath {
-    const span = this.#options.span ?? NOOP_SPAN;
-    return (this.#ws ??= new WsPath(this.#options, this.#stats, new CountingLogger(this.#stats, span)));
+    const options = this.#resolved;
+    return (this.#ws ??= new WsPath(options, this.#stats, new CountingLogger(this.#stats, options.span ?? NOOP_SPAN)));
   }
 
   get #httpPath(): HttpPath {
-    return (this.#http ??= new HttpPath(this.#options, this.#stats, this.#options.span ?? NOOP_SPAN));
+    const options = this.#resolved;
+    return (this.#http ??= new HttpPath(options, this.#stats, options.span ?? NOOP_SPAN));
   }
 
   /** SQL statements this request has sent so far (the N+1 guard's input). */
@@ -177,7 +186,7 @@ export class RequestDb implements Queries {
    */
   async batch<T extends Statements>(deadline: Deadline, build: (db: QueryBuilder) => T): Promise<BatchResponse<T>> {
     this.#used = true;
-    if ((this.#options.queryPath ?? "http") === "http") return this.#httpPath.batch(deadline, build);
+    if ((this.#resolved.queryPath ?? "http") === "http") return this.#httpPath.batch(deadline, build);
     return this.#wsPath.transaction(deadline, (tx) => new TransactionDb(tx).batch(deadline, build));
   }
 
@@ -187,7 +196,7 @@ export class RequestDb implements Queries {
     values: V,
   ): Promise<R> {
     this.#used = true;
-    if ((this.#options.queryPath ?? "http") === "http") return this.#httpPath.prepared(deadline, statement, values);
+    if ((this.#resolved.queryPath ?? "http") === "http") return this.#httpPath.prepared(deadline, statement, values);
     return this.#wsPath.transaction(deadline, (tx) => new TransactionDb(tx).prepared(deadline, statement, values));
   }
 

@@ -28,13 +28,16 @@ export function serverTiming(s: DbStats): string {
  * (application_name) when a background task needs its own.
  */
 export function openRequestDb(c: Context<AppEnv>, purpose?: string): RequestDb {
-  const { db } = c.get("config");
-  return new RequestDb({
-    url: c.get("config").databaseUrl,
-    ...db,
-    applicationName: `clinic-edge:${c.get("clientRequestId") ?? c.get("requestId")}${purpose ? `:${purpose}` : ""}`,
-    audit: { requestId: c.get("requestId"), clientRequestId: c.get("clientRequestId"), actor: c.get("principal") },
-    span: c.get("span"),
+  // Read when the database is first used: by then the request's variables are all set.
+  return new RequestDb(() => {
+    const { db, databaseUrl } = c.get("config");
+    return {
+      url: databaseUrl,
+      ...db,
+      applicationName: `clinic-edge:${c.get("clientRequestId") ?? c.get("requestId")}${purpose ? `:${purpose}` : ""}`,
+      audit: { requestId: c.get("requestId"), clientRequestId: c.get("clientRequestId"), actor: c.get("principal") },
+      span: c.get("span"),
+    };
   });
 }
 
