@@ -5,6 +5,9 @@
  *   bare Hono            GET /healthz: a router and c.json(), nothing else
  *   bare Hono + log line GET /healthz: the same, writing clinic-edge's request log line
  *                        (bench/workers/bare-hono-log.ts): the floor for a service that logs each request
+ *   bare Hono + outputs  GET /healthz: the log line and clinic-edge's security headers
+ *                        (bench/workers/bare-hono-outputs.ts): what clinic-edge sends and writes on
+ *                        every answer, with none of its other work
  *   stack, limiter on    GET /healthz through every middleware; GET /patients/:id (one statement
  *                        on the HTTP path), the rate limiter on with a limit no request reaches
  *   stack, limiter off   GET /patients/:id with RATE_LIMIT_REQUESTS=0
@@ -13,7 +16,8 @@
  * one closed-loop load; the variants alternate `--rounds` times (each round a slice of each), so
  * the machine's drift falls on all alike. Prints req/s, latency and workerd CPU per request, then
  * the two ratios the hot path is held to, as the median of the per-round ratios: the stack's
- * /healthz against the bare app's, and /patients/:id with the limiter on against off.
+ * /healthz against the bare app's, and /patients/:id with the limiter on against off; and what
+ * the log line, the headers and the rest of the stack each take of that.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -56,6 +60,7 @@ const dir = await mkdtemp(join(tmpdir(), "clinic-edge-bench-stack-"));
 try {
   const bare = await bundleWorker(join(ROOT, "bench", "workers", "bare-hono.ts"), dir);
   const bareLog = await bundleWorker(join(ROOT, "bench", "workers", "bare-hono-log.ts"), dir);
+  const bareOutputs = await bundleWorker(join(ROOT, "bench", "workers", "bare-hono-outputs.ts"), dir);
   await withWorkerStack("stack", async (stack) => {
     let failedOpenOrLimited = 0;
     const countLimited = async (): Promise<void> => {
@@ -69,6 +74,7 @@ try {
       variants: [
         { name: "bare Hono", bindings: limiter(false), scriptPath: bare, routes: [HEALTHZ] },
         { name: "bare Hono + log line", bindings: limiter(false), scriptPath: bareLog, routes: [HEALTHZ] },
+        { name: "bare Hono + outputs", bindings: limiter(false), scriptPath: bareOutputs, routes: [HEALTHZ] },
         { name: "limiter on", cell: "clinic-edge, limiter on", bindings: limiter(true), after: countLimited },
         { name: "limiter off", cell: "clinic-edge, limiter off", bindings: limiter(false), routes: [PATIENT] },
       ],
@@ -86,7 +92,8 @@ try {
     console.log("");
     console.log(ratioLine(results, HEALTHZ, "limiter on", "bare Hono", "≥ 0.8"));
     console.log(ratioLine(results, HEALTHZ, "bare Hono + log line", "bare Hono", "the log line's own cost"));
-    console.log(ratioLine(results, HEALTHZ, "limiter on", "bare Hono + log line", "the rest of the stack"));
+    console.log(ratioLine(results, HEALTHZ, "bare Hono + outputs", "bare Hono + log line", "the headers' own cost"));
+    console.log(ratioLine(results, HEALTHZ, "limiter on", "bare Hono + outputs", "the rest of the stack"));
     console.log(ratioLine(results, PATIENT, "limiter on", "limiter off", "≥ 0.9"));
     console.log(`requests limited or failed open while on (should be 0): ${failedOpenOrLimited}`);
   });

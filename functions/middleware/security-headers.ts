@@ -15,23 +15,30 @@ function csp(directives: Record<string, readonly string[]>): string {
 }
 
 /**
- * What every answer carries: hono/secure-headers' defaults (which this replaced: it is the same set,
- * built once here and applied in one loop, as it runs on every answer), with our choices where they
- * differ. The API's answers are JSON that no browser should render or frame.
+ * What every answer carries, JSON or page. OWASP's REST Security Cheat Sheet set for API answers
+ * (HSTS, nosniff, X-Frame-Options, a CSP and no-store, below), plus CORP and Referrer-Policy. The
+ * API is meant to be read by fetch() with CORS, which CORP does not restrict; CORP stops other sites
+ * from embedding answers as <script>/<img>.
  */
 const common: HeaderList = [
-  // The API is meant to be read by fetch() with CORS, which CORP does not restrict; it stops other
-  // sites from embedding answers as <script>/<img>.
   ["Cross-Origin-Resource-Policy", "same-origin"],
-  ["Cross-Origin-Opener-Policy", "same-origin"],
-  ["Origin-Agent-Cluster", "?1"],
   ["Referrer-Policy", "no-referrer"],
   // Two years, as HSTS preload lists ask; browsers ignore it over plain http (local runs).
   ["Strict-Transport-Security", "max-age=63072000; includeSubDomains"],
   ["X-Content-Type-Options", "nosniff"],
+  ["X-Frame-Options", "DENY"],
+];
+
+/**
+ * What only a document (an HTML page) acts on: the rest of hono/secure-headers' defaults. Sent with
+ * the docs page only: each header costs every answer its bytes and its share of workerd's CPU
+ * (docs/decisions/0012-security-headers-per-answer-kind.md), and on JSON these do nothing.
+ */
+const documentOnly: HeaderList = [
+  ["Cross-Origin-Opener-Policy", "same-origin"],
+  ["Origin-Agent-Cluster", "?1"],
   ["X-DNS-Prefetch-Control", "off"],
   ["X-Download-Options", "noopen"],
-  ["X-Frame-Options", "DENY"],
   ["X-Permitted-Cross-Domain-Policies", "none"],
   ["X-XSS-Protection", "0"],
 ];
@@ -57,6 +64,7 @@ const apiHeaders: HeaderList = Object.freeze([
  */
 const docsHeaders: HeaderList = Object.freeze([
   ...common,
+  ...documentOnly,
   [
     "Content-Security-Policy",
     csp({
@@ -76,7 +84,7 @@ const docsHeaders: HeaderList = Object.freeze([
 /**
  * Secure headers on every answer (errors, 429 and 503 included), with a CSP fit for JSON everywhere
  * but the docs page; and `Cache-Control: no-store` unless the handler chose a policy: answers hold
- * personal data (patients, appointments) and, once authentication lands, differ per caller, so no
+ * personal data (patients, appointments) and differ per caller, so no
  * shared or browser cache should keep them. The docs and the OpenAPI document are left cacheable.
  */
 export function securityHeaders(): MiddlewareHandler<AppEnv> {
