@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { newApp } from "../../../functions/app.ts";
 import { metrics } from "../../../functions/observability/metrics.ts";
 import { ORIGIN, json } from "../../helpers/api.ts";
+import { clientIp, workerWith } from "../../helpers/app.ts";
 import { doctorWithSchedule, slot } from "../../helpers/factories.ts";
 
 interface Availability {
@@ -85,5 +86,30 @@ describe("a Durable Object call that fails because its object was reset", () => 
     const res = await availability(namespace);
     expect(outcomeOf(res)).toBe("fallback");
     expect(stubs()).toBe(1);
+  });
+});
+
+describe("a rate limiter call that fails because its object was reset", () => {
+  it("is decided by the new instance, not failed open", async () => {
+    let made = 0;
+    const resetOnce = {
+      idFromName: (name: string) => env.RATE_LIMITER.idFromName(name),
+      get: (id: DurableObjectId) =>
+        ++made === 1 ? { take: () => Promise.reject(resetError()) } : env.RATE_LIMITER.get(id),
+    } as unknown as Env["RATE_LIMITER"];
+    const worker = workerWith({
+      RATE_LIMIT_REQUESTS: "3",
+      RATE_LIMIT_WRITE_REQUESTS: "0",
+      RATE_LIMIT_TIMEOUT_MS: "10000",
+      RATE_LIMITER: resetOnce,
+    });
+    const ip = clientIp();
+    const res = await worker.fetch("/metrics", {
+      as: { role: "admin", sub: `ops-${ip}` },
+      headers: { "cf-connecting-ip": ip },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("ratelimit")).toBe('"default";r=2;t=60');
+    expect(made).toBe(2);
   });
 });
