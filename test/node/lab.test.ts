@@ -1,5 +1,5 @@
 /**
- * The incident lab as a test: `npm run lab -- all --seconds 5` once (about three and a half
+ * The incident lab as a test: `npm run lab -- all --seconds 5` once (about four and a half
  * minutes on two cores), then each incident's difference read from its run.json: the bad variant
  * shows the failure and fires its alert under a real Prometheus, the good one does neither.
  */
