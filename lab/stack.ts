@@ -163,7 +163,8 @@ export async function startVariantStack(
         scriptPath: stack.bundle,
         modulesRoot: join(stack.bundle, ".."),
         compatibilityDate: stack.settings.compatibilityDate,
-        compatibilityFlags: stack.settings.compatibilityFlags,
+        // unsafe_module: the lab Worker's stand-in for a deploy resets every Durable Object (lab/worker/deploy.ts).
+        compatibilityFlags: [...stack.settings.compatibilityFlags, "unsafe_module"],
         durableObjects: stack.settings.durableObjects,
         bindings: {
           ...stack.settings.bindings,

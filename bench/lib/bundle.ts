@@ -64,7 +64,7 @@ export async function bundleWorker(entry: string, outdir: string): Promise<strin
     target: "es2022",
     conditions: ["workerd", "worker", "browser"],
     mainFields: ["browser", "module", "main"],
-    external: ["node:*", "cloudflare:*"],
+    external: ["node:*", "cloudflare:*", "workerd:*"],
     logLevel: "warning",
   });
   return outfile;

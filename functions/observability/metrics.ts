@@ -131,6 +131,12 @@ export const metrics = {
       `Coalesced reads by outcome: hit, coalesced, load, fallback, impossible-id (refused before any work) ${SCOPE}`,
     ),
   ),
+  objectRetries: registry.register(
+    new Counter(
+      "durable_object_retries_total",
+      `Durable Object calls sent a second time after a retryable failure (an object reset, as on a deploy), by object and method ${SCOPE}`,
+    ),
+  ),
   requestsShed: registry.register(
     new Counter("requests_shed_total", `Requests answered 503 because MAX_INFLIGHT_REQUESTS were in flight ${SCOPE}`),
   ),

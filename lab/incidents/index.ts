@@ -2,6 +2,7 @@
 import type { Incident } from "../incident.ts";
 import { cacheStampede } from "./cache-stampede.ts";
 import { connectionStorm } from "./connection-storm.ts";
+import { deployDuringTraffic } from "./deploy-during-traffic.ts";
 import { leakedWork } from "./leaked-work.ts";
 import { memoryGrowth } from "./memory-growth.ts";
 import { nPlusOne } from "./n-plus-one.ts";
@@ -16,6 +17,7 @@ export const INCIDENTS: readonly Incident[] = [
   memoryGrowth,
   upstreamOutage,
   cacheStampede,
+  deployDuringTraffic,
   schemaChange,
   slowRequest,
 ];

@@ -25,6 +25,13 @@ export const KNOWN_CHARTS: SeriesChart[] = [
   { kind: "in_flight", title: "In-flight work", unit: "in flight", lines: { in_flight: "in flight" } },
   { kind: "db_reads", title: "Postgres reads", unit: "reads", lines: { db_reads: "reads" } },
   { kind: "heap_bytes", title: "Heap", unit: "bytes", lines: { heap_bytes: "heap" } },
+  {
+    kind: "records_landed",
+    title: "Post-response records landed",
+    unit: "records",
+    lines: { records_landed: "landed" },
+  },
+  { kind: "do_retries", title: "Durable Object calls retried", unit: "retries", lines: { do_retries: "retries" } },
 ];
 
 const KNOWN_METRICS = new Set(KNOWN_CHARTS.flatMap((chart) => Object.keys(chart.lines)));

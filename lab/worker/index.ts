@@ -8,6 +8,7 @@ import { POLICY } from "../../functions/auth/policy.ts";
 import { newApp } from "../../functions/app.ts";
 import { LAB_POLICY } from "./policy.ts";
 import { labRoutes } from "./routes.ts";
+import { withDeployResets } from "./deploy.ts";
 
 export { Breaker } from "../../functions/resilience/breaker/object.ts";
 export { Coalescer } from "../../functions/resilience/coalescer/object.ts";
@@ -17,5 +18,6 @@ const app = newApp({ policy: { ...POLICY, ...LAB_POLICY } });
 app.route("/__lab", labRoutes);
 
 export default {
-  fetch: app.fetch,
+  // A Durable Object reset meets the app as it would after a deploy on the edge (./deploy.ts).
+  fetch: (request, env, ctx) => app.fetch(request, withDeployResets(env), ctx),
 } satisfies ExportedHandler<Env>;

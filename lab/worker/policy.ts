@@ -5,4 +5,6 @@ export const LAB_POLICY = {
   "GET /__lab/hold-lock": { allow: ["admin"] },
   "GET /__lab/eligibility-unguarded": { allow: ["admin"] },
   "GET /__lab/availability-direct": { allow: ["admin"] },
+  "POST /__lab/deploy": { allow: ["admin"] },
+  "GET /__lab/availability-read": { allow: ["admin"] },
 } as const;

@@ -14,6 +14,14 @@ import { NotFoundError, UnavailableError, ValidationError } from "../../function
 import { queryEligibility } from "../../functions/insurance/client.ts";
 import { metrics, registry } from "../../functions/observability/metrics.ts";
 import { breakerCounters, countsAsFailure } from "../../functions/resilience/breaker/circuit.ts";
+import { coalesced } from "../../functions/resilience/coalescer/client.ts";
+import type { LoadResult } from "../../functions/resilience/coalescer/loaders.ts";
+import type { CoalescedReply } from "../../functions/resilience/coalescer/object.ts";
+import { inBackground } from "../../functions/http/background.ts";
+import { EXPORT_DELAY_MS } from "../../core/telemetry/span-export.ts";
+import { nowNanos, postOtlp } from "../../core/telemetry/otlp.ts";
+import type { Context } from "hono";
+import { deploy } from "./deploy.ts";
 
 /** What one remembered answer holds: 32 KiB, so growth shows within seconds. */
 const ENTRY_BYTES = 32 * 1024;
@@ -137,5 +145,70 @@ labRoutes.get("/availability-direct", async (c) => {
   metrics.coalescer.inc({ outcome: "load" });
   const value = await findAvailability(c.var.requestDb, c.var.deadline, query(c, "doctor"), query(c, "date"));
   if (!value) throw new NotFoundError("doctor", query(c, "doctor"));
+  return c.json(value);
+});
+
+/** POST /__lab/deploy: the deploy-during-traffic incident resets every Durable Object (./deploy.ts). */
+labRoutes.post("/deploy", deploy);
+
+type AvailabilityRead = { loader: "availability"; doctorId: string; date: string };
+
+/** The doctor's Coalescer called straight through its stub: whatever the call throws is the request's 500. */
+async function unhandled(c: Context<AppEnv>, request: AvailabilityRead): Promise<LoadResult<AvailabilityRead> | null> {
+  const ns = c.env.COALESCER;
+  const reply: CoalescedReply = await c.var.deadline.race(
+    ns.get(ns.idFromName(`doctor:${request.doctorId}`)).load(request, c.var.deadline.remaining()),
+    "coalescer",
+  );
+  if (reply.kind !== "value") throw new Error(`coalescer answered ${reply.kind}`);
+  return reply.value as LoadResult<AvailabilityRead> | null;
+}
+
+/**
+ * The read's post-response work: one record of it sent to the OTLP collector, after the delay every
+ * span export waits for its batch (core/telemetry/span-export.ts). The collector counts what lands.
+ */
+function recordRead(c: Context<AppEnv>): (deadline: Deadline) => Promise<void> {
+  const { endpoint, headers, serviceName } = c.var.config.tracing;
+  const requestId = c.var.requestId;
+  return async (deadline) => {
+    if (!endpoint) return;
+    await new Promise((resolve) => setTimeout(resolve, EXPORT_DELAY_MS));
+    const span = {
+      traceId: crypto.randomUUID().replaceAll("-", ""),
+      spanId: crypto.randomUUID().replaceAll("-", "").slice(0, 16),
+      name: "lab.read.recorded",
+      kind: 1,
+      startTimeUnixNano: nowNanos(),
+      endTimeUnixNano: nowNanos(),
+      attributes: [{ key: "request.id", value: { stringValue: requestId } }],
+    };
+    const body = {
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: "service.name", value: { stringValue: serviceName } }] },
+          scopeSpans: [{ scope: { name: "clinic-edge-lab" }, spans: [span] }],
+        },
+      ],
+    };
+    await postOtlp(endpoint, headers, "v1/traces", body, deadline.signal);
+  };
+}
+
+/**
+ * deploy-during-traffic: a doctor's availability through the Coalescer, then post-response work.
+ * handled=1 is the app's way: the Coalescer client (a reset object's call sent once more on a fresh
+ * stub, else a direct load) and the work in ctx.waitUntil through inBackground, bounded by
+ * BACKGROUND_TIMEOUT_MS. handled=0 calls the stub directly, so a reset surfaces as a 500, and starts
+ * the work without waitUntil: the runtime cancels it once the response is out.
+ */
+labRoutes.get("/availability-read", async (c) => {
+  const request: AvailabilityRead = { loader: "availability", doctorId: query(c, "doctor"), date: query(c, "date") };
+  const handled = c.req.query("handled") === "1";
+  const value = handled ? await coalesced(c, request) : await unhandled(c, request);
+  if (!value) throw new NotFoundError("doctor", request.doctorId);
+  const record = recordRead(c);
+  if (handled) inBackground(c, "record read", record);
+  else void record(Deadline.start(c.var.config.budget.backgroundMs)).catch(() => undefined);
   return c.json(value);
 });

@@ -222,6 +222,18 @@ export const ROWS: RowSpec[] = [
         queries: [{ expr: `sum by (outcome) (rate(coalescer_requests_total[${W}]))`, legend: "{{outcome}}" }],
       },
       {
+        title: "Durable Object retries",
+        description:
+          "Calls sent once more on a fresh stub after a retryable failure (an object reset, as every deploy makes), by object and method. Bursts line up with deploys; a retry that fails too shows as a fallback.",
+        unit: "ops",
+        queries: [
+          {
+            expr: `sum by (object, method) (rate(durable_object_retries_total[${W}]))`,
+            legend: "{{object}}.{{method}}",
+          },
+        ],
+      },
+      {
         title: "Deadlines exceeded",
         description:
           "504s by the stage where the budget ran out (db, upstream, coalescer, ...), and 499s: clients that left first.",

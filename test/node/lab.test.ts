@@ -1,5 +1,5 @@
 /**
- * The incident lab as a test: `npm run lab -- all --seconds 5` once (about three and a half
+ * The incident lab as a test: `npm run lab -- all --seconds 5` once (about four and a half
  * minutes on two cores), then each incident's difference read from its run.json: the bad variant
  * shows the failure and fires its alert under a real Prometheus, the good one does neither.
  */
@@ -53,6 +53,7 @@ describe("npm run lab -- all", () => {
       "memory-growth",
       "upstream-outage",
       "cache-stampede",
+      "deploy-during-traffic",
       "schema-change",
       "slow-request",
     ]);
@@ -67,6 +68,7 @@ describe("npm run lab -- all", () => {
       "memory-growth": "IsolateMemoryGrowing",
       "upstream-outage": "UpstreamCallsFailing",
       "cache-stampede": "CacheStampede",
+      "deploy-during-traffic": "ServerErrors",
       "schema-change": "ServerErrors",
       "slow-request": "SlowRequests",
     };
@@ -100,6 +102,16 @@ describe("npm run lab -- all", () => {
     expect(lastOf(goods[0]!, "in_flight")).toBe(0);
     expect(lastOf(goods[0]!, "pg_backends")).toBe(0);
     expect((lastOf(bad, "in_flight") ?? 0) + (lastOf(bad, "pg_backends") ?? 0)).toBeGreaterThan(0);
+  });
+
+  it("answers 500s and loses post-response work when objects reset mid-load; neither with retries and waitUntil", () => {
+    const { bad, goods } = variants("deploy-during-traffic");
+    const good = goods[0]!;
+    expect(num(bad, "unexpected 5xx")).toBeGreaterThan(0);
+    expect(num(bad, "records landed")).toBeLessThan(num(bad, "reads answered"));
+    expect(num(good, "unexpected 5xx")).toBe(0);
+    expect(num(good, "records landed")).toBe(num(good, "reads answered"));
+    expect(num(good, "object retries")).toBeGreaterThan(0);
   });
 
   it("fails reads after a breaking migration, none with expand/contract", () => {

@@ -21,9 +21,8 @@ const INCIDENTS = [
   "schema-change",
   "slow-request",
 ];
-/** How each page's failure is reproduced: the lab's run of it, or the soak's restarts for a deploy. */
-const reproduce = (id: string): string =>
-  id === "deploy-during-traffic" ? "npm run soak -- --minutes 5\n" : `npm run lab -- ${id}\n`;
+/** How each page's failure is reproduced: the lab's run of it. */
+const reproduce = (id: string): string => `npm run lab -- ${id}\n`;
 const SECTIONS = ["## Symptom", "## In `/metrics`", "## Traces and logs", "## Confirm", "## Fix", "## Reproduce"];
 const RUNBOOK_BASE = "https://github.com/clinic-edge/clinic-edge/blob/main/docs/runbooks/";
 /** Postgres settings the pages name, which share a prefix with our metrics. */

@@ -15,6 +15,7 @@ import { LocalBreaker } from "./local.ts";
 import { track } from "../../../core/inflight.ts";
 import { SpanKind, type Attributes } from "../../../core/telemetry/tracing.ts";
 import { log } from "../../../core/log.ts";
+import { retryOnce } from "../durable-object-retry.ts";
 
 export interface SharedBreakerOptions {
   name: string;
@@ -219,12 +220,16 @@ export class SharedBreaker implements CircuitBreaker {
     });
     const traceparent = hop?.traceparent();
     const waiting = track("breaker-hop", `Breaker.${method} ${name}`);
+    const args = traceparent ? { ...this.#args, traceparent } : this.#args;
     try {
-      const reply = fn(
-        namespace.get(namespace.idFromName(name)),
-        traceparent ? { ...this.#args, traceparent } : this.#args,
-      );
-      return withinDeadline ? await call.deadline.race(reply, "upstream") : await reply;
+      try {
+        const reply = fn(namespace.get(namespace.idFromName(name)), args);
+        return withinDeadline ? await call.deadline.race(reply, "upstream") : await reply;
+      } catch (err) {
+        // Only a read is sent twice: a report the reset object had already stored would count twice.
+        if (method !== "sync" || !withinDeadline || !retryOnce(err, call.deadline, "Breaker", method)) throw err;
+        return await call.deadline.race(fn(namespace.get(namespace.idFromName(name)), args), "upstream");
+      }
     } catch (err) {
       hop?.fail(err instanceof Error ? err.name : "error");
       if (err instanceof DeadlineExceededError || err instanceof ClientClosedError) throw err;
