@@ -5,4 +5,6 @@ export const LAB_POLICY = {
   "GET /__lab/hold-lock": { allow: ["admin"] },
   "GET /__lab/eligibility-unguarded": { allow: ["admin"] },
   "GET /__lab/availability-direct": { allow: ["admin"] },
+  "GET /__lab/v2/doctors": { allow: ["admin"] },
+  "PATCH /__lab/v2/doctors/{id}": { allow: ["admin"] },
 } as const;
