@@ -113,18 +113,22 @@ function rollout(migration: string, contract: string | undefined, doctors: () =>
       READERS,
       ctx.seconds,
     );
-    await at(1 / 5);
-    await ctx.target.monitor.query(migration);
-    live = [v1, v2];
-    const writes = writeAcross(ctx, v1, v2, doctors(), () => live.length === 2, seen);
-    await at(3 / 5);
-    live = [v2];
-    await writes;
-    if (contract) {
-      await at(4 / 5);
-      await ctx.target.monitor.query(contract);
+    try {
+      await at(1 / 5);
+      await ctx.target.monitor.query(migration);
+      live = [v1, v2];
+      const writes = writeAcross(ctx, v1, v2, doctors(), () => live.length === 2, seen);
+      await at(3 / 5);
+      live = [v2];
+      await writes;
+      if (contract) {
+        await at(4 / 5);
+        await ctx.target.monitor.query(contract);
+      }
+    } finally {
+      // A failed migration still lets the reads finish before the variant reports the failure.
+      await reads;
     }
-    await reads;
   };
 }
 
