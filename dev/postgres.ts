@@ -3,9 +3,11 @@
  * Used by `npm run dev` (persistent, under .data/) and by the test suite (throw-away, in a temp dir).
  */
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { freePort } from "./ports.ts";
 import { reachableBinaries, reachableDataDir } from "./postgres-access.ts";
 
 /**
@@ -105,6 +107,48 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<R
   const base = `postgres://${EMBEDDED_USER}:${EMBEDDED_PASSWORD}@127.0.0.1:${options.port}`;
   await ensureDatabase(`${base}/postgres`, options.database);
   return { url: `${base}/${options.database}`, dataDir, stop: () => server.stop() };
+}
+
+export interface ThrowawayOptions {
+  /** Names the temporary data directory (clinic-edge-<label>-XXXXXX). */
+  label: string;
+  database: string;
+  maxConnections?: number;
+  log?: (line: string) => void;
+}
+
+export interface ThrowawayPostgres extends RunningPostgres {
+  port: number;
+}
+
+/**
+ * A cluster of this run's own: a fresh temporary data directory, a free port, durability off;
+ * stop() stops it and deletes the directory. The one way tests, benches and the lab start one.
+ */
+export async function startThrowawayPostgres(options: ThrowawayOptions): Promise<ThrowawayPostgres> {
+  const dataDir = await mkdtemp(join(tmpdir(), `clinic-edge-${options.label}-`));
+  try {
+    const port = await freePort();
+    const postgres = await startEmbeddedPostgres({
+      dataDir,
+      port,
+      database: options.database,
+      ephemeral: true,
+      maxConnections: options.maxConnections,
+      log: options.log,
+    });
+    return {
+      ...postgres,
+      port,
+      stop: async () => {
+        await postgres.stop();
+        await rm(dataDir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 /** CREATE DATABASE if missing (Postgres has no IF NOT EXISTS for databases). */

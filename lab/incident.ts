@@ -8,10 +8,12 @@ import { Recorder, loadSeries, loadSummary } from "./load.ts";
 import { alertNames } from "./prometheus.ts";
 import type { LabAlert, LabCheck, LabIncident, LabPoint, LabTrace, LabVariant } from "./run-format.ts";
 import {
+  startLabWorker,
   startObservers,
   startVariantStack,
   type DbTarget,
   type LabStack,
+  type LabWorker,
   type Observers,
   type VariantStack,
 } from "./stack.ts";
@@ -20,6 +22,8 @@ export interface VariantContext {
   stack: LabStack;
   target: DbTarget;
   worker: VariantStack;
+  /** The Workers started beside it (VariantSpec.alongside), by name. */
+  alongside: Record<string, LabWorker>;
   recorder: Recorder;
   /** How long the load runs. */
   seconds: number;
@@ -32,6 +36,12 @@ export interface VariantSpec {
   kind: "bad" | "good";
   /** Worker bindings over the lab's (settings the variant changes). */
   bindings?: Record<string, string>;
+  /**
+   * More Workers, each on a workerd of its own beside the variant's and pushing to the same
+   * collector, by name, with their bindings over the variant's (schema-change: the next version).
+   * They start before the load and stop with the variant.
+   */
+  alongside?: Record<string, Record<string, string>>;
   /** The incident's fixed load. */
   load(ctx: VariantContext): Promise<void>;
   /** Extra points sampled each second (metric names of LabPoint). */
@@ -90,9 +100,12 @@ export async function runVariant(
   observers: Observers,
 ): Promise<{ variant: LabVariant; trace?: LabTrace }> {
   const worker = await startVariantStack(stack, target, spec.bindings ?? {}, observers);
+  const alongside: Record<string, LabWorker> = {};
   try {
+    for (const [name, bindings] of Object.entries(spec.alongside ?? {}))
+      alongside[name] = await startLabWorker(stack, target, { ...spec.bindings, ...bindings }, worker.collector);
     const recorder = new Recorder(performance.now());
-    const ctx: VariantContext = { stack, target, worker, recorder, seconds, headers: stack.auth };
+    const ctx: VariantContext = { stack, target, worker, alongside, recorder, seconds, headers: stack.auth };
     const series: LabPoint[] = [];
     const alerts = tracker(alertNames(rules));
     let sampling = true;
@@ -100,9 +113,13 @@ export async function runVariant(
       for (let tick = 0; sampling && tick < 600; tick++) {
         const t = Math.round(recorder.now() * 10) / 10;
         // Each isolate pushes its metrics from a request's waitUntil: a cheap request keeps pushes coming when idle.
-        await fetch(`${worker.base}/healthz`, { signal: AbortSignal.timeout(2_000) }).then(
-          (r) => r.arrayBuffer(),
-          () => undefined,
+        await Promise.all(
+          [worker, ...Object.values(alongside)].map((w) =>
+            fetch(`${w.base}/healthz`, { signal: AbortSignal.timeout(2_000) }).then(
+              (r) => r.arrayBuffer(),
+              () => undefined,
+            ),
+          ),
         );
         const [inFlight, backends, seen, extra] = await Promise.all([
           worker.prometheus.value("sum(http_requests_in_flight)"),
@@ -149,6 +166,7 @@ export async function runVariant(
     };
     return trace ? { variant, trace } : { variant };
   } finally {
+    for (const other of Object.values(alongside)) await other.close().catch(() => undefined);
     await worker.close();
   }
 }

@@ -17,10 +17,21 @@ export interface Outcome {
   ms: number;
   /** The trace the request asked for in its traceparent, when it sent one. */
   traceId?: string;
+  /** Which part of the load sent it, when the load says (schema-change: the Worker version). */
+  tag?: string;
 }
 
-/** The request number `i` of a load: its URL and headers. */
-export type RequestOf = (i: number) => { url: string; headers?: Record<string, string> };
+/** One request of a load: GET unless it says otherwise. */
+export interface LabRequest {
+  url: string;
+  headers?: Record<string, string>;
+  method?: string;
+  body?: string;
+  tag?: string;
+}
+
+/** The request number `i` of a load. */
+export type RequestOf = (i: number) => LabRequest;
 
 /** Longest any one lab request may take before the load gives up on it. */
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -42,16 +53,23 @@ export class Recorder {
     return (performance.now() - this.#t0) / 1_000;
   }
 
-  async one(request: RequestOf, timeoutMs = REQUEST_TIMEOUT_MS): Promise<Outcome> {
+  /** Sends one request and records its outcome; returns the outcome with the answer's body. */
+  async one(request: RequestOf, timeoutMs = REQUEST_TIMEOUT_MS): Promise<Outcome & { body: string }> {
     const i = this.#sent++;
-    const { url, headers } = request(i);
+    const { url, headers, method, body, tag } = request(i);
     const sentAt = this.now();
     const started = performance.now();
-    const reply = await send(this.#agent, url, { headers, timeoutMs });
+    const reply = await send(this.#agent, url, { method, headers, body, timeoutMs });
     const traceId = headers?.traceparent?.split("-")[1];
-    const outcome = { sentAt, status: reply.status, ms: performance.now() - started, ...(traceId ? { traceId } : {}) };
+    const outcome: Outcome = {
+      sentAt,
+      status: reply.status,
+      ms: performance.now() - started,
+      ...(traceId ? { traceId } : {}),
+      ...(tag ? { tag } : {}),
+    };
     this.outcomes.push(outcome);
-    return outcome;
+    return { ...outcome, body: reply.body };
   }
 
   /** `concurrency` requests in flight until `seconds` are up. */

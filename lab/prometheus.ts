@@ -1,8 +1,11 @@
 /**
  * A real Prometheus for a lab variant: scrapes the local OTLP collector's fleet /metrics and the
- * lab's Postgres exporter stand-in every second and evaluates the shipped rules
+ * lab's Postgres exporter stand-in and evaluates the shipped rules
  * (ops/prometheus/clinic-edge.rules.yml) with their durations compressed: every `for:` and every
- * range in the rules is written in minutes, and the lab reads each minute as a second.
+ * range in the rules is written in minutes, and the lab reads each minute as a second. It scrapes
+ * and evaluates every 250 ms, a 15 s interval compressed alike: once a second would be once a
+ * production minute, and a max_over_time over two "minutes" of a recorded gauge (Postgres backends,
+ * which come and go faster than a scrape) would see two samples and miss a storm's peaks.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -16,7 +19,7 @@ export const RULES_FILE = join(ROOT, "ops", "prometheus", "clinic-edge.rules.yml
 /** Production minutes per lab second. */
 export const TIME_COMPRESSION = 60;
 export const TIME_COMPRESSION_NOTE =
-  "Every `for:` and range in the shipped rules is written in minutes; the lab's Prometheus reads each minute as one second (compressed 60×), scraping and evaluating every second.";
+  "Every `for:` and range in the shipped rules is written in minutes; the lab's Prometheus reads each minute as one second (compressed 60×), scraping and evaluating every 250 ms (a 15 s interval, compressed alike).";
 
 /**
  * The rules with every duration in minutes turned into as many seconds: `for: 2m` → `for: 2s`,
@@ -74,8 +77,8 @@ export async function startPrometheus(targets: Record<string, string>): Promise<
     join(dir, "prometheus.yml"),
     [
       "global:",
-      "  scrape_interval: 1s",
-      "  evaluation_interval: 1s",
+      "  scrape_interval: 250ms",
+      "  evaluation_interval: 250ms",
       "rule_files:",
       "  - rules.yml",
       "scrape_configs:",

@@ -139,55 +139,77 @@ export interface VariantStack extends Observers {
   base: string;
 }
 
+/** A lab Worker on a workerd of its own. */
+export interface LabWorker {
+  base: string;
+  close(): Promise<void>;
+}
+
 /**
  * The lab Worker on its own workerd (a new isolate: every per-isolate counter starts at zero),
- * pushing to `observers`' collector, with `bindings` last; closing it closes the observers too.
+ * pushing its metrics to `collector`, with `bindings` last. Several may push to one collector (two
+ * versions side by side): the collector sums the instances, as a fleet's would be.
  */
+export async function startLabWorker(
+  stack: LabStack,
+  target: DbTarget,
+  bindings: Record<string, string>,
+  collector: RunningCollector,
+): Promise<LabWorker> {
+  const port = await freePort();
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      name: "clinic-edge-lab",
+      modules: true,
+      scriptPath: stack.bundle,
+      modulesRoot: join(stack.bundle, ".."),
+      compatibilityDate: stack.settings.compatibilityDate,
+      // unsafe_module: the lab Worker's stand-in for a deploy resets every Durable Object (lab/worker/deploy.ts).
+      compatibilityFlags: [...stack.settings.compatibilityFlags, "unsafe_module"],
+      durableObjects: stack.settings.durableObjects,
+      bindings: {
+        ...stack.settings.bindings,
+        ...target.bindings,
+        INSURANCE_API_URL: stack.insurance.url,
+        INSURANCE_API_KEY: INSURANCE_KEY,
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+        OTEL_METRICS_EXPORT_INTERVAL_MS: "1000",
+        OTEL_SAMPLE_RATIO: "0",
+        ...bindings,
+      },
+      host: "127.0.0.1",
+      port,
+      cf: false,
+      log: new Log(LogLevel.WARN),
+      ...runtimeOutput({ echo: "none" }),
+    }),
+  );
+  try {
+    await mf.ready;
+  } catch (err) {
+    await mf.dispose().catch(() => undefined);
+    throw err;
+  }
+  return { base: `http://127.0.0.1:${port}`, close: () => mf.dispose() };
+}
+
+/** A variant's Worker (startLabWorker) on `observers`; closing it closes the observers too. */
 export async function startVariantStack(
   stack: LabStack,
   target: DbTarget,
   bindings: Record<string, string>,
   observers: Observers,
 ): Promise<VariantStack> {
-  const { collector, prometheus } = observers;
-  const cleanups: Array<() => Promise<void>> = [() => observers.close()];
-  const close = async (): Promise<void> => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
-  };
+  let worker: LabWorker;
   try {
-    const port = await freePort();
-    const mf = new Miniflare(
-      convertV4MiniflareOptions({
-        name: "clinic-edge-lab",
-        modules: true,
-        scriptPath: stack.bundle,
-        modulesRoot: join(stack.bundle, ".."),
-        compatibilityDate: stack.settings.compatibilityDate,
-        // unsafe_module: the lab Worker's stand-in for a deploy resets every Durable Object (lab/worker/deploy.ts).
-        compatibilityFlags: [...stack.settings.compatibilityFlags, "unsafe_module"],
-        durableObjects: stack.settings.durableObjects,
-        bindings: {
-          ...stack.settings.bindings,
-          ...target.bindings,
-          INSURANCE_API_URL: stack.insurance.url,
-          INSURANCE_API_KEY: INSURANCE_KEY,
-          OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
-          OTEL_METRICS_EXPORT_INTERVAL_MS: "1000",
-          OTEL_SAMPLE_RATIO: "0",
-          ...bindings,
-        },
-        host: "127.0.0.1",
-        port,
-        cf: false,
-        log: new Log(LogLevel.WARN),
-        ...runtimeOutput({ echo: "none" }),
-      }),
-    );
-    cleanups.push(() => mf.dispose());
-    await mf.ready;
-    return { base: `http://127.0.0.1:${port}`, collector, prometheus, close };
+    worker = await startLabWorker(stack, target, bindings, observers.collector);
   } catch (err) {
-    await close();
+    await observers.close();
     throw err;
   }
+  const close = async (): Promise<void> => {
+    await worker.close().catch(() => undefined);
+    await observers.close();
+  };
+  return { base: worker.base, collector: observers.collector, prometheus: observers.prometheus, close };
 }

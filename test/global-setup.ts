@@ -4,9 +4,6 @@
  * /sql endpoint `npm run dev` uses. The Worker under test gets the URL and both addresses through
  * `provide()`.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { startBridge } from "../dev/bridge.ts";
 import { startInsurance } from "../dev/insurance.ts";
@@ -15,9 +12,8 @@ import { startCollector } from "../dev/otlp-collector.ts";
 import { startSqlEndpoint } from "../dev/sql-endpoint.ts";
 import { migrateDatabase } from "../dev/migrate.ts";
 import { startOutageSwitch } from "../dev/outage-switch.ts";
-import { startEmbeddedPostgres, type RunningPostgres } from "../dev/postgres.ts";
+import { startThrowawayPostgres } from "../dev/postgres.ts";
 import { createScratchDatabase } from "../dev/scratch.ts";
-import { freePort } from "../dev/ports.ts";
 import { rttFromEnv } from "../dev/latency.ts";
 
 const SCRATCH_PREFIX = "clinic_edge_test_";
@@ -34,18 +30,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     url = scratch.url;
     cleanups.push(() => scratch.drop());
   } else {
-    const dataDir = await mkdtemp(join(tmpdir(), "clinic-edge-pg-"));
-    const postgres: RunningPostgres = await startEmbeddedPostgres({
-      dataDir,
-      port: await freePort(),
-      database: "clinic_test",
-      ephemeral: true,
-    });
+    const postgres = await startThrowawayPostgres({ label: "pg", database: "clinic_test" });
     url = postgres.url;
-    cleanups.push(async () => {
-      await postgres.stop();
-      await rm(dataDir, { recursive: true, force: true });
-    });
+    cleanups.push(() => postgres.stop());
   }
   await migrateDatabase(url);
 

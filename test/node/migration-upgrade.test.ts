@@ -15,8 +15,7 @@ import { migrate } from "drizzle-orm/node-postgres/migrator";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MIGRATIONS_FOLDER, migrateDatabase } from "../../dev/migrate.ts";
-import { freePort } from "../../dev/ports.ts";
-import { startEmbeddedPostgres } from "../../dev/postgres.ts";
+import { startThrowawayPostgres } from "../../dev/postgres.ts";
 import { createScratchDatabase } from "../../dev/scratch.ts";
 
 interface Journal {
@@ -84,18 +83,9 @@ beforeAll(async () => {
     url = scratch.url;
     cleanup = () => scratch.drop();
   } else {
-    const dataDir = await mkdtemp(join(tmpdir(), "clinic-edge-upgrade-pg-"));
-    const postgres = await startEmbeddedPostgres({
-      dataDir,
-      port: await freePort(),
-      database: "clinic_upgrade",
-      ephemeral: true,
-    });
+    const postgres = await startThrowawayPostgres({ label: "upgrade-pg", database: "clinic_upgrade" });
     url = postgres.url;
-    cleanup = async () => {
-      await postgres.stop();
-      await rm(dataDir, { recursive: true, force: true });
-    };
+    cleanup = () => postgres.stop();
   }
   const journal = JSON.parse(await readFile(join(MIGRATIONS_FOLDER, "meta", "_journal.json"), "utf8")) as Journal;
   for (const [i, { tag }] of journal.entries.entries()) {
