@@ -5,11 +5,11 @@
  * that must log each request cannot go below it.
  */
 import { DurableObject } from "cloudflare:workers";
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { logRequest } from "../../functions/observability/request-log.ts";
 
-const app = new Hono();
-app.use(async (c, next) => {
+/** The request log line with a fresh request id, as clinic-edge writes it. */
+export const logLine: MiddlewareHandler = async (c, next) => {
   const started = performance.now();
   const requestId = crypto.randomUUID();
   await next();
@@ -24,7 +24,10 @@ app.use(async (c, next) => {
     queries: 0,
     outcomes: { auth: "anonymous" },
   });
-});
+};
+
+const app = new Hono();
+app.use(logLine);
 app.get("/healthz", (c) => c.json({ status: "ok" }));
 
 export class Coalescer extends DurableObject {}

@@ -9,25 +9,10 @@ import { DurableObject } from "cloudflare:workers";
 import { Hono } from "hono";
 import type { AppEnv } from "../../functions/env.ts";
 import { securityHeaders } from "../../functions/middleware/security-headers.ts";
-import { logRequest } from "../../functions/observability/request-log.ts";
+import { logLine } from "./bare-hono-log.ts";
 
 const app = new Hono<AppEnv>();
-app.use(async (c, next) => {
-  const started = performance.now();
-  const requestId = crypto.randomUUID();
-  await next();
-  logRequest({
-    requestId,
-    clientRequestId: undefined,
-    traceId: undefined,
-    method: c.req.method,
-    route: c.req.routePath,
-    status: c.res.status,
-    durationMs: Math.round((performance.now() - started) * 10) / 10,
-    queries: 0,
-    outcomes: { auth: "anonymous" },
-  });
-});
+app.use(logLine);
 app.use(securityHeaders());
 app.get("/healthz", (c) => c.json({ status: "ok" }));
 
