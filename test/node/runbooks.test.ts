@@ -7,20 +7,11 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { describe, expect, test } from "vitest";
 import { registry } from "../../functions/observability/metrics.ts";
+import { INCIDENTS as LAB } from "../../lab/incidents/index.ts";
 import { ROOT } from "./dev-harness.ts";
 
 const RUNBOOKS = join(ROOT, "docs", "runbooks");
-const INCIDENTS = [
-  "connection-storm",
-  "n-plus-one",
-  "leaked-work",
-  "memory-growth",
-  "upstream-outage",
-  "cache-stampede",
-  "deploy-during-traffic",
-  "schema-change",
-  "slow-request",
-];
+const INCIDENTS = LAB.map((incident) => incident.id);
 /** How each page's failure is reproduced: the lab's run of it. */
 const reproduce = (id: string): string => `npm run lab -- ${id}\n`;
 const SECTIONS = ["## Symptom", "## In `/metrics`", "## Traces and logs", "## Confirm", "## Fix", "## Reproduce"];
