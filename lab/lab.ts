@@ -42,6 +42,17 @@ function parse(argv: string[]): { which: string[]; seconds: number; out: string 
   return { which, seconds: flags.seconds, out: flags.out };
 }
 
+/** Rows as text columns, two spaces apart. */
+function aligned(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => r[col]!.length)));
+  return rows.map((r) =>
+    r
+      .map((cell, col) => cell.padEnd(widths[col]!))
+      .join("  ")
+      .trimEnd(),
+  );
+}
+
 /** The incident's variants side by side: a row per variant, a column per summary field. */
 export function summaryTable(incident: LabIncident): string {
   const columns = [...new Set(incident.variants.flatMap((v) => Object.keys(v.summary)))];
@@ -49,15 +60,32 @@ export function summaryTable(incident: LabIncident): string {
     ["", ...columns],
     ...incident.variants.map((v) => [v.name, ...columns.map((c) => String(v.summary[c] ?? ""))]),
   ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const lines = rows.map((r) =>
-    r
-      .map((cell, i) => cell.padEnd(widths[i]!))
-      .join("  ")
-      .trimEnd(),
-  );
   const checks = incident.checks.map((c) => `  ${c.passed ? "ok  " : "FAIL"} ${c.name}: ${c.detail}`);
-  return [`== ${incident.title} (${incident.id})`, ...lines, ...checks].join("\n");
+  return [`== ${incident.title} (${incident.id})`, ...aligned(rows), ...checks].join("\n");
+}
+
+/** Alerts that fired in these variants, with when (seconds into the variant), or "none". */
+function fired(variants: LabIncident["variants"]): string {
+  const seen = variants.flatMap((v) =>
+    v.alerts.filter((a) => a.firedAt !== null).map((a) => `${a.name} at ${Math.round(a.firedAt!)} s`),
+  );
+  return seen.length > 0 ? seen.join(", ") : "none";
+}
+
+/** The whole run at a glance: a row per incident, what fired on each side, and its checks. */
+export function overviewTable(run: LabRun): string {
+  const rows = [
+    ["incident", "bad: alerts fired", "good: alerts fired", "checks passed"],
+    ...run.incidents.map((i) => [
+      i.id,
+      fired(i.variants.filter((v) => v.kind === "bad")),
+      fired(i.variants.filter((v) => v.kind === "good")),
+      `${i.checks.filter((c) => c.passed).length} of ${i.checks.length}`,
+    ]),
+  ];
+  return [`== All incidents (${run.secondsPerVariant} s of load per variant, ${run.database})`, ...aligned(rows)].join(
+    "\n",
+  );
 }
 
 async function main(): Promise<number> {
@@ -91,6 +119,7 @@ async function main(): Promise<number> {
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, "run.json"), `${JSON.stringify(run, null, 2)}\n`);
   await writeFile(join(dir, "report.html"), await renderReport(run));
+  if (run.incidents.length > 1) console.log(`${overviewTable(run)}\n`);
   const failed = run.incidents.flatMap((i) => i.checks.filter((c) => !c.passed).map((c) => `${i.id}: ${c.name}`));
   console.log(
     `${run.incidents.length} incident(s) in ${Math.round((performance.now() - started) / 1_000)} s; ` +

@@ -15,6 +15,8 @@ const run = promisify(execFile);
 const ROOT = new URL("../..", import.meta.url).pathname;
 let out = "";
 let lab: LabRun;
+/** What the run printed on stdout: each incident's table, then the overview. */
+let printed = "";
 
 const incident = (id: string): LabIncident => {
   const found = lab.incidents.find((i) => i.id === id);
@@ -30,12 +32,16 @@ const lastOf = (v: LabVariant, metric: string): number | undefined =>
 beforeAll(async () => {
   out = await mkdtemp(join(tmpdir(), "clinic-edge-lab-test-"));
   // Exit code 1 (a check failed) still writes run.json: the assertions below say which.
-  await run(process.execPath, ["lab/lab.ts", "all", "--seconds", "5", "--out", out], {
+  printed = await run(process.execPath, ["lab/lab.ts", "all", "--seconds", "5", "--out", out], {
     cwd: ROOT,
     maxBuffer: 16 * 1024 * 1024,
-  }).catch((err: unknown) => {
-    if (!(err instanceof Error && "code" in err && err.code === 1)) throw err;
-  });
+  }).then(
+    ({ stdout }) => stdout,
+    (err: unknown) => {
+      if (!(err instanceof Error && "code" in err && err.code === 1 && "stdout" in err)) throw err;
+      return String(err.stdout);
+    },
+  );
   const [stamp] = await readdir(out);
   lab = JSON.parse(await readFile(join(out, stamp!, "run.json"), "utf8")) as LabRun;
 }, 480_000);
@@ -58,6 +64,17 @@ describe("npm run lab -- all", () => {
       "slow-request",
     ]);
     for (const i of lab.incidents) expect(i.variants[0]!.kind, i.id).toBe("bad");
+  });
+
+  it("ends with an overview: a row per incident, the alert its bad run fired, none in its good runs", () => {
+    const overview = printed.slice(printed.indexOf("== All incidents"));
+    expect(overview).toMatch(/^== All incidents \(5 s of load per variant, /);
+    for (const i of lab.incidents) {
+      const row = overview.split("\n").find((line) => line.startsWith(`${i.id} `));
+      expect(row, i.id).toMatch(new RegExp(` none +${i.checks.length} of ${i.checks.length}$`));
+      expect(fired(i.variants[0]!).length, i.id).toBeGreaterThan(0);
+      for (const alert of fired(i.variants[0]!)) expect(row, i.id).toMatch(new RegExp(`  (.*, )?${alert} at \\d+ s`));
+    }
   });
 
   it("fires each incident's alert in its bad run and no alert in any good run", () => {
