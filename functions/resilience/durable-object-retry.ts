@@ -19,14 +19,34 @@ const labelsFor = new Map<string, Labels>();
 
 /**
  * Whether a failed call should be sent once more, on a fresh stub: the failure is retryable and the
- * request's deadline has time left. Counted (durable_object_retries_total) when it says yes. The
- * caller makes the second call itself, so the happy path costs nothing beyond its try.
+ * request's deadline has time left. Counted (durable_object_retries_total) when it says yes.
  */
-export function retryOnce(err: unknown, deadline: Deadline, object: string, method: string): boolean {
+function retryOnce(err: unknown, deadline: Deadline, object: string, method: string): boolean {
   if (!isRetryable(err) || deadline.remaining() <= 0) return false;
   const key = `${object}.${method}`;
   let labels = labelsFor.get(key);
   if (!labels) labelsFor.set(key, (labels = Object.freeze({ object, method })));
   metrics.objectRetries.inc(labels);
   return true;
+}
+
+/**
+ * `send()`, and once more when it fails retryable while the deadline has time left. `send` must get
+ * a fresh stub each time (the one that carried a reset stays broken) and be safe to repeat; the
+ * happy path costs one closure and a try.
+ */
+export async function sendRetryingOnce<T>(
+  deadline: Deadline,
+  object: string,
+  method: string,
+  send: () => Promise<T>,
+  onRetry?: () => void,
+): Promise<T> {
+  try {
+    return await send();
+  } catch (err) {
+    if (!retryOnce(err, deadline, object, method)) throw err;
+    onRetry?.();
+    return await send();
+  }
 }

@@ -15,7 +15,7 @@ import { LocalBreaker } from "./local.ts";
 import { track } from "../../../core/inflight.ts";
 import { SpanKind, type Attributes } from "../../../core/telemetry/tracing.ts";
 import { log } from "../../../core/log.ts";
-import { retryOnce } from "../durable-object-retry.ts";
+import { sendRetryingOnce } from "../durable-object-retry.ts";
 
 export interface SharedBreakerOptions {
   name: string;
@@ -222,14 +222,11 @@ export class SharedBreaker implements CircuitBreaker {
     const waiting = track("breaker-hop", `Breaker.${method} ${name}`);
     const args = traceparent ? { ...this.#args, traceparent } : this.#args;
     try {
-      try {
-        const reply = fn(namespace.get(namespace.idFromName(name)), args);
-        return withinDeadline ? await call.deadline.race(reply, "upstream") : await reply;
-      } catch (err) {
-        // Only a read is sent twice: a report the reset object had already stored would count twice.
-        if (method !== "sync" || !withinDeadline || !retryOnce(err, call.deadline, "Breaker", method)) throw err;
-        return await call.deadline.race(fn(namespace.get(namespace.idFromName(name)), args), "upstream");
-      }
+      const send = () => fn(namespace.get(namespace.idFromName(name)), args);
+      if (!withinDeadline) return await send();
+      // Only a read is sent twice: a report the reset object had already stored would count twice.
+      if (method !== "sync") return await call.deadline.race(send(), "upstream");
+      return await sendRetryingOnce(call.deadline, "Breaker", method, () => call.deadline.race(send(), "upstream"));
     } catch (err) {
       hop?.fail(err instanceof Error ? err.name : "error");
       if (err instanceof DeadlineExceededError || err instanceof ClientClosedError) throw err;

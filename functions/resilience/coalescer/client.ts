@@ -9,7 +9,7 @@ import { SpanKind } from "../../../core/telemetry/tracing.ts";
 import type { CoalescedOutcome, CoalescedReply } from "./object.ts";
 import { keyOf, runLoad, type LoadRequest, type LoadResult } from "./loaders.ts";
 import { errorText, log } from "../../../core/log.ts";
-import { retryOnce } from "../durable-object-retry.ts";
+import { sendRetryingOnce } from "../durable-object-retry.ts";
 
 function coalescerOf(c: Context<AppEnv>, doctorId: string) {
   return c.env.COALESCER.get(c.env.COALESCER.idFromName(`doctor:${doctorId}`));
@@ -46,17 +46,17 @@ export async function coalesced<R extends LoadRequest>(c: Context<AppEnv>, reque
   const waiting = track("do-wait", `Coalescer.load ${request.loader}`);
   try {
     try {
-      reply = await deadline.race(
-        coalescerOf(c, request.doctorId).load(request, deadline.remaining(), hop.traceparent()),
-        "coalescer",
-      );
-    } catch (err) {
-      // A reset object (a deploy): once more on a fresh stub, a new instance that loads afresh.
-      if (!retryOnce(err, deadline, "Coalescer", "load")) throw err;
-      hop.setAttribute("rpc.retried", true);
-      reply = await deadline.race(
-        coalescerOf(c, request.doctorId).load(request, deadline.remaining(), hop.traceparent()),
-        "coalescer",
+      // A reset object (a deploy) is asked once more: a new instance that loads afresh.
+      reply = await sendRetryingOnce(
+        deadline,
+        "Coalescer",
+        "load",
+        () =>
+          deadline.race(
+            coalescerOf(c, request.doctorId).load(request, deadline.remaining(), hop.traceparent()),
+            "coalescer",
+          ),
+        () => hop.setAttribute("rpc.retried", true),
       );
     } finally {
       waiting();
@@ -109,13 +109,10 @@ export async function invalidateDoctor(c: Context<AppEnv>, doctorId: string, key
   });
   const deadline = c.var.deadline;
   try {
-    try {
-      await deadline.race(coalescerOf(c, doctorId).invalidate(keys), "coalescer");
-    } catch (err) {
-      // Dropping keys twice is harmless, and the new instance may already hold a load begun before the write.
-      if (!retryOnce(err, deadline, "Coalescer", "invalidate")) throw err;
-      await deadline.race(coalescerOf(c, doctorId).invalidate(keys), "coalescer");
-    }
+    // Dropping keys twice is harmless, and a new instance may already hold a load begun before the write.
+    await sendRetryingOnce(deadline, "Coalescer", "invalidate", () =>
+      deadline.race(coalescerOf(c, doctorId).invalidate(keys), "coalescer"),
+    );
   } catch (err) {
     hop.fail(err instanceof Error ? err.name : "error");
     if (err instanceof ClientClosedError) return;

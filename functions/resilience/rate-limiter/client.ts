@@ -6,7 +6,7 @@ import { SpanKind } from "../../../core/telemetry/tracing.ts";
 import type { AppEnv } from "../../env.ts";
 import type { RateLimitDecision, RateLimitPolicy } from "./object.ts";
 import { errorText, log } from "../../../core/log.ts";
-import { retryOnce } from "../durable-object-retry.ts";
+import { sendRetryingOnce } from "../durable-object-retry.ts";
 
 /**
  * Whom a request is counted against: the authenticated principal (`role:sub`) when there is one,
@@ -56,14 +56,10 @@ export async function askLimiter(
     const deadline = c.get("deadline");
     const timeoutMs = c.get("config").rateLimit.timeoutMs;
     const id = ns.idFromName(callerKey(c));
-    let decision: RateLimitDecision | undefined;
-    try {
-      decision = await deadline.race(within(ns.get(id).take(policies, want), timeoutMs), "request");
-    } catch (err) {
-      // A reset object (a deploy) lost its counts with its memory: asking the new one counts nothing twice.
-      if (!retryOnce(err, deadline, "RateLimiter", "take")) throw err;
-      decision = await deadline.race(within(ns.get(id).take(policies, want), timeoutMs), "request");
-    }
+    // A reset object (a deploy) lost its counts with its memory: asking the new one counts nothing twice.
+    const decision = await sendRetryingOnce(deadline, "RateLimiter", "take", () =>
+      deadline.race(within(ns.get(id).take(policies, want), timeoutMs), "request"),
+    );
     if (!decision) throw new Error(`no answer within RATE_LIMIT_TIMEOUT_MS (${timeoutMs} ms)`);
     hop.setAttribute("ratelimit.allowed", decision.allowed);
     return decision;
