@@ -624,6 +624,11 @@ export interface components {
       title: string;
       /** @example https://clinic-edge.dev/problems/validation-error */
       type: string;
+      /**
+       * @description On a 503 or 504 answer to a write only. not-applied: nothing was changed, retrying is safe. unknown: the write may have been applied (the database's answer was lost); read the resource back, or retry with the same Idempotency-Key.
+       * @enum {string}
+       */
+      writeOutcome?: "not-applied" | "unknown";
     };
     /**
      * @example {

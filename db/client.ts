@@ -5,6 +5,7 @@ import { NOOP_SPAN, SpanKind, sqlAttributes, type Span } from "../core/telemetry
 import { HttpPath, type Statement, type Statements } from "./http.ts";
 import type { PreparedStatement } from "./prepared.ts";
 import type * as schema from "./schema/index.ts";
+import { isInDoubt } from "./errors.ts";
 import { DbStatsRecorder, type DbStats } from "./stats.ts";
 import { WsPath, type Database, type StatementLogger, type WsOptions } from "./ws.ts";
 
@@ -125,6 +126,7 @@ export class RequestDb implements Queries {
   #ws: WsPath | undefined;
   #http: HttpPath | undefined;
   #used = false;
+  #mayHaveWritten = false;
 
   /**
    * `options`, or a function that makes them: every request gets a RequestDb and most trivial
@@ -169,6 +171,16 @@ export class RequestDb implements Queries {
     return this.#used;
   }
 
+  /**
+   * False while nothing this request sent can have changed the database: no round trip has
+   * completed and none failed with its answer lost (isInDoubt). A write that then fails may say
+   * "not applied" (see writeOutcome in functions/http/errors.ts); reads count too, since a round
+   * trip's text does not say whether it writes.
+   */
+  get mayHaveWritten(): boolean {
+    return this.#mayHaveWritten;
+  }
+
   /** True once the WebSocket pool exists (and so must be ended). */
   get opened(): boolean {
     return this.#ws?.opened ?? false;
@@ -186,8 +198,8 @@ export class RequestDb implements Queries {
    */
   async batch<T extends Statements>(deadline: Deadline, build: (db: QueryBuilder) => T): Promise<BatchResponse<T>> {
     this.#used = true;
-    if ((this.#resolved.queryPath ?? "http") === "http") return this.#httpPath.batch(deadline, build);
-    return this.#wsPath.transaction(deadline, (tx) => new TransactionDb(tx).batch(deadline, build));
+    if ((this.#resolved.queryPath ?? "http") === "http") return this.#settled(this.#httpPath.batch(deadline, build));
+    return this.#settled(this.#wsPath.transaction(deadline, (tx) => new TransactionDb(tx).batch(deadline, build)));
   }
 
   async prepared<V extends Record<string, unknown>, R>(
@@ -196,14 +208,29 @@ export class RequestDb implements Queries {
     values: V,
   ): Promise<R> {
     this.#used = true;
-    if ((this.#resolved.queryPath ?? "http") === "http") return this.#httpPath.prepared(deadline, statement, values);
-    return this.#wsPath.transaction(deadline, (tx) => new TransactionDb(tx).prepared(deadline, statement, values));
+    if ((this.#resolved.queryPath ?? "http") === "http")
+      return this.#settled(this.#httpPath.prepared(deadline, statement, values));
+    return this.#settled(
+      this.#wsPath.transaction(deadline, (tx) => new TransactionDb(tx).prepared(deadline, statement, values)),
+    );
   }
 
   /** An interactive transaction on the WebSocket pool, bounded by the deadline (see WsPath). */
   async run<T>(deadline: Deadline, work: (tx: Database) => Promise<T>): Promise<T> {
     this.#used = true;
-    return this.#wsPath.transaction(deadline, work);
+    return this.#settled(this.#wsPath.transaction(deadline, work));
+  }
+
+  /** Notes whether the round trip may have changed the database (see mayHaveWritten). */
+  async #settled<T>(roundTrip: Promise<T>): Promise<T> {
+    try {
+      const result = await roundTrip;
+      this.#mayHaveWritten = true;
+      return result;
+    } catch (err) {
+      if (isInDoubt(err)) this.#mayHaveWritten = true;
+      throw err;
+    }
   }
 
   async end(): Promise<void> {

@@ -65,3 +65,52 @@ export function isConnectionFailure(err: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * The connection was never made: refused, timed out connecting, or turned away at startup. Nothing
+ * reached Postgres then, so nothing can have been written.
+ */
+const NEVER_CONNECTED_STATES = new Set([
+  "08001", // sqlclient_unable_to_establish_sqlconnection
+  "08004", // sqlserver_rejected_establishment_of_sqlconnection
+  "53300", // too_many_connections
+  "57P03", // cannot_connect_now
+]);
+const NEVER_CONNECTED_MESSAGES = /econnrefused|timeout exceeded when trying to connect|too many connections/i;
+
+export function neverConnected(err: unknown): boolean {
+  const state = sqlStateOf(err);
+  if (state !== undefined) return NEVER_CONNECTED_STATES.has(state);
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (NEVER_CONNECTED_MESSAGES.test(e.message)) return true;
+  }
+  return false;
+}
+
+/** Failures that may have come after Postgres committed (see markInDoubt). */
+const inDoubt = new WeakSet<object>();
+
+/**
+ * Marks `err` as a failure after which the work may have committed: the answer was lost with a
+ * COMMIT (or a one-round-trip transaction) in flight, by a dropped connection or by the deadline
+ * cutting the wait. Postgres may have committed just before; only reading back can tell.
+ */
+export function markInDoubt<E>(err: E): E {
+  if (typeof err === "object" && err !== null) inDoubt.add(err);
+  return err;
+}
+
+export function isInDoubt(err: unknown): boolean {
+  return typeof err === "object" && err !== null && inDoubt.has(err);
+}
+
+/**
+ * Whether a round trip that failed with `err`, after it was sent, may still have committed: yes,
+ * unless Postgres answered with an error of the statement itself (its transaction then rolled back,
+ * 57014 from statement_timeout included) or the connection was never made. A terminated backend
+ * (57P01) counts as lost: the round trip cannot say which of its statements it reached.
+ */
+export function answerLost(err: unknown, aborted: boolean): boolean {
+  if (aborted) return !isQueryCanceled(err);
+  return isConnectionFailure(err) && !neverConnected(err);
+}

@@ -4,7 +4,7 @@ import { drizzle, type NeonHttpDatabase } from "drizzle-orm/neon-http";
 import type { Deadline } from "../core/deadline.ts";
 import { AUDIT_SETTINGS, auditValues, type Audit } from "../core/audit.ts";
 import { SpanKind, sqlAttributes, type Span } from "../core/telemetry/tracing.ts";
-import { isQueryCanceled } from "./errors.ts";
+import { answerLost, isQueryCanceled, markInDoubt } from "./errors.ts";
 import { placeholders, type PreparedQuery, type PreparedStatement } from "./prepared.ts";
 import * as schema from "./schema/index.ts";
 import { Slots } from "./slots.ts";
@@ -224,7 +224,11 @@ export class HttpPath {
     } catch (err) {
       // The abort surfaces as the driver's connection error or a bare AbortError; the statement
       // timeout as 57014. Either way the caller gets the deadline's own error.
-      const thrown = deadline.signal.aborted || isQueryCanceled(err) ? deadline.error("db") : err;
+      const aborted = deadline.signal.aborted;
+      const thrown = aborted || isQueryCanceled(err) ? deadline.error("db") : err;
+      // The endpoint runs the round trip as one transaction: an answer lost on the way back may
+      // have been a COMMIT's.
+      if (answerLost(err, aborted)) markInDoubt(thrown);
       for (const span of spans) span.fail(thrown instanceof Error ? thrown.name : "error");
       throw thrown;
     } finally {

@@ -3,7 +3,7 @@ import type { Logger } from "drizzle-orm/logger";
 import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
 import type { Deadline } from "../core/deadline.ts";
 import { AUDIT_SETTINGS, auditValues, type Audit } from "../core/audit.ts";
-import { isQueryCanceled } from "./errors.ts";
+import { answerLost, isQueryCanceled, markInDoubt } from "./errors.ts";
 import * as schema from "./schema/index.ts";
 import type { DbStatsRecorder } from "./stats.ts";
 import { log } from "../core/log.ts";
@@ -110,6 +110,7 @@ export class WsPath {
     deadline.check("db");
     const client = await this.#acquire(this.#openPool(), deadline);
     let broken: unknown;
+    let committing = false;
     try {
       const budget = Math.max(1, Math.floor(deadline.remaining()));
       this.#stats.wsRoundTrip();
@@ -122,11 +123,16 @@ export class WsPath {
       const tx = drizzle({ client, schema, logger: this.#logger });
       const result = await deadline.race(work(tx), "db");
       this.#stats.wsRoundTrip();
+      committing = true;
       await deadline.race(client.query("COMMIT"), "db");
       return result;
     } catch (err) {
       broken = err;
-      throw isQueryCanceled(err) ? deadline.error("db") : err;
+      const thrown = isQueryCanceled(err) ? deadline.error("db") : err;
+      // Before COMMIT was sent, a failure rolls everything back; with it in flight, only the answer
+      // is known lost.
+      if (committing && answerLost(err, deadline.signal.aborted)) markInDoubt(thrown);
+      throw thrown;
     } finally {
       this.#logger.transactionEnded(broken !== undefined);
       // A connection that failed or was abandoned mid-statement is destroyed: its transaction is

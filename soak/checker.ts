@@ -4,7 +4,9 @@
  * X-Request-Id each attempt sent, which the database keeps with every appointment event it writes
  * (appointment_events.client_request_id): so "the client was told it failed, yet it is there" and
  * "acknowledged twice" are exact, not guessed from timing. An attempt with no answer (timeout, reset,
- * hang-up) may or may not have written: that is the only ambiguity allowed.
+ * hang-up) may or may not have written, and so may one the server answered with `writeOutcome:
+ * "unknown"` (its database answer was lost with the COMMIT in flight): those are the only
+ * ambiguities allowed. Every other failure must have written nothing.
  */
 import type pg from "pg";
 import type { Attempt } from "./history.ts";
@@ -35,6 +37,7 @@ function invariant(name: string, detail: string, violations: string[]): Invarian
 const refused = (a: Attempt): boolean =>
   a.status !== undefined && a.status >= 400 && a.status < 500 && !(a.answer ?? "").includes("still being processed");
 const requestId = (a: Attempt): string => a.requestHeaders["x-request-id"] ?? "";
+const isWrite = (a: Attempt): boolean => a.method !== "GET";
 const ok = (a: Attempt): boolean => a.status !== undefined && a.status >= 200 && a.status < 300;
 const asRecord = (v: unknown): Record<string, unknown> => (typeof v === "object" && v !== null ? (v as never) : {});
 const json = (a: Attempt): Record<string, unknown> => {
@@ -44,6 +47,9 @@ const json = (a: Attempt): Record<string, unknown> => {
     return {};
   }
 };
+
+/** An attempt whose outcome nobody knows: no answer, or the server's own "writeOutcome: unknown". */
+const undetermined = (a: Attempt): boolean => a.status === undefined || json(a).writeOutcome === "unknown";
 
 /** The fault window (with the grace period after it) an attempt overlaps, if any. */
 export function overlappingFault(faults: readonly FaultWindow[], a: Attempt): FaultWindow | undefined {
@@ -56,6 +62,12 @@ export function checkHistory(attempts: readonly Attempt[], faults: readonly Faul
     (a) => a.status !== undefined && a.status >= 500 && a.status !== 503 && a.status !== 504,
   );
   const unexplained = attempts.filter((a) => (a.status === 503 || a.status === 504) && !overlappingFault(faults, a));
+  const outcomeUnsaid = attempts.filter(
+    (a) =>
+      (a.status === 503 || a.status === 504) &&
+      isWrite(a) &&
+      !["not-applied", "unknown"].includes(String(json(a).writeOutcome)),
+  );
   const byKey = new Map<string, Attempt[]>();
   for (const a of attempts) {
     const key = a.requestHeaders["idempotency-key"];
@@ -76,6 +88,11 @@ export function checkHistory(attempts: readonly Attempt[], faults: readonly Faul
       "503/504 only in fault windows",
       `every 503/504 overlaps a fault window or the ${GRACE_MS / 1_000} s grace period after it`,
       unexplained.map(describe),
+    ),
+    invariant(
+      "failed writes say their outcome",
+      'every 503/504 answer to a write carries writeOutcome: "not-applied" or "unknown"',
+      outcomeUnsaid.map(describe),
     ),
     invariant(
       "replays identical",
@@ -116,7 +133,7 @@ export async function checkDatabase(db: pg.Client, attempts: readonly Attempt[])
       continue;
     }
     eventsByOp.set(a.op, [...(eventsByOp.get(a.op) ?? []), e]);
-    if (a.status !== undefined && !ok(a))
+    if (!undetermined(a) && !ok(a))
       toldFailed.push(`${describe(a)} yet ${e.event} v${e.version} of ${e.appointment_id} is there`);
   }
 
@@ -237,7 +254,7 @@ export async function checkDatabase(db: pg.Client, attempts: readonly Attempt[])
     ),
     invariant(
       "no write the client was told failed",
-      "no appointment event was written by an attempt answered 4xx/5xx; no refused registration is stored",
+      'no appointment event was written by an attempt answered 4xx/5xx (but writeOutcome "unknown"); no refused registration is stored',
       toldFailed,
     ),
     invariant(

@@ -10,6 +10,8 @@ declare module "vitest" {
     sqlEndpointWithoutCancel: string;
     /** A bridge and /sql endpoint in front of the same database, `rttMs` away (DEV_DB_RTT_MS). */
     distant: { rttMs: number; wsProxy: string; sqlEndpoint: string };
+    /** A /sql endpoint rttMs away, half before the statements and half after their COMMIT. */
+    lagging: { rttMs: number; sqlEndpoint: string };
     /** URL of the insurer's stand-in (dev/insurance.ts); its /__stats counts requests per member id. */
     insuranceUrl: string;
     /** The API key it expects. */

@@ -19,6 +19,11 @@ import { rttFromEnv } from "../dev/latency.ts";
 const SCRATCH_PREFIX = "clinic_edge_test_";
 /** The distance of the "distant" stand-ins, which prove that DEV_DB_RTT_MS costs what it says. */
 const DISTANT_RTT_MS = 40;
+/**
+ * The "lagging" /sql endpoint's round trip: half of it before the statements, half after their
+ * COMMIT, so a deadline between the halves loses the answer of a write that committed.
+ */
+const LAGGING_RTT_MS = 1_000;
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const cleanups: Array<() => Promise<void>> = [];
@@ -56,6 +61,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     wsProxy: distantBridge.address,
     sqlEndpoint: distantSqlEndpoint.url,
   });
+  const laggingSqlEndpoint = await startSqlEndpoint({ databaseUrl: url, rttMs: LAGGING_RTT_MS });
+  cleanups.unshift(() => laggingSqlEndpoint.close());
+  project.provide("lagging", { rttMs: LAGGING_RTT_MS, sqlEndpoint: laggingSqlEndpoint.url });
   // Proves the Worker's own server-side limit: this one lets a statement run on after its client left.
   const endpointWithoutCancel = await startSqlEndpoint({ databaseUrl: url, cancelOnDisconnect: false });
   cleanups.unshift(() => endpointWithoutCancel.close());

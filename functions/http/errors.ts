@@ -1,4 +1,5 @@
 import { DrizzleQueryError } from "drizzle-orm/errors";
+import type { RequestDb } from "../../db/client.ts";
 import { isConnectionFailure } from "../../db/errors.ts";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
@@ -25,6 +26,25 @@ export interface Problem {
   instance?: string;
   requestId?: string;
   errors?: FieldError[];
+  /** On a 503 or 504 answer to a write: whether it may have been applied (see writeOutcomeOf). */
+  writeOutcome?: WriteOutcome;
+}
+
+/**
+ * What a write that answered 503 or 504 did: "not-applied" when nothing it sent can have changed
+ * the database, so a plain retry is safe; "unknown" when the answer of a round trip was lost with
+ * its COMMIT in flight, or an earlier round trip completed: read the resource back, or retry with
+ * the same Idempotency-Key, before acting on it.
+ */
+export type WriteOutcome = "not-applied" | "unknown";
+
+const READ_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+function writeOutcomeOf(c: Context<AppEnv>, status: number): WriteOutcome | undefined {
+  if ((status !== 503 && status !== 504) || READ_METHODS.has(c.req.method)) return undefined;
+  // Unset when the request failed before the database middleware ran.
+  const db = c.get("requestDb") as RequestDb | undefined;
+  return db?.mayHaveWritten ? "unknown" : "not-applied";
 }
 
 const PROBLEM_BASE = "https://clinic-edge.dev/problems/";
@@ -173,6 +193,7 @@ export function problemResponse(
   errors?: FieldError[],
 ): Response {
   const { status, title } = KINDS[kind];
+  const writeOutcome = writeOutcomeOf(c, status);
   const body: Problem = {
     type: problemType(kind),
     title,
@@ -181,6 +202,7 @@ export function problemResponse(
     instance: new URL(c.req.url).pathname,
     requestId: c.get("requestId"),
     ...(errors ? { errors } : {}),
+    ...(writeOutcome ? { writeOutcome } : {}),
   };
   // 499 (client closed request, nginx's convention) is not in Hono's status union.
   return c.newResponse(JSON.stringify(body), status as ContentfulStatusCode, {
@@ -230,8 +252,9 @@ const DATABASE_RETRY_AFTER_MS = 1_000;
 
 /**
  * Maps the database's refusals (constraints, bad values) to the client's errors, and a failed or
- * lost connection to 503 + Retry-After (the transaction did not commit; the request may be retried,
- * with the same Idempotency-Key for a create); undefined otherwise.
+ * lost connection to 503 + Retry-After (the request may be retried, with the same Idempotency-Key
+ * for a create; a write's answer says in writeOutcome whether it may have been applied); undefined
+ * otherwise.
  */
 export function fromDatabaseError(err: unknown): ApiError | undefined {
   if (isConnectionFailure(err)) {

@@ -23,7 +23,8 @@ import { openRequestDb } from "../middleware/database.ts";
  *
  * - The outcome is stored in the transaction of the write itself (db/queries/idempotency.ts), so
  *   it exists exactly when the write committed. A request that fails (4xx refusal, 5xx, timeout,
- *   lost connection) stores nothing: its retry runs afresh.
+ *   lost connection) stores nothing, and its retry runs afresh; one whose answer was lost after its
+ *   COMMIT (writeOutcome "unknown") did store it, and its retry gets that answer back.
  * - A retry while the first attempt is still in its transaction waits for it (up to
  *   IDEMPOTENCY_WAIT_MS) and then replays its answer; past that wait: 409 + Retry-After.
  * - Same key, different body: 422. Keys are per caller and per operation, and expire after

@@ -47,6 +47,15 @@ export const ProblemSchema = z
         }),
       )
       .optional(),
+    writeOutcome: z
+      .enum(["not-applied", "unknown"])
+      .optional()
+      .openapi({
+        description:
+          "On a 503 or 504 answer to a write only. not-applied: nothing was changed, retrying is safe. " +
+          "unknown: the write may have been applied (the database's answer was lost); read the resource " +
+          "back, or retry with the same Idempotency-Key.",
+      }),
   })
   .openapi("Problem", { description: "RFC 9457 problem details" });
 

@@ -56,10 +56,20 @@ describe("the history checker", () => {
   });
 
   test("a 503 inside a fault window or its grace period passes; one after the grace period fails", () => {
-    expect(failed([attempt({ status: 503, startMs: 17_000, endMs: 17_500 })])).toEqual([]);
-    expect(failed([attempt({ status: 504, startMs: 18_100, endMs: 18_200 })])).toEqual([
+    const answer = '{"writeOutcome":"not-applied"}';
+    expect(failed([attempt({ status: 503, startMs: 17_000, endMs: 17_500, answer })])).toEqual([]);
+    expect(failed([attempt({ status: 504, startMs: 18_100, endMs: 18_200, answer })])).toEqual([
       "503/504 only in fault windows",
     ]);
+  });
+
+  test("a 503 to a write that does not say whether it was applied fails it; a read's needs not say", () => {
+    expect(failed([attempt({ status: 503, startMs: 11_000, answer: "{}" })])).toEqual([
+      "failed writes say their outcome",
+    ]);
+    expect(
+      failed([attempt({ status: 503, startMs: 11_000, method: "GET", kind: "availability", answer: "{}" })]),
+    ).toEqual([]);
   });
 
   test("a replay of an Idempotency-Key whose answer differs from the first fails it", () => {

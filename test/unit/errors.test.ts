@@ -2,6 +2,7 @@ import { DrizzleQueryError } from "drizzle-orm/errors";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi, onTestFinished } from "vitest";
 import { newApp } from "../../functions/app.ts";
+import { answerLost } from "../../db/errors.ts";
 import { ApiError, fromDatabaseError } from "../../functions/http/errors.ts";
 import { policyWith } from "../helpers/auth.ts";
 
@@ -68,5 +69,34 @@ describe("fromDatabaseError", () => {
       expect(mapped?.status, err.message).toBe(503);
       expect(mapped?.retryAfterSeconds).toBeGreaterThanOrEqual(1);
     }
+  });
+});
+
+describe("answerLost: whether a failed round trip may still have committed", () => {
+  it("says yes when the connection dropped or the deadline cut the wait with the round trip in flight", () => {
+    for (const err of [
+      drizzleError("57P01"), // the backend was terminated: which statement it reached is unknown
+      drizzleError("08006"),
+      new Error("Connection terminated unexpectedly"),
+      new Error("Server error (HTTP status 500): Connection terminated unexpectedly"),
+      new Error("Error connecting to database: TypeError: Network connection lost."),
+    ]) {
+      expect(answerLost(err, false), err.message).toBe(true);
+    }
+    expect(answerLost(new DOMException("The operation was aborted", "AbortError"), true)).toBe(true);
+  });
+
+  it("says no when Postgres answered with the statement's own error, or the connection was never made", () => {
+    for (const err of [
+      drizzleError("23P01"), // refused: the transaction rolled back
+      drizzleError("53300"), // too many connections
+      drizzleError("57P03"), // starting up
+      new Error("Server error (HTTP status 500): connect ECONNREFUSED 127.0.0.1:5432"),
+      new Error("timeout exceeded when trying to connect"),
+    ]) {
+      expect(answerLost(err, false), err.message).toBe(false);
+    }
+    // statement_timeout answered: Postgres cancelled the statement and rolled back.
+    expect(answerLost(drizzleError("57014"), true)).toBe(false);
   });
 });

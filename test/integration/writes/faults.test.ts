@@ -1,10 +1,18 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { READINESS_TTL_MS } from "../../../functions/routes/health/index.ts";
-import { expectProblem, json, postJson } from "../../helpers/api.ts";
+import { call, expectProblem, json, postJson } from "../../helpers/api.ts";
 import { count } from "../../helpers/db.ts";
 import { workerWith } from "../../helpers/app.ts";
 import { backendWaitingOnLock, outageVars, switchDatabase, whileLocked } from "../../helpers/faults.ts";
-import { createDoctor, createPatient, slot, type BookedAppointment, type Patient } from "../../helpers/factories.ts";
+import {
+  book,
+  createDoctor,
+  createPatient,
+  slot,
+  type Appointment,
+  type BookedAppointment,
+  type Patient,
+} from "../../helpers/factories.ts";
 
 describe("when the database connection drops mid-transaction", () => {
   it("answers 503 + Retry-After, commits nothing, and the retry with the same key books exactly once", async () => {
@@ -27,7 +35,8 @@ describe("when the database connection drops mid-transaction", () => {
       },
     );
 
-    await expectProblem(dropped, 503);
+    // The round trip's answer was lost: from its side the Worker cannot tell that Postgres rolled back.
+    expect((await expectProblem(dropped, 503)).writeOutcome).toBe("unknown");
     expect(dropped.headers.get("retry-after")).toBe("1");
     expect(await count("SELECT 1 FROM appointments WHERE doctor_id = $1", [doctor.id])).toBe(0);
     expect(await count("SELECT 1 FROM idempotency_keys WHERE key = $1", [key])).toBe(0);
@@ -40,6 +49,31 @@ describe("when the database connection drops mid-transaction", () => {
     expect(
       await count("SELECT 1 FROM appointment_events WHERE appointment_id = $1 AND event = 'booked'", [booked.id]),
     ).toBe(1);
+  });
+});
+
+describe("when a write's answer is lost after Postgres committed it", () => {
+  it('answers 504 with writeOutcome "unknown", and the write is there', async () => {
+    const lagging = inject("lagging");
+    // Half the round trip before the statements, half after their COMMIT: the deadline falls between.
+    const worker = workerWith({ DB_HTTP_ENDPOINT: lagging.sqlEndpoint, DB_QUERY_PATH: "http" });
+    const [doctor, patient] = [await createDoctor(), await createPatient()];
+    const booked = await book(doctor.id, patient.id, slot(3));
+
+    const res = await worker.fetch(`/appointments/${booked.id}`, {
+      method: "PATCH",
+      headers: {
+        "content-type": "application/json",
+        "if-match": `"${booked.version}"`,
+        "x-request-timeout-ms": String(lagging.rttMs * 0.75),
+      },
+      body: JSON.stringify(slot(4)),
+    });
+
+    const problem = await expectProblem(res, 504);
+    expect(problem.writeOutcome).toBe("unknown");
+    const moved = await json<Appointment>(await call(`/appointments/${booked.id}`), 200);
+    expect(moved).toMatchObject({ ...slot(4), version: booked.version + 1 });
   });
 });
 
@@ -63,8 +97,8 @@ describe("when the database is unreachable", () => {
         const started = Date.now();
         const [readDown, bookDown] = [await read(), await book()];
         const elapsed = Date.now() - started;
-        await expectProblem(readDown, 503);
-        await expectProblem(bookDown, 503);
+        expect((await expectProblem(readDown, 503)).writeOutcome).toBeUndefined();
+        expect((await expectProblem(bookDown, 503)).writeOutcome).toBe("not-applied");
         expect(readDown.headers.get("retry-after")).toBe("1");
         // Well inside DB_CONNECT_TIMEOUT_MS (5 s): a refused connection is not waited on.
         expect(elapsed).toBeLessThan(5_000);
