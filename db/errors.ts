@@ -60,16 +60,18 @@ const CONNECTION_MESSAGES =
 export function isConnectionFailure(err: unknown): boolean {
   const state = sqlStateOf(err);
   if (state !== undefined) return state.startsWith("08") || CONNECTION_STATES.has(state);
+  return causeSays(err, CONNECTION_MESSAGES);
+}
+
+/** Whether the message of `err` or of one of its first causes matches `pattern`. */
+function causeSays(err: unknown, pattern: RegExp): boolean {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
-    if (CONNECTION_MESSAGES.test(e.message)) return true;
+    if (pattern.test(e.message)) return true;
   }
   return false;
 }
 
-/**
- * The connection was never made: refused, timed out connecting, or turned away at startup. Nothing
- * reached Postgres then, so nothing can have been written.
- */
+/** SQLSTATEs and driver messages of a connection that was never made. */
 const NEVER_CONNECTED_STATES = new Set([
   "08001", // sqlclient_unable_to_establish_sqlconnection
   "08004", // sqlserver_rejected_establishment_of_sqlconnection
@@ -78,13 +80,14 @@ const NEVER_CONNECTED_STATES = new Set([
 ]);
 const NEVER_CONNECTED_MESSAGES = /econnrefused|timeout exceeded when trying to connect|too many connections/i;
 
+/**
+ * The connection was never made: refused, timed out connecting, or turned away at startup. Nothing
+ * reached Postgres then, so nothing can have been written.
+ */
 export function neverConnected(err: unknown): boolean {
   const state = sqlStateOf(err);
   if (state !== undefined) return NEVER_CONNECTED_STATES.has(state);
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
-    if (NEVER_CONNECTED_MESSAGES.test(e.message)) return true;
-  }
-  return false;
+  return causeSays(err, NEVER_CONNECTED_MESSAGES);
 }
 
 /** Failures that may have come after Postgres committed (see markInDoubt). */

@@ -7,6 +7,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ClientClosedError, DeadlineExceededError } from "../../core/deadline.ts";
 import { ConfigError } from "../config/index.ts";
 import type { AppEnv } from "../env.ts";
+import { isWriteMethod } from "./methods.ts";
 import { metrics } from "../observability/metrics.ts";
 import { log } from "../../core/log.ts";
 
@@ -38,10 +39,8 @@ export interface Problem {
  */
 export type WriteOutcome = "not-applied" | "unknown";
 
-const READ_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
-
 function writeOutcomeOf(c: Context<AppEnv>, status: number): WriteOutcome | undefined {
-  if ((status !== 503 && status !== 504) || READ_METHODS.has(c.req.method)) return undefined;
+  if ((status !== 503 && status !== 504) || !isWriteMethod(c.req.method)) return undefined;
   // Unset when the request failed before the database middleware ran.
   const db = c.get("requestDb") as RequestDb | undefined;
   return db?.mayHaveWritten ? "unknown" : "not-applied";

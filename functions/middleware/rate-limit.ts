@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../env.ts";
 import { problemResponse } from "../http/errors.ts";
+import { isWriteMethod } from "../http/methods.ts";
 import { metrics } from "../observability/metrics.ts";
 import { askLimiter, callerKey } from "../resilience/rate-limiter/client.ts";
 import { isolateFloor } from "../resilience/rate-limiter/floor.ts";
@@ -8,14 +9,12 @@ import { isolateLeases, leaseKey, leaseSize } from "../resilience/rate-limiter/l
 import type { PolicyState, RateLimitDecision, RateLimitPolicy } from "../resilience/rate-limiter/object.ts";
 import { EXEMPT_PATHS } from "./shed-load.ts";
 
-const READ_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
-
 /** The policies this request is held to: everything, and writes on their own when configured. */
 function policiesFor(c: Context<AppEnv>): RateLimitPolicy[] {
   const { requests, writeRequests, windowMs } = c.get("config").rateLimit;
   const policies: RateLimitPolicy[] = [];
   if (requests > 0) policies.push({ name: "default", limit: requests, windowMs });
-  if (writeRequests > 0 && !READ_METHODS.has(c.req.method))
+  if (writeRequests > 0 && isWriteMethod(c.req.method))
     policies.push({ name: "write", limit: writeRequests, windowMs });
   return policies;
 }
