@@ -67,13 +67,21 @@ async function inflight(base: string, admin: string): Promise<Record<string, num
   return gauges;
 }
 
-async function backends(monitor: Awaited<ReturnType<typeof soakConnection>>): Promise<number> {
-  const { rows } = await monitor.query<{ n: string }>(
-    `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name <> $1
-       AND backend_type = 'client backend'`,
+/** The Worker's client backends (the soak's own excluded), by application_name and state. */
+async function backendsByApp(monitor: Awaited<ReturnType<typeof soakConnection>>): Promise<Map<string, number>> {
+  const { rows } = await monitor.query<{ app: string; n: string }>(
+    `SELECT application_name || ' (' || coalesce(state, '?') || ')' AS app, count(*) AS n FROM pg_stat_activity
+      WHERE datname = current_database() AND application_name <> $1 AND backend_type = 'client backend'
+      GROUP BY 1 ORDER BY 2 DESC`,
     [SOAK_APP],
   );
-  return Number(rows[0]?.n ?? 0);
+  return new Map(rows.map((r) => [r.app, Number(r.n)]));
+}
+
+async function backends(monitor: Awaited<ReturnType<typeof soakConnection>>): Promise<number> {
+  let n = 0;
+  for (const count of (await backendsByApp(monitor)).values()) n += count;
+  return n;
 }
 
 async function until(ms: number, done: () => Promise<boolean>): Promise<boolean> {
@@ -185,6 +193,11 @@ async function main(opts: { minutes: number; rate: number; seed: number }): Prom
       lastGauges = await inflight(stack.base, world.admin);
       return lastBackends <= baseline.backends && Object.values(lastGauges).every((v) => v === 0);
     });
+    // Whose they are, when too many stayed: the first thing to read in a failure.
+    const leftOver =
+      lastBackends > baseline.backends
+        ? `; left: ${[...(await backendsByApp(monitor))].map(([app, n]) => `${app} ×${n}`).join(", ")}`
+        : "";
     const heap = await heapBytes(stack);
     const heapChange = (heap - baseline.heap) / baseline.heap;
     const gaugeText = Object.entries(lastGauges)
@@ -193,7 +206,7 @@ async function main(opts: { minutes: number; rate: number; seed: number }): Prom
     const after: Invariant[] = [
       bounded(
         "Postgres backends back to baseline",
-        `client backends of the Worker after ${SETTLE_MS / 1_000} s at most: ${lastBackends} (baseline ${baseline.backends})`,
+        `client backends of the Worker after ${SETTLE_MS / 1_000} s at most: ${lastBackends} (baseline ${baseline.backends})${leftOver}`,
         lastBackends,
         lastBackends <= baseline.backends,
       ),

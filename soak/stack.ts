@@ -56,7 +56,10 @@ export async function startSoakStack(): Promise<SoakStack> {
     closers.push(() => outageSwitch.close());
     const switched = new URL(db.url);
     switched.host = outageSwitch.address;
-    const services = await localServices(switched.href);
+    // The /sql stand-in's warm connections are the provider's, not the Worker's: they close 1 s after
+    // going idle, so "backends back to baseline" counts what the Worker still holds, not how large
+    // the stand-in's pool grew (with its 60 s default, a burst outlived the 30 s settle).
+    const services = await localServices(switched.href, { sqlIdleTimeoutMs: 1_000 });
     closers.push(() => services.close());
     const apiKey = `soak-${crypto.randomUUID()}`;
     const insurance = await startInsurance({ apiKey });
