@@ -37,7 +37,10 @@ function invariant(name: string, detail: string, violations: string[]): Invarian
 const refused = (a: Attempt): boolean =>
   a.status !== undefined && a.status >= 400 && a.status < 500 && !(a.answer ?? "").includes("still being processed");
 const requestId = (a: Attempt): string => a.requestHeaders["x-request-id"] ?? "";
+// The checker is a client: it reads the HTTP contract itself rather than sharing the server's code.
 const isWrite = (a: Attempt): boolean => a.method !== "GET";
+/** The answers a fault may explain: the client should retry. */
+const unavailable = (a: Attempt): boolean => a.status === 503 || a.status === 504;
 const ok = (a: Attempt): boolean => a.status !== undefined && a.status >= 200 && a.status < 300;
 const asRecord = (v: unknown): Record<string, unknown> => (typeof v === "object" && v !== null ? (v as never) : {});
 const json = (a: Attempt): Record<string, unknown> => {
@@ -58,15 +61,10 @@ export function overlappingFault(faults: readonly FaultWindow[], a: Attempt): Fa
 
 /** The invariants that read only the history. */
 export function checkHistory(attempts: readonly Attempt[], faults: readonly FaultWindow[]): Invariant[] {
-  const fiveHundreds = attempts.filter(
-    (a) => a.status !== undefined && a.status >= 500 && a.status !== 503 && a.status !== 504,
-  );
-  const unexplained = attempts.filter((a) => (a.status === 503 || a.status === 504) && !overlappingFault(faults, a));
+  const fiveHundreds = attempts.filter((a) => a.status !== undefined && a.status >= 500 && !unavailable(a));
+  const unexplained = attempts.filter((a) => unavailable(a) && !overlappingFault(faults, a));
   const outcomeUnsaid = attempts.filter(
-    (a) =>
-      (a.status === 503 || a.status === 504) &&
-      isWrite(a) &&
-      !["not-applied", "unknown"].includes(String(json(a).writeOutcome)),
+    (a) => unavailable(a) && isWrite(a) && !["not-applied", "unknown"].includes(String(json(a).writeOutcome)),
   );
   const byKey = new Map<string, Attempt[]>();
   for (const a of attempts) {

@@ -78,11 +78,7 @@ async function backendsByApp(monitor: Awaited<ReturnType<typeof soakConnection>>
   return new Map(rows.map((r) => [r.app, Number(r.n)]));
 }
 
-async function backends(monitor: Awaited<ReturnType<typeof soakConnection>>): Promise<number> {
-  let n = 0;
-  for (const count of (await backendsByApp(monitor)).values()) n += count;
-  return n;
-}
+const total = (byApp: Map<string, number>): number => [...byApp.values()].reduce((a, b) => a + b, 0);
 
 async function until(ms: number, done: () => Promise<boolean>): Promise<boolean> {
   const end = Date.now() + ms;
@@ -134,7 +130,7 @@ async function main(opts: { minutes: number; rate: number; seed: number }): Prom
       await sleep(1_000);
     };
     await warmUp();
-    const baseline = { backends: await backends(monitor), heap: await heapBytes(stack) };
+    const baseline = { backends: total(await backendsByApp(monitor)), heap: await heapBytes(stack) };
     console.log(`[soak] warmed up: ${baseline.backends} backends, heap ${(baseline.heap / 1024).toFixed(0)} KiB`);
 
     const loadStart = ctx.now();
@@ -186,18 +182,18 @@ async function main(opts: { minutes: number; rate: number; seed: number }): Prom
     await stack.outage(false);
 
     // Back to baseline: Postgres backends, in-flight gauges (Durable Object waits among them), heap.
+    let lastByApp = new Map<string, number>();
     let lastBackends = 0;
     let lastGauges: Record<string, number> = {};
     await until(SETTLE_MS, async () => {
-      lastBackends = await backends(monitor);
+      lastByApp = await backendsByApp(monitor);
+      lastBackends = total(lastByApp);
       lastGauges = await inflight(stack.base, world.admin);
       return lastBackends <= baseline.backends && Object.values(lastGauges).every((v) => v === 0);
     });
     // Whose they are, when too many stayed: the first thing to read in a failure.
     const leftOver =
-      lastBackends > baseline.backends
-        ? `; left: ${[...(await backendsByApp(monitor))].map(([app, n]) => `${app} ×${n}`).join(", ")}`
-        : "";
+      lastBackends > baseline.backends ? `; left: ${[...lastByApp].map(([app, n]) => `${app} ×${n}`).join(", ")}` : "";
     const heap = await heapBytes(stack);
     const heapChange = (heap - baseline.heap) / baseline.heap;
     const gaugeText = Object.entries(lastGauges)
